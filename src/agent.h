@@ -1,0 +1,257 @@
+/*
+ * agent.h: the one private header of nodelink-agent.
+ *
+ * The agent is a single libevent loop that owns all state.  One extra
+ * thread (link-cq.c) only drains gRPC's completion queue into that loop.
+ * Prototypes are grouped by the file that defines them; each file's
+ * functions carry its name as their prefix.
+ *
+ *   main.c        start-up, signals, the loop, shutdown
+ *   options.c     the option table: command line, environment, defaults
+ *   log.c         time-stamped logging to stderr
+ *   link.c        the gRPC stream: calls, outbound spool, reconnects
+ *   link-cq.c     completion-queue thread -> loop bridge
+ *   wire.c        TaskRequest decoding and TaskResponse encoding
+ *   dispatch.c    one TaskRequest -> the handler for its kind
+ *   task.c        the task registry and the final-message rules
+ *   task-shell.c  shell tasks: spawn, pipes, output framing
+ *   reaper.c      SIGCHLD -> the task that owns the pid
+ *   timer.c       libevent timers in milliseconds
+ *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
+ *   utf8.c        UTF-8 repair (pure)
+ *   backoff.c     reconnect delays (pure)
+ *   compat/       platform shims behind named functions
+ */
+
+#ifndef NODELINK_AGENT_H
+#define NODELINK_AGENT_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+#define AGENT_NAME "nodelink-agent"
+
+/* Attribute helpers; portable compilers without them lose only warnings. */
+#if defined(__GNUC__) || defined(__clang__)
+#define printflike(a, b) __attribute__((format(printf, a, b)))
+#define noreturn_fn __attribute__((noreturn))
+#else
+#define printflike(a, b)
+#define noreturn_fn
+#endif
+
+/* xmalloc.c: allocation never returns NULL to the caller. */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+char *xmemdup0(const void *, size_t);
+int xasprintf(char **, const char *, ...) printflike(2, 3);
+int xvasprintf(char **, const char *, va_list);
+
+/* buf.c: a growable byte buffer. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void buf_init(struct buf *);
+void buf_free(struct buf *);
+void buf_reserve(struct buf *, size_t);
+void buf_append(struct buf *, const void *, size_t);
+void buf_consume(struct buf *, size_t);
+void buf_clear(struct buf *);
+
+/* timer.c */
+struct event;
+void timer_add_ms(struct event *, uint64_t);
+
+/* log.c */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+void log_set_level(enum log_level);
+enum log_level log_get_level(void);
+void log_msg(enum log_level, const char *, ...) printflike(2, 3);
+void log_vmsg(enum log_level, const char *, va_list);
+void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
+void noreturn_fn fatal(const char *, ...) printflike(1, 2);
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+char *log_escape(const char *, size_t, size_t);
+
+/* options.c */
+struct options {
+	char *server;			/* host:port */
+	char *agent_id;
+	char *agent_token;
+	char *shell;			/* runs tasks as: shell -c cmd */
+	int verbose;
+	unsigned flush_delay_ms;	/* partial lines wait this long */
+	unsigned spool_mib;		/* outbound output before pipes pause */
+	unsigned reconnect_initial_ms;
+	unsigned reconnect_max_ms;
+	unsigned reconnect_multiplier_pct;
+	unsigned keepalive_ms;
+	unsigned keepalive_timeout_ms;
+};
+enum options_result { OPTIONS_OK, OPTIONS_EXIT, OPTIONS_ERROR };
+void options_init(struct options *);
+void options_free(struct options *);
+enum options_result options_parse(struct options *, int, char **,
+	    char *const *, char **);
+char *options_help(void);
+char *options_version(void);
+
+/* utf8.c */
+size_t utf8_repair(const void *, size_t, struct buf *, int);
+
+/* framer.c: cuts one output stream into messages. */
+struct framer {
+	struct buf pending;	/* bytes read but not yet sent */
+	struct buf scratch;	/* the repaired text of one chunk */
+	size_t max_piece;	/* longest chunk of input, in bytes */
+};
+typedef void (*framer_emit_fn)(void *, const char *, size_t);
+void framer_init(struct framer *, size_t);
+void framer_free(struct framer *);
+void framer_push(struct framer *, const void *, size_t, framer_emit_fn, void *);
+void framer_flush(struct framer *, int, framer_emit_fn, void *);
+size_t framer_pending(const struct framer *);
+
+/* backoff.c: delays between reconnect attempts, without clock or globals. */
+struct backoff {
+	uint64_t initial_ms;
+	uint64_t max_ms;
+	unsigned multiplier_pct;	/* 150 is 1.5x */
+	uint64_t ceiling_ms;		/* the current upper bound */
+};
+typedef uint32_t (*backoff_random_fn)(void *);
+void backoff_init(struct backoff *, uint64_t, uint64_t, unsigned);
+uint64_t backoff_next(struct backoff *, backoff_random_fn, void *);
+void backoff_reset(struct backoff *);
+
+/* wire.c: the only file that sees protobuf-c's types. */
+enum request_kind {
+	REQUEST_NONE,		/* no task set */
+	REQUEST_SHELL,
+	REQUEST_DOCKER,
+	REQUEST_CANCEL,
+};
+struct request {
+	char *agent_id;
+	char *task_id;
+	enum request_kind kind;
+	/* REQUEST_SHELL */
+	char *cmd;
+	char **env;
+	size_t n_env;
+	char *working_dir;
+	uint32_t timeout_seconds;
+	/* REQUEST_CANCEL */
+	char *reason;
+};
+enum response_status {
+	STATUS_UNKNOWN = 0,
+	STATUS_COMPLETED = 1,
+	STATUS_FAILURE = 2,
+	STATUS_IN_PROGRESS = 3,
+};
+enum output_stream { OUTPUT_STDOUT, OUTPUT_STDERR };
+struct response {
+	const char *agent_id;
+	const char *task_id;
+	uint64_t seq;
+	enum response_status status;
+	int is_final;
+	int cancelled;
+	int is_cancel_reply;	/* task_cancel response, else shell_execute */
+	enum output_stream stream;
+	const char *text;	/* output, reason or cancel message */
+	size_t text_len;
+	int exit_code;
+};
+struct msg {
+	struct msg *next;
+	size_t len;
+	unsigned char data[];
+};
+int wire_decode_request(const void *, size_t, struct request *, char **);
+void wire_request_free(struct request *);
+struct msg *wire_encode_response(const struct response *);
+
+/* link-cq.c: gRPC completion queue drained by a thread into the loop. */
+struct link_op {
+	void (*done)(struct link_op *, int);
+};
+struct link_cq;
+struct link_cq *link_cq_start(struct event_base *);
+void *link_cq_queue(struct link_cq *);
+void link_cq_stop(struct link_cq *);
+
+/* link.c */
+struct link;
+struct link_handlers {
+	void (*request)(void *, const void *, size_t);
+	void (*drained)(void *);	/* the spool is below its low mark */
+	void *arg;
+};
+struct link *link_new(struct event_base *, const struct options *,
+	    const struct link_handlers *);
+void link_start(struct link *);
+void link_send(struct link *, struct msg *);
+int link_congested(const struct link *);
+int link_idle(const struct link *);
+size_t link_spooled(const struct link *);
+void link_close(struct link *);
+void link_free(struct link *);
+
+/* dispatch.c */
+struct agent;
+void dispatch_request(struct agent *, const void *, size_t);
+
+/* task.c */
+struct task;
+struct agent {
+	struct event_base *base;
+	struct options *opts;
+	struct link *link;
+	int shutting_down;
+};
+struct task *task_find(const char *);
+struct task *task_new(struct agent *, const char *, const char *);
+const char *task_id(const struct task *);
+void task_send_output(struct task *, enum output_stream, const char *, size_t);
+void task_send_final(struct task *, enum response_status, int, int,
+	    const char *);
+void task_send_cancel_reply(struct task *, const char *);
+void task_set_cancel(struct task *, void (*)(void *), void *);
+int task_cancel(struct task *);
+void task_free(struct task *);
+size_t task_count(void);
+void task_fail_request(struct agent *, const struct request *, const char *, ...)
+	    printflike(3, 4);
+
+/* task-shell.c */
+int task_shell_start(struct agent *, const struct request *, char **);
+void task_shell_resume_all(void);
+void task_shell_cancel_all(void);
+size_t task_shell_running(void);
+
+/* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */
+typedef void (*reaper_fn)(void *, pid_t, int);
+void reaper_start(struct event_base *);
+void reaper_watch(pid_t, reaper_fn, void *);
+void reaper_stop(void);
+
+/* compat/ */
+#include "compat/compat.h"
+
+#endif /* NODELINK_AGENT_H */

@@ -1,0 +1,35 @@
+/*
+ * compat.h: the platform shims.  Core code calls these named functions and
+ * never tests for platform features itself; each shim's file picks the best
+ * way its platform offers, as decided by configure.
+ */
+
+#ifndef NODELINK_COMPAT_H
+#define NODELINK_COMPAT_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+/* pipe-cloexec.c: a pipe whose both ends are close-on-exec. */
+int compat_pipe_cloexec(int[2]);
+int compat_set_nonblock(int);
+
+/* spawn.c: start PATH with ARGV and ENVP in a new process group, stdin from
+ * /dev/null, stdout and stderr on the given descriptors, in DIR (or the
+ * agent's directory when NULL), with no other descriptor inherited.
+ * Returns 0 and the pid, or an errno value. */
+struct compat_spawn {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *dir;
+	int out_fd;
+	int err_fd;
+};
+int compat_spawn(const struct compat_spawn *, pid_t *);
+
+/* random.c: 32 random bits from the best source the platform has. */
+uint32_t compat_random32(void *);
+
+#endif /* NODELINK_COMPAT_H */

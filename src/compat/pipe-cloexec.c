@@ -1,0 +1,48 @@
+/*
+ * pipe-cloexec.c: pipes that no spawned task inherits.
+ *
+ * pipe2() sets close-on-exec atomically, so no other thread's fork can
+ * catch the descriptors in between; where it is missing, pipe() followed by
+ * fcntl() is the fallback (gRPC's threads do not spawn, so the window is
+ * harmless there).
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+int
+compat_pipe_cloexec(int fds[2])
+{
+#ifdef HAVE_PIPE2
+	return pipe2(fds, O_CLOEXEC);
+#else
+	if (pipe(fds) != 0)
+		return -1;
+	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1) {
+		int saved = errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+#endif
+}
+
+int
+compat_set_nonblock(int fd)
+{
+	int flags;
+
+	flags = fcntl(fd, F_GETFL);
+	if (flags == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}

@@ -1,0 +1,526 @@
+/*
+ * link.c: the agent's one gRPC stream to the server.
+ *
+ * The link opens /pb.AgentService/StreamTasks with the agent's credentials
+ * as metadata, hands every TaskRequest to the dispatcher, and sends the
+ * agent's TaskResponses from an outbound spool, exactly one SEND_MESSAGE in
+ * flight at a time (gRPC allows no more, and does not always say so).  A
+ * message leaves the spool only when gRPC reports it sent; a send that
+ * fails stays at the head and goes out first on the next stream.
+ *
+ * When the stream ends, for whatever reason, the link logs the status and
+ * opens a new one on a fresh channel after a delay from backoff.c.  Calls
+ * are never wait-for-ready: an unreachable server fails a call at once, and
+ * the agent's own backoff, not gRPC's, decides when to try again.
+ *
+ * Everything here runs on the loop's thread; completions arrive through
+ * link-cq.c.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+
+#include "agent.h"
+
+#define LINK_METHOD "/pb.AgentService/StreamTasks"
+#define LINK_MAX_RECEIVE (16 * 1024 * 1024)
+#define LINK_HEALTHY_SECONDS 10
+
+struct link_call;
+
+/* One batch's tag: the handler and the call it belongs to. */
+struct link_call_op {
+	struct link_op op;	/* first: the tag is a struct link_op * */
+	struct link_call *call;
+};
+
+struct link_call {
+	struct link *link;
+	grpc_call *call;
+	int pending;		/* batches started and not completed */
+	int finished;		/* status received */
+	int send_failed;	/* no more sends on this call */
+	int got_message;
+
+	grpc_metadata md[2];
+	grpc_metadata_array initial_md;
+	grpc_metadata_array trailing_md;
+	grpc_status_code status;
+	grpc_slice details;
+	const char *error_string;
+	grpc_byte_buffer *recv_buf;
+	grpc_byte_buffer *send_buf;
+
+	struct link_call_op op_start, op_recv, op_send, op_status;
+};
+
+struct link {
+	struct event_base *base;
+	const struct options *opts;
+	struct link_handlers h;
+	struct link_cq *cq;
+	grpc_channel *channel;
+	struct link_call *call;		/* the live call, if any */
+	int calls;			/* live or still draining */
+
+	struct msg *head, **tail;	/* the outbound spool */
+	size_t spool_bytes;
+	size_t spool_limit;
+	int congested;
+
+	struct backoff backoff;
+	struct event *retry;
+	struct event *healthy;
+	int closing;
+};
+
+static void link_connect(struct link *);
+static void link_pump(struct link *);
+static void link_recv_next(struct link_call *);
+
+static const char *
+link_status_name(grpc_status_code code)
+{
+	static const char *const names[] = {
+		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+		"DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+		"PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+		"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+		"UNAUTHENTICATED",
+	};
+
+	if ((unsigned)code < sizeof names / sizeof names[0])
+		return names[code];
+	return "?";
+}
+
+/* Frees a call once its status has arrived and no batch is outstanding. */
+static void
+link_call_release(struct link_call *c)
+{
+	struct link *l = c->link;
+
+	if (!c->finished || c->pending != 0)
+		return;
+	if (l->call == c)
+		l->call = NULL;
+	grpc_call_unref(c->call);
+	grpc_metadata_array_destroy(&c->initial_md);
+	grpc_metadata_array_destroy(&c->trailing_md);
+	grpc_slice_unref(c->details);
+	grpc_slice_unref(c->md[0].value);
+	grpc_slice_unref(c->md[1].value);
+	gpr_free((void *)c->error_string);
+	free(c);
+	l->calls--;
+}
+
+static int
+link_start_batch(struct link_call *c, const grpc_op *ops, size_t n,
+    struct link_call_op *tag, const char *what)
+{
+	grpc_call_error error;
+
+	error = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+	if (error != GRPC_CALL_OK) {
+		log_error("cannot start %s on the stream: gRPC call error %d",
+		    what, (int)error);
+		return -1;
+	}
+	c->pending++;
+	return 0;
+}
+
+static void
+link_on_start(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+
+	c->pending--;
+	if (!ok)
+		log_debug("stream metadata not sent");
+	link_call_release(c);
+}
+
+static void
+link_on_recv(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+	struct link *l = c->link;
+	grpc_byte_buffer_reader reader;
+	grpc_slice slice;
+	grpc_byte_buffer *bb;
+
+	c->pending--;
+	bb = c->recv_buf;
+	c->recv_buf = NULL;
+	if (!ok || bb == NULL) {
+		/* The server ended its side; the status follows. */
+		link_call_release(c);
+		return;
+	}
+	if (!c->got_message) {
+		c->got_message = 1;
+		log_info("receiving tasks from %s", l->opts->server);
+	}
+	if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+		log_error("cannot read a message from the server");
+		grpc_byte_buffer_destroy(bb);
+	} else {
+		slice = grpc_byte_buffer_reader_readall(&reader);
+		grpc_byte_buffer_reader_destroy(&reader);
+		grpc_byte_buffer_destroy(bb);
+		if (!l->closing)
+			l->h.request(l->h.arg, GRPC_SLICE_START_PTR(slice),
+			    GRPC_SLICE_LENGTH(slice));
+		grpc_slice_unref(slice);
+	}
+	if (!c->finished)
+		link_recv_next(c);
+	link_call_release(c);
+}
+
+static void
+link_recv_next(struct link_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof op);
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_buf;
+	link_start_batch(c, &op, 1, &c->op_recv, "a receive");
+}
+
+static void
+link_on_send(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+	struct link *l = c->link;
+	struct msg *m;
+
+	c->pending--;
+	grpc_byte_buffer_destroy(c->send_buf);
+	c->send_buf = NULL;
+	if (ok) {
+		m = l->head;
+		l->head = m->next;
+		if (l->head == NULL)
+			l->tail = &l->head;
+		l->spool_bytes -= m->len;
+		free(m);
+		if (l->congested && l->spool_bytes <= l->spool_limit / 2) {
+			l->congested = 0;
+			log_debug("outbound spool drained to %zu bytes",
+			    l->spool_bytes);
+			l->h.drained(l->h.arg);
+		}
+	} else {
+		/* Kept at the head: it goes first on the next stream. */
+		c->send_failed = 1;
+	}
+	link_pump(l);
+	link_call_release(c);
+}
+
+static void
+link_on_status(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+	struct link *l = c->link;
+	char *details;
+	uint64_t delay;
+
+	(void)ok;
+	c->pending--;
+	c->finished = 1;
+	if (l->call == c)
+		l->call = NULL;
+	evtimer_del(l->healthy);
+
+	details = log_escape((const char *)GRPC_SLICE_START_PTR(c->details),
+	    GRPC_SLICE_LENGTH(c->details), 512);
+	if (l->closing) {
+		log_debug("stream closed: status %d (%s) %s", (int)c->status,
+		    link_status_name(c->status), details);
+	} else {
+		delay = backoff_next(&l->backoff, compat_random32, NULL);
+		if (c->status == GRPC_STATUS_UNAUTHENTICATED ||
+		    c->status == GRPC_STATUS_PERMISSION_DENIED ||
+		    (c->status == GRPC_STATUS_UNKNOWN &&
+		    strstr(details, "unauthorized") != NULL))
+			log_error("server %s rejected agent '%s': status %d "
+			    "(%s): %s; retrying in %.1f s", l->opts->server,
+			    l->opts->agent_id, (int)c->status,
+			    link_status_name(c->status), details,
+			    (double)delay / 1000.0);
+		else
+			log_warn("stream to %s ended: status %d (%s): %s; "
+			    "reconnecting in %.1f s", l->opts->server,
+			    (int)c->status, link_status_name(c->status),
+			    *details != '\0' ? details : "no details",
+			    (double)delay / 1000.0);
+		if (c->error_string != NULL)
+			log_debug("gRPC error: %s", c->error_string);
+		timer_add_ms(l->retry, delay);
+	}
+	free(details);
+	link_call_release(c);
+}
+
+static void
+link_on_retry(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	link_connect(arg);
+}
+
+/* The stream has stayed up a while: the next failure starts over. */
+static void
+link_on_healthy(evutil_socket_t fd, short events, void *arg)
+{
+	struct link *l = arg;
+
+	(void)fd;
+	(void)events;
+	backoff_reset(&l->backoff);
+}
+
+static grpc_channel *
+link_channel_new(const struct link *l)
+{
+	grpc_channel_credentials *creds;
+	grpc_channel *ch;
+	grpc_arg args[6];
+	grpc_channel_args chargs;
+	char agent[64];
+
+	snprintf(agent, sizeof agent, "%s/%s", AGENT_NAME, PACKAGE_VERSION);
+	memset(args, 0, sizeof args);
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+	args[0].value.integer = (int)l->opts->keepalive_ms;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+	args[1].value.integer = (int)l->opts->keepalive_timeout_ms;
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS;
+	args[2].value.integer = 1;
+	/* Keep pinging an idle stream: the default stops after two pings. */
+	args[3].type = GRPC_ARG_INTEGER;
+	args[3].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
+	args[3].value.integer = 0;
+	args[4].type = GRPC_ARG_INTEGER;
+	args[4].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[4].value.integer = LINK_MAX_RECEIVE;
+	args[5].type = GRPC_ARG_STRING;
+	args[5].key = GRPC_ARG_PRIMARY_USER_AGENT_STRING;
+	args[5].value.string = agent;
+	chargs.num_args = sizeof args / sizeof args[0];
+	chargs.args = args;
+
+	creds = grpc_insecure_credentials_create();
+	ch = grpc_channel_create(l->opts->server, creds, &chargs);
+	grpc_channel_credentials_release(creds);
+	return ch;
+}
+
+static void
+link_call_op_init(struct link_call_op *op, struct link_call *c,
+    void (*done)(struct link_op *, int))
+{
+	op->op.done = done;
+	op->call = c;
+}
+
+/* Opens a new stream on a fresh channel. */
+static void
+link_connect(struct link *l)
+{
+	struct link_call *c;
+	grpc_op ops[2];
+
+	if (l->closing)
+		return;
+	if (l->channel != NULL)
+		grpc_channel_destroy(l->channel);
+	l->channel = link_channel_new(l);
+
+	c = xcalloc(1, sizeof *c);
+	c->link = l;
+	link_call_op_init(&c->op_start, c, link_on_start);
+	link_call_op_init(&c->op_recv, c, link_on_recv);
+	link_call_op_init(&c->op_send, c, link_on_send);
+	link_call_op_init(&c->op_status, c, link_on_status);
+	grpc_metadata_array_init(&c->initial_md);
+	grpc_metadata_array_init(&c->trailing_md);
+	c->details = grpc_empty_slice();
+	c->md[0].key = grpc_slice_from_static_string("agent_id");
+	c->md[0].value = grpc_slice_from_copied_string(l->opts->agent_id);
+	c->md[1].key = grpc_slice_from_static_string("agent_token");
+	c->md[1].value = grpc_slice_from_copied_string(l->opts->agent_token);
+	c->call = grpc_channel_create_call(l->channel, NULL,
+	    GRPC_PROPAGATE_DEFAULTS, link_cq_queue(l->cq),
+	    grpc_slice_from_static_string(LINK_METHOD), NULL,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	if (c->call == NULL)
+		fatalx("gRPC refused to create a call to %s", l->opts->server);
+	l->call = c;
+	l->calls++;
+	log_info("connecting to %s as agent '%s'", l->opts->server,
+	    l->opts->agent_id);
+
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = 2;
+	ops[0].data.send_initial_metadata.metadata = c->md;
+	link_start_batch(c, ops, 1, &c->op_start, "the stream");
+
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[0].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+	ops[0].data.recv_status_on_client.status = &c->status;
+	ops[0].data.recv_status_on_client.status_details = &c->details;
+	ops[0].data.recv_status_on_client.error_string = &c->error_string;
+	if (link_start_batch(c, ops, 1, &c->op_status, "the status") != 0)
+		fatalx("cannot watch the stream's status");
+
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[0].data.recv_initial_metadata.recv_initial_metadata =
+	    &c->initial_md;
+	ops[1].op = GRPC_OP_RECV_MESSAGE;
+	ops[1].data.recv_message.recv_message = &c->recv_buf;
+	link_start_batch(c, ops, 2, &c->op_recv, "a receive");
+
+	timer_add_ms(l->healthy, LINK_HEALTHY_SECONDS * 1000);
+	link_pump(l);
+}
+
+/* Starts sending the spool's head if nothing is in flight. */
+static void
+link_pump(struct link *l)
+{
+	struct link_call *c = l->call;
+	grpc_slice slice;
+	grpc_op op;
+
+	if (c == NULL || c->finished || c->send_failed ||
+	    c->send_buf != NULL || l->head == NULL)
+		return;
+	slice = grpc_slice_from_copied_buffer((const char *)l->head->data,
+	    l->head->len);
+	c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+	grpc_slice_unref(slice);
+	memset(&op, 0, sizeof op);
+	op.op = GRPC_OP_SEND_MESSAGE;
+	op.data.send_message.send_message = c->send_buf;
+	if (link_start_batch(c, &op, 1, &c->op_send, "a send") != 0) {
+		grpc_byte_buffer_destroy(c->send_buf);
+		c->send_buf = NULL;
+		c->send_failed = 1;
+	}
+}
+
+struct link *
+link_new(struct event_base *base, const struct options *opts,
+    const struct link_handlers *h)
+{
+	struct link *l;
+
+	l = xcalloc(1, sizeof *l);
+	l->base = base;
+	l->opts = opts;
+	l->h = *h;
+	l->tail = &l->head;
+	l->spool_limit = (size_t)opts->spool_mib * 1024 * 1024;
+	backoff_init(&l->backoff, opts->reconnect_initial_ms,
+	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct);
+	l->retry = evtimer_new(base, link_on_retry, l);
+	l->healthy = evtimer_new(base, link_on_healthy, l);
+	if (l->retry == NULL || l->healthy == NULL)
+		fatalx("cannot create the link's timers");
+	l->cq = link_cq_start(base);
+	return l;
+}
+
+void
+link_start(struct link *l)
+{
+	link_connect(l);
+}
+
+/* Queues a message; it is sent, in order, as soon as a stream takes it. */
+void
+link_send(struct link *l, struct msg *m)
+{
+	m->next = NULL;
+	*l->tail = m;
+	l->tail = &m->next;
+	l->spool_bytes += m->len;
+	if (!l->congested && l->spool_bytes > l->spool_limit) {
+		l->congested = 1;
+		log_debug("outbound spool full (%zu bytes): pausing task "
+		    "output", l->spool_bytes);
+	}
+	link_pump(l);
+}
+
+/* True while tasks should stop reading their output. */
+int
+link_congested(const struct link *l)
+{
+	return l->congested;
+}
+
+/* Bytes waiting for the server. */
+size_t
+link_spooled(const struct link *l)
+{
+	return l->spool_bytes;
+}
+
+/* True once link_close() has nothing left to wait for. */
+int
+link_idle(const struct link *l)
+{
+	return l->calls == 0;
+}
+
+/* Ends the stream; the caller runs the loop until link_idle(). */
+void
+link_close(struct link *l)
+{
+	l->closing = 1;
+	evtimer_del(l->retry);
+	evtimer_del(l->healthy);
+	if (l->call != NULL)
+		grpc_call_cancel(l->call->call, NULL);
+}
+
+void
+link_free(struct link *l)
+{
+	struct msg *m, *next;
+
+	if (l->channel != NULL)
+		grpc_channel_destroy(l->channel);
+	link_cq_stop(l->cq);
+	for (m = l->head; m != NULL; m = next) {
+		next = m->next;
+		free(m);
+	}
+	event_free(l->retry);
+	event_free(l->healthy);
+	free(l);
+}

@@ -1,0 +1,182 @@
+/*
+ * main.c: start-up, the loop, signals and shutdown.
+ *
+ * Order matters: settings are checked before anything connects (a missing
+ * agent ID or token is exit status 2, not a connection attempt); SIGPIPE is
+ * ignored before any descriptor exists; libevent is made thread-aware
+ * before the base exists, because the completion-queue thread activates
+ * events on it.
+ */
+
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <grpc/grpc.h>
+#include <grpc/support/log.h>
+
+#include "agent.h"
+
+extern char **environ;
+
+/* Shutdown waits this long for cancelled tasks' finals to go out. */
+#define MAIN_DRAIN_SECONDS 5
+
+static struct agent agent;
+static struct event *main_drain_timer;
+static struct event *main_give_up_timer;
+
+/* gRPC's own log lines, in the agent's format. */
+static void
+main_grpc_log(gpr_log_func_args *args)
+{
+	enum log_level level;
+
+	switch (args->severity) {
+	case GPR_LOG_SEVERITY_DEBUG:
+		level = LOG_DEBUG;
+		break;
+	case GPR_LOG_SEVERITY_INFO:
+		level = LOG_INFO;
+		break;
+	default:
+		level = LOG_ERROR;
+		break;
+	}
+	log_msg(level, "grpc: %s", args->message);
+}
+
+static void
+main_request(void *arg, const void *data, size_t len)
+{
+	dispatch_request(arg, data, len);
+}
+
+static void
+main_drained(void *arg)
+{
+	(void)arg;
+	task_shell_resume_all();
+}
+
+/* Stops the loop once no task runs and the spool is empty, or on time. */
+static void
+main_check_drained(evutil_socket_t fd, short events, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)events;
+	if (task_shell_running() == 0 && link_spooled(a->link) == 0)
+		event_base_loopbreak(a->base);
+}
+
+static void
+main_give_up(evutil_socket_t fd, short events, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)events;
+	log_warn("exiting with %zu task(s) still running and %zu bytes "
+	    "unsent", task_shell_running(), link_spooled(a->link));
+	event_base_loopbreak(a->base);
+}
+
+static void
+main_on_signal(evutil_socket_t sig, short events, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)events;
+	if (a->shutting_down) {
+		log_info("second signal: exiting now");
+		event_base_loopbreak(a->base);
+		return;
+	}
+	log_info("%s received: cancelling %zu running task(s) and exiting",
+	    strsignal((int)sig), task_shell_running());
+	a->shutting_down = 1;
+	task_shell_cancel_all();
+	timer_add_ms(main_drain_timer, 50);
+	timer_add_ms(main_give_up_timer, MAIN_DRAIN_SECONDS * 1000);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opts;
+	struct link_handlers handlers;
+	struct event *sigterm, *sigint;
+	enum options_result r;
+	char *text;
+
+	options_init(&opts);
+	r = options_parse(&opts, argc, argv, environ, &text);
+	if (r == OPTIONS_EXIT) {
+		fputs(text, stdout);
+		free(text);
+		return 0;
+	}
+	if (r == OPTIONS_ERROR) {
+		fprintf(stderr, "%s: %s\nTry '%s --help' for more "
+		    "information.\n", AGENT_NAME, text, AGENT_NAME);
+		free(text);
+		options_free(&opts);
+		return 2;
+	}
+	if (opts.verbose)
+		log_set_level(LOG_DEBUG);
+	signal(SIGPIPE, SIG_IGN);
+
+	gpr_set_log_function(main_grpc_log);
+	grpc_init();
+	if (evthread_use_pthreads() != 0)
+		fatalx("libevent has no thread support");
+	agent.base = event_base_new();
+	if (agent.base == NULL)
+		fatalx("cannot create the event loop");
+	agent.opts = &opts;
+	log_info("%s %s starting: libevent %s (%s), gRPC %s", AGENT_NAME,
+	    PACKAGE_VERSION, event_get_version(),
+	    event_base_get_method(agent.base), grpc_version_string());
+
+	reaper_start(agent.base);
+	handlers.request = main_request;
+	handlers.drained = main_drained;
+	handlers.arg = &agent;
+	agent.link = link_new(agent.base, &opts, &handlers);
+	sigterm = evsignal_new(agent.base, SIGTERM, main_on_signal, &agent);
+	sigint = evsignal_new(agent.base, SIGINT, main_on_signal, &agent);
+	main_drain_timer = event_new(agent.base, -1, EV_PERSIST,
+	    main_check_drained, &agent);
+	main_give_up_timer = evtimer_new(agent.base, main_give_up, &agent);
+	if (sigterm == NULL || sigint == NULL || main_drain_timer == NULL ||
+	    main_give_up_timer == NULL ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+		fatalx("cannot watch signals");
+
+	link_start(agent.link);
+	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
+
+	link_close(agent.link);
+	while (!link_idle(agent.link))
+		event_base_loop(agent.base, EVLOOP_ONCE);
+	link_free(agent.link);
+	event_free(main_drain_timer);
+	event_free(main_give_up_timer);
+	event_free(sigterm);
+	event_free(sigint);
+	reaper_stop();
+	event_base_free(agent.base);
+	grpc_shutdown();
+	options_free(&opts);
+	libevent_global_shutdown();
+	log_info("stopped");
+	return 0;
+}

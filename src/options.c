@@ -1,0 +1,428 @@
+/*
+ * options.c: the agent's settings, from one table.
+ *
+ * Each setting is named once, with its type, bounds, default, environment
+ * variable and help text; the parser, the --help text and the defaults all
+ * come from the table.  Precedence: command line, then environment, then
+ * the default, which is applied last so that "unset" stays distinguishable
+ * from "set to the default".
+ *
+ * Two spellings are accepted side by side: GNU style (--agent-id ID,
+ * --agent-id=ID, -v) and the Go flag style of the original agent
+ * (-agent_id=agent1, -agent_id agent1); dashes and underscores in a name are
+ * the same.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+enum option_type {
+	OPT_STRING,
+	OPT_UINT,	/* decimal, within [min, max] */
+	OPT_FACTOR,	/* decimal like 1.5, stored in hundredths */
+	OPT_FLAG,	/* no value, or =true/=false */
+	OPT_COUNT,	/* each use adds one */
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+struct option_entry {
+	const char *name;	/* long name, with dashes */
+	char short_name;
+	enum option_type type;
+	size_t offset;
+	const char *env;
+	const char *def;	/* default, as it would be written */
+	unsigned min, max;
+	const char *arg;	/* the value's name in --help */
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct options, field)
+
+static const struct option_entry options_table[] = {
+	{ "server", 's', OPT_STRING, OFF(server), "NODELINK_SERVER_ADDRESS",
+	  "localhost:9090", 0, 0, "ADDR",
+	  "the nodelink server, host:port" },
+	{ "agent-id", 0, OPT_STRING, OFF(agent_id), "NODELINK_AGENT_ID",
+	  NULL, 0, 0, "ID",
+	  "this agent's ID (required)" },
+	{ "agent-token", 0, OPT_STRING, OFF(agent_token),
+	  "NODELINK_AGENT_TOKEN", NULL, 0, 0, "TOKEN",
+	  "this agent's secret token (required; prefer the environment, "
+	  "which other users cannot read in the process list)" },
+	{ "shell", 0, OPT_STRING, OFF(shell), "NODELINK_SHELL",
+	  "bash", 0, 0, "PATH",
+	  "shell that runs commands as: SHELL -c CMD" },
+	{ "flush-delay-ms", 0, OPT_UINT, OFF(flush_delay_ms), NULL,
+	  "100", 1, 60000, "MS",
+	  "a partial output line is sent after this long" },
+	{ "spool-mib", 0, OPT_UINT, OFF(spool_mib), "NODELINK_SPOOL_MIB",
+	  "64", 1, 65536, "MIB",
+	  "output held for the server before tasks' pipes pause" },
+	{ "reconnect-initial-ms", 0, OPT_UINT, OFF(reconnect_initial_ms), NULL,
+	  "1000", 1, 3600000, "MS",
+	  "first reconnect delay ceiling" },
+	{ "reconnect-max-ms", 0, OPT_UINT, OFF(reconnect_max_ms), NULL,
+	  "60000", 1, 3600000, "MS",
+	  "largest reconnect delay" },
+	{ "reconnect-multiplier", 0, OPT_FACTOR,
+	  OFF(reconnect_multiplier_pct), NULL, "1.5", 100, 1000, "X",
+	  "growth of the reconnect delay per failure" },
+	{ "keepalive-ms", 0, OPT_UINT, OFF(keepalive_ms), NULL,
+	  "360000", 1000, 86400000, "MS",
+	  "ping an idle connection this often (default servers refuse "
+	  "pings more often than every 5 minutes)" },
+	{ "keepalive-timeout-ms", 0, OPT_UINT, OFF(keepalive_timeout_ms), NULL,
+	  "20000", 100, 3600000, "MS",
+	  "a ping unanswered this long means the server is gone" },
+	{ "verbose", 'v', OPT_COUNT, OFF(verbose), NULL, NULL, 0, 0, NULL,
+	  "log debug messages too" },
+	{ "help", 'h', OPT_HELP, 0, NULL, NULL, 0, 0, NULL,
+	  "show this help and exit" },
+	{ "version", 'V', OPT_VERSION, 0, NULL, NULL, 0, 0, NULL,
+	  "show the version and exit" },
+};
+
+#define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
+
+void
+options_init(struct options *o)
+{
+	memset(o, 0, sizeof *o);
+}
+
+void
+options_free(struct options *o)
+{
+	const struct option_entry *e;
+	size_t i;
+
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		e = &options_table[i];
+		if (e->type == OPT_STRING)
+			free(*(char **)((char *)o + e->offset));
+	}
+	options_init(o);
+}
+
+/* Compares a user's spelling with a table name: '_' and '-' are equal. */
+static int
+options_name_is(const char *given, size_t len, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (name[i] == '\0')
+			return 0;
+		if (given[i] == name[i] ||
+		    (given[i] == '_' && name[i] == '-'))
+			continue;
+		return 0;
+	}
+	return name[len] == '\0';
+}
+
+static const struct option_entry *
+options_find_long(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		if (options_name_is(name, len, options_table[i].name))
+			return &options_table[i];
+	}
+	return NULL;
+}
+
+static const struct option_entry *
+options_find_short(char c)
+{
+	size_t i;
+
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		if (options_table[i].short_name == c && c != 0)
+			return &options_table[i];
+	}
+	return NULL;
+}
+
+static int
+options_takes_value(const struct option_entry *e)
+{
+	return e->type == OPT_STRING || e->type == OPT_UINT ||
+	    e->type == OPT_FACTOR;
+}
+
+/* Parses "1.5" as 150; at most two decimals. */
+static int
+options_parse_factor(const char *s, unsigned *out)
+{
+	unsigned long whole = 0, frac = 0;
+	int digits = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	while (*p >= '0' && *p <= '9') {
+		whole = whole * 10 + (unsigned long)(*p++ - '0');
+		if (whole > 1000)
+			return -1;
+	}
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9' && digits < 2) {
+			frac = frac * 10 + (unsigned long)(*p++ - '0');
+			digits++;
+		}
+		if (digits == 0)
+			return -1;
+		if (digits == 1)
+			frac *= 10;
+	}
+	if (*p != '\0')
+		return -1;
+	*out = (unsigned)(whole * 100 + frac);
+	return 0;
+}
+
+/* Stores VALUE into the setting; returns -1 with *cause set on bad input. */
+static int
+options_set(struct options *o, const struct option_entry *e,
+    const char *value, const char *origin, char **cause)
+{
+	void *field = (char *)o + e->offset;
+	unsigned long n;
+	unsigned f;
+	char *end;
+
+	switch (e->type) {
+	case OPT_STRING:
+		if (*value == '\0') {
+			xasprintf(cause, "%s: --%s must not be empty", origin,
+			    e->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case OPT_UINT:
+		errno = 0;
+		n = strtoul(value, &end, 10);
+		if (*value < '0' || *value > '9' || *end != '\0' ||
+		    errno != 0 || n < e->min || n > e->max) {
+			xasprintf(cause, "%s: --%s takes a whole number from "
+			    "%u to %u, not '%s'", origin, e->name, e->min,
+			    e->max, value);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case OPT_FACTOR:
+		if (options_parse_factor(value, &f) != 0 || f < e->min ||
+		    f > e->max) {
+			xasprintf(cause, "%s: --%s takes a number from %u.%02u "
+			    "to %u.%02u, not '%s'", origin, e->name,
+			    e->min / 100, e->min % 100, e->max / 100,
+			    e->max % 100, value);
+			return -1;
+		}
+		*(unsigned *)field = f;
+		return 0;
+	case OPT_FLAG:
+	case OPT_COUNT:
+		if (value == NULL || strcmp(value, "true") == 0 ||
+		    strcmp(value, "1") == 0)
+			(*(int *)field)++;
+		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			*(int *)field = 0;
+		else {
+			xasprintf(cause, "%s: --%s takes true or false, not "
+			    "'%s'", origin, e->name, value);
+			return -1;
+		}
+		return 0;
+	case OPT_HELP:
+	case OPT_VERSION:
+		break;
+	}
+	return 0;
+}
+
+/* Looks NAME up in an environment array of "NAME=VALUE" strings. */
+static const char *
+options_getenv(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return *envp + len + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Parses ARGV, then ENVP, then applies defaults.  On OPTIONS_EXIT, *text
+ * holds --help or --version output for stdout; on OPTIONS_ERROR, *text is
+ * the error.  The caller frees *text.
+ */
+enum options_result
+options_parse(struct options *o, int argc, char **argv, char *const *envp,
+    char **text)
+{
+	unsigned char seen[OPTIONS_COUNT];
+	const struct option_entry *e;
+	const char *arg, *name, *value, *eq;
+	char origin[128];
+	size_t i, len;
+	int k;
+
+	*text = NULL;
+	memset(seen, 0, sizeof seen);
+	for (k = 1; k < argc; k++) {
+		arg = argv[k];
+		if (strcmp(arg, "--") == 0) {
+			k++;
+			break;
+		}
+		if (arg[0] != '-' || arg[1] == '\0')
+			break;
+		value = NULL;
+		if (arg[1] != '-' && arg[2] == '\0') {
+			e = options_find_short(arg[1]);
+			if (e == NULL) {
+				xasprintf(text, "unknown option '%s'", arg);
+				return OPTIONS_ERROR;
+			}
+		} else {
+			name = arg + (arg[1] == '-' ? 2 : 1);
+			eq = strchr(name, '=');
+			len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+			e = options_find_long(name, len);
+			if (e == NULL) {
+				xasprintf(text, "unknown option '%.*s'",
+				    (int)(len + (size_t)(name - arg)), arg);
+				return OPTIONS_ERROR;
+			}
+			if (eq != NULL)
+				value = eq + 1;
+		}
+		if (e->type == OPT_HELP) {
+			*text = options_help();
+			return OPTIONS_EXIT;
+		}
+		if (e->type == OPT_VERSION) {
+			*text = options_version();
+			return OPTIONS_EXIT;
+		}
+		if (options_takes_value(e) && value == NULL) {
+			if (k + 1 >= argc) {
+				xasprintf(text, "option --%s needs a value",
+				    e->name);
+				return OPTIONS_ERROR;
+			}
+			value = argv[++k];
+		}
+		snprintf(origin, sizeof origin, "command line");
+		if (options_set(o, e, value, origin, text) != 0)
+			return OPTIONS_ERROR;
+		seen[e - options_table] = 1;
+	}
+	if (k < argc) {
+		xasprintf(text, "unexpected argument '%s'", argv[k]);
+		return OPTIONS_ERROR;
+	}
+
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		e = &options_table[i];
+		if (seen[i])
+			continue;
+		if (e->env != NULL &&
+		    (value = options_getenv(envp, e->env)) != NULL) {
+			snprintf(origin, sizeof origin, "%s", e->env);
+			if (options_set(o, e, value, origin, text) != 0)
+				return OPTIONS_ERROR;
+		} else if (e->def != NULL) {
+			if (options_set(o, e, e->def, "default", text) != 0)
+				fatalx("bad default for --%s", e->name);
+		}
+	}
+	if (o->agent_id == NULL) {
+		*text = xstrdup("no agent ID: give --agent-id ID or set "
+		    "NODELINK_AGENT_ID");
+		return OPTIONS_ERROR;
+	}
+	if (o->agent_token == NULL) {
+		*text = xstrdup("no agent token: give --agent-token TOKEN or "
+		    "set NODELINK_AGENT_TOKEN");
+		return OPTIONS_ERROR;
+	}
+	return OPTIONS_OK;
+}
+
+/* The --help text, built from the table. */
+char *
+options_help(void)
+{
+	const struct option_entry *e;
+	struct buf b;
+	char line[512], left[64];
+	size_t i;
+
+	buf_init(&b);
+	snprintf(line, sizeof line,
+	    "Usage: %s [OPTION]...\n"
+	    "Run tasks for a nodelink server: keep one gRPC stream open to it,\n"
+	    "run the shell commands it sends, and stream their output back.\n\n",
+	    AGENT_NAME);
+	buf_append(&b, line, strlen(line));
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		e = &options_table[i];
+		snprintf(left, sizeof left, "%c%c%c --%s%s%s",
+		    e->short_name ? '-' : ' ', e->short_name ? e->short_name : ' ',
+		    e->short_name ? ',' : ' ', e->name,
+		    e->arg != NULL ? "=" : "", e->arg != NULL ? e->arg : "");
+		snprintf(line, sizeof line, "  %-32s %s", left, e->help);
+		buf_append(&b, line, strlen(line));
+		if (e->def != NULL) {
+			snprintf(line, sizeof line, " [%s]", e->def);
+			buf_append(&b, line, strlen(line));
+		}
+		if (e->env != NULL) {
+			snprintf(line, sizeof line, "\n  %-32s environment: %s",
+			    "", e->env);
+			buf_append(&b, line, strlen(line));
+		}
+		buf_append(&b, "\n", 1);
+	}
+	snprintf(line, sizeof line,
+	    "\nThe original agent's spelling works too: -agent_id=ID "
+	    "-agent_token=TOKEN.\nA command-line option wins over the "
+	    "environment.\n");
+	buf_append(&b, line, strlen(line));
+	buf_append(&b, "", 1);
+	return b.data;
+}
+
+/* The --version text, in the GNU format. */
+char *
+options_version(void)
+{
+	char *s;
+
+	xasprintf(&s, "%s %s\n"
+	    "License: MIT <https://opensource.org/licenses/MIT>.\n"
+	    "This is free software: you are free to change and redistribute it.\n"
+	    "There is NO WARRANTY, to the extent permitted by law.\n",
+	    AGENT_NAME, PACKAGE_VERSION);
+	return s;
+}

@@ -1,0 +1,98 @@
+/*
+ * utf8.c: UTF-8 repair.
+ *
+ * Proto3 strings must be valid UTF-8 or strict servers reject the whole
+ * message, so task output is repaired before it is sent: each maximal
+ * invalid subsequence (in the sense of Unicode's "U+FFFD substitution of
+ * maximal subparts") becomes one U+FFFD, and everything valid, NUL bytes
+ * included, passes unchanged.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+
+static const char utf8_replacement[] = "\xef\xbf\xbd";
+
+/*
+ * Length of the sequence a lead byte starts, with the allowed range of its
+ * second byte (which rules out overlong forms, surrogates and code points
+ * above U+10FFFF); 0 for a byte that cannot start a sequence.
+ */
+static int
+utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
+{
+	*lo = 0x80;
+	*hi = 0xbf;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (c == 0xe0)
+			*lo = 0xa0;
+		else if (c == 0xed)
+			*hi = 0x9f;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (c == 0xf0)
+			*lo = 0x90;
+		else if (c == 0xf4)
+			*hi = 0x8f;
+		return 4;
+	}
+	return 0;
+}
+
+/*
+ * Appends the repaired form of IN to OUT and returns how many input bytes it
+ * used.  Unless FINAL is set, a sequence that is valid so far but cut off by
+ * the end of IN is left unused, so that the caller can prepend it to the
+ * next piece and never split a character.
+ */
+size_t
+utf8_repair(const void *in, size_t len, struct buf *out, int final)
+{
+	const unsigned char *p = in;
+	unsigned char lo, hi;
+	size_t i = 0, run = 0, j;
+	int n;
+
+	buf_reserve(out, len);
+	while (i < len) {
+		/* Valid input is copied in runs, not byte by byte. */
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = utf8_lead(p[i], &lo, &hi);
+		for (j = 1; n != 0 && (int)j < n; j++) {
+			if (i + j == len) {
+				if (!final) {
+					buf_append(out, p + run, i - run);
+					return i;
+				}
+				break;
+			}
+			if (p[i + j] < lo || p[i + j] > hi)
+				break;
+			lo = 0x80;
+			hi = 0xbf;
+		}
+		if (n != 0 && (int)j == n) {
+			i += j;
+			continue;
+		}
+		/* Invalid: the lead byte and the continuation bytes it took. */
+		buf_append(out, p + run, i - run);
+		buf_append(out, utf8_replacement, 3);
+		i += j == 0 ? 1 : j;
+		run = i;
+	}
+	buf_append(out, p + run, i - run);
+	return i;
+}

@@ -1,0 +1,184 @@
+/*
+ * wire.c: TaskRequest in, TaskResponse out.
+ *
+ * This is the only file that sees protobuf-c's generated types; the rest of
+ * the agent works with struct request and struct response.  The C code is
+ * generated with every string as bytes (see Makefile.am), so decoding sees
+ * exactly what the server sent, NUL bytes included, and rejects what no
+ * process could be given.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "nodelink.pb-c.h"
+
+/* A C string copy of a bytes field; NULL if it holds a NUL byte. */
+static char *
+wire_string(ProtobufCBinaryData b)
+{
+	if (b.len != 0 && memchr(b.data, '\0', b.len) != NULL)
+		return NULL;
+	return xmemdup0(b.data, b.len);
+}
+
+static int
+wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
+    char **cause)
+{
+	size_t i;
+	char *eq;
+
+	if ((req->cmd = wire_string(m->cmd)) == NULL) {
+		*cause = xstrdup("cmd contains a NUL byte");
+		return -1;
+	}
+	if (*req->cmd == '\0') {
+		*cause = xstrdup("cmd is empty");
+		return -1;
+	}
+	if ((req->working_dir = wire_string(m->working_dir)) == NULL) {
+		*cause = xstrdup("working_dir contains a NUL byte");
+		return -1;
+	}
+	req->timeout_seconds = m->timeout_seconds;
+	req->env = xcalloc(m->n_env + 1, sizeof *req->env);
+	for (i = 0; i < m->n_env; i++) {
+		if ((req->env[i] = wire_string(m->env[i])) == NULL) {
+			xasprintf(cause, "env entry %zu contains a NUL byte",
+			    i + 1);
+			return -1;
+		}
+		req->n_env++;
+		eq = strchr(req->env[i], '=');
+		if (eq == NULL || eq == req->env[i]) {
+			xasprintf(cause, "env entry %zu is not NAME=VALUE",
+			    i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Decodes one TaskRequest.  Returns 0, or -1 with *cause set; even then
+ * req->task_id is set when the message named one, so that the caller can
+ * answer it.  wire_request_free() releases REQ in both cases.
+ */
+int
+wire_decode_request(const void *data, size_t len, struct request *req,
+    char **cause)
+{
+	Pb__TaskRequest *m;
+	int rc = 0;
+
+	memset(req, 0, sizeof *req);
+	*cause = NULL;
+	m = pb__task_request__unpack(NULL, len, data);
+	if (m == NULL) {
+		xasprintf(cause, "not a TaskRequest (%zu bytes that do not "
+		    "decode)", len);
+		return -1;
+	}
+	req->task_id = wire_string(m->task_id);
+	if (req->task_id == NULL) {
+		*cause = xstrdup("task_id contains a NUL byte");
+		rc = -1;
+		goto out;
+	}
+	if ((req->agent_id = wire_string(m->agent_id)) == NULL) {
+		*cause = xstrdup("agent_id contains a NUL byte");
+		rc = -1;
+		goto out;
+	}
+	switch (m->task_case) {
+	case PB__TASK_REQUEST__TASK_SHELL_EXECUTE:
+		req->kind = REQUEST_SHELL;
+		rc = wire_decode_shell(m->shell_execute, req, cause);
+		break;
+	case PB__TASK_REQUEST__TASK_DOCKER_OPERATION:
+		req->kind = REQUEST_DOCKER;
+		break;
+	case PB__TASK_REQUEST__TASK_TASK_CANCEL:
+		req->kind = REQUEST_CANCEL;
+		req->reason = wire_string(m->task_cancel->reason);
+		if (req->reason == NULL) {
+			*cause = xstrdup("task_cancel.reason contains a NUL "
+			    "byte");
+			rc = -1;
+		}
+		break;
+	default:
+		req->kind = REQUEST_NONE;
+		break;
+	}
+out:
+	pb__task_request__free_unpacked(m, NULL);
+	return rc;
+}
+
+void
+wire_request_free(struct request *req)
+{
+	size_t i;
+
+	free(req->agent_id);
+	free(req->task_id);
+	free(req->cmd);
+	for (i = 0; i < req->n_env; i++)
+		free(req->env[i]);
+	free(req->env);
+	free(req->working_dir);
+	free(req->reason);
+	memset(req, 0, sizeof *req);
+}
+
+static ProtobufCBinaryData
+wire_bytes(const char *s, size_t len)
+{
+	ProtobufCBinaryData b;
+
+	b.data = (uint8_t *)(uintptr_t)s;
+	b.len = len;
+	return b;
+}
+
+/* Packs one TaskResponse into a message ready for the outbound spool. */
+struct msg *
+wire_encode_response(const struct response *r)
+{
+	Pb__TaskResponse m = PB__TASK_RESPONSE__INIT;
+	Pb__ShellExecuteResponse shell = PB__SHELL_EXECUTE_RESPONSE__INIT;
+	Pb__TaskCancelResponse cancel = PB__TASK_CANCEL_RESPONSE__INIT;
+	struct msg *out;
+	size_t len;
+
+	m.agent_id = wire_bytes(r->agent_id, strlen(r->agent_id));
+	m.task_id = wire_bytes(r->task_id, strlen(r->task_id));
+	m.status = (Pb__TaskResponse__Status)r->status;
+	m.is_final = r->is_final != 0;
+	m.cancelled = r->cancelled != 0;
+	m.seq = r->seq;
+	if (r->is_cancel_reply) {
+		cancel.message = wire_bytes(r->text, r->text_len);
+		m.response_case = PB__TASK_RESPONSE__RESPONSE_TASK_CANCEL;
+		m.task_cancel = &cancel;
+	} else {
+		if (r->stream == OUTPUT_STDOUT)
+			shell.stdout_text = wire_bytes(r->text, r->text_len);
+		else
+			shell.stderr_text = wire_bytes(r->text, r->text_len);
+		shell.exit_code = r->exit_code;
+		m.response_case = PB__TASK_RESPONSE__RESPONSE_SHELL_EXECUTE;
+		m.shell_execute = &shell;
+	}
+	len = pb__task_response__get_packed_size(&m);
+	out = xmalloc(sizeof *out + len);
+	out->next = NULL;
+	out->len = pb__task_response__pack(&m, out->data);
+	return out;
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""A scriptable nodelink server for testing and demonstrating the agent.
+
+It speaks /pb.AgentService/StreamTasks with raw bytes on the wire (generic
+handlers, no generated stubs), so that a test can send bytes no well-formed
+server would, and so that every message the agent sends is parsed strictly
+here: an agent message that is not a valid TaskResponse, invalid UTF-8
+included, fails the test that receives it.
+
+Everything that happens on the server's side is put on one event queue that
+the scenario engine (scenario.py) or the serve mode below consumes:
+
+    ("connect", stream)        a stream was opened; stream.metadata holds it
+    ("message", stream, raw)   the agent sent one message
+    ("eof", stream)            the agent's side of the stream ended
+
+Run as a program, it serves agents interactively:
+
+    mockserver.py serve --port 9090 --task 'uname -a' --task 'ls /'
+
+sends each task to every agent that connects and prints their output as it
+streams in.
+"""
+
+import argparse
+import itertools
+import queue
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+
+import nodelink_pb2 as pb
+
+METHOD = "/pb.AgentService/StreamTasks"
+
+_END = object()
+
+
+class Stream:
+    """One agent stream, as the server sees it."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, server, context):
+        self.server = server
+        self.context = context
+        self.number = next(Stream._ids)
+        self.metadata = dict(context.invocation_metadata())
+        self.outq = queue.Queue()
+        self.reading = threading.Event()
+        self.reading.set()
+        self.closed = False
+
+    def send(self, raw):
+        """Queues raw bytes to send as one message."""
+        self.outq.put(raw)
+
+    def send_request(self, request):
+        self.send(request.SerializeToString())
+
+    def end(self):
+        """Ends the stream with status OK, as a server whose handler returns."""
+        self.outq.put(_END)
+
+    def abort(self, code, details):
+        """Ends the stream with a non-OK status."""
+        self.outq.put(("abort", code, details))
+
+    def pause_reading(self):
+        self.reading.clear()
+
+    def resume_reading(self):
+        self.reading.set()
+
+
+class MockServer:
+    """A gRPC server whose every stream is driven from outside."""
+
+    def __init__(self, host="127.0.0.1", port=0, credentials=None):
+        self.host = host
+        self.events = queue.Queue()
+        self.credentials = credentials  # {"agent_id": ..., "agent_token": ...}
+        self.reject = None  # (grpc.StatusCode, details) for new streams
+        self.connects = 0
+        self.rejections = 0
+        self._port = port
+        self._server = None
+        self.streams = []
+
+    @property
+    def port(self):
+        return self._port
+
+    def start(self):
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=64),
+            handlers=[_Handler(self)],
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                     ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                     ("grpc.so_reuseport", 0)])
+        port = server.add_insecure_port("%s:%d" % (self.host, self._port))
+        if port == 0:
+            raise OSError("cannot listen on %s:%d" % (self.host, self._port))
+        self._port = port
+        server.start()
+        self._server = server
+
+    def stop(self, grace=None):
+        """Stops listening and ends every stream, as a crashed server would."""
+        if self._server is not None:
+            for st in self.streams:
+                st.outq.put(_END)
+                st.reading.set()
+            self._server.stop(grace).wait()
+            self._server = None
+
+    def _handle(self, request_iterator, context):
+        self.connects += 1
+        md = dict(context.invocation_metadata())
+        if self.reject is not None:
+            self.rejections += 1
+            context.abort(self.reject[0], self.reject[1])
+        if self.credentials is not None:
+            for key, want in self.credentials.items():
+                if md.get(key) != want:
+                    self.rejections += 1
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                  "invalid %s" % key)
+        st = Stream(self, context)
+        self.streams.append(st)
+        context.add_callback(lambda: st.outq.put(_END))
+        self.events.put(("connect", st))
+        threading.Thread(target=self._read, args=(st, request_iterator),
+                         daemon=True).start()
+        while True:
+            item = st.outq.get()
+            if item is _END:
+                break
+            if isinstance(item, tuple):
+                context.abort(item[1], item[2])
+            yield item
+        st.closed = True
+
+    def _read(self, st, request_iterator):
+        try:
+            for raw in request_iterator:
+                self.events.put(("message", st, raw))
+                st.reading.wait()
+        except grpc.RpcError:
+            pass
+        except Exception as e:  # a broken stream, seen from the server
+            self.events.put(("error", st, repr(e)))
+        self.events.put(("eof", st))
+
+
+class _Handler(grpc.GenericRpcHandler):
+    def __init__(self, server):
+        self.server = server
+
+    def service(self, handler_call_details):
+        if handler_call_details.method != METHOD:
+            return None
+        # No (de)serializers: the behaviour deals in raw bytes both ways.
+        return grpc.stream_stream_rpc_method_handler(self.server._handle)
+
+
+def shell_request(task_id, cmd, env=(), working_dir="", timeout=0,
+                  agent_id=""):
+    req = pb.TaskRequest(agent_id=agent_id, task_id=task_id)
+    req.shell_execute.cmd = cmd
+    req.shell_execute.env.extend(env)
+    req.shell_execute.working_dir = working_dir
+    req.shell_execute.timeout_seconds = timeout
+    return req
+
+
+def _serve(args):
+    """Serve mode: tasks to every agent that connects, output printed live."""
+    server = MockServer(host=args.host, port=args.port)
+    server.start()
+    print("mock nodelink server listening on %s:%d" % (args.host, server.port),
+          flush=True)
+    finished = 0
+    counter = itertools.count(1)
+    try:
+        while True:
+            ev = server.events.get()
+            if ev[0] == "connect":
+                st = ev[1]
+                print("agent %r connected" % st.metadata.get("agent_id"),
+                      flush=True)
+                for cmd in args.task:
+                    tid = "task-%d" % next(counter)
+                    print("[%s] $ %s" % (tid, cmd), flush=True)
+                    st.send_request(shell_request(tid, cmd))
+            elif ev[0] == "message":
+                resp = pb.TaskResponse.FromString(ev[2])
+                _print_response(resp)
+                if resp.is_final:
+                    finished += 1
+                    if args.exit_after and finished >= args.exit_after:
+                        return 0
+            elif ev[0] == "eof":
+                print("agent disconnected", flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop(0)
+
+
+def _print_response(resp):
+    out = resp.shell_execute
+    if resp.status == pb.TaskResponse.IN_PROGRESS:
+        text, stream = (out.stdout, "out") if out.stdout else (out.stderr, "err")
+        for line in text.splitlines(True):
+            sys.stdout.write("[%s %s] %s" % (resp.task_id, stream, line))
+            if not line.endswith("\n"):
+                sys.stdout.write("\n")
+    elif resp.HasField("task_cancel"):
+        sys.stdout.write("[%s] cancel: %s\n" % (resp.task_id,
+                                               resp.task_cancel.message))
+    else:
+        status = pb.TaskResponse.Status.Name(resp.status)
+        sys.stdout.write("[%s] %s, exit code %d%s%s\n" % (
+            resp.task_id, status, out.exit_code,
+            " (cancelled)" if resp.cancelled else "",
+            ": " + out.stderr.strip() if out.stderr else ""))
+    sys.stdout.flush()
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    serve = sub.add_parser("serve", help="serve agents interactively")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9090)
+    serve.add_argument("--task", action="append", default=[],
+                       help="shell command to send to each agent")
+    serve.add_argument("--exit-after", type=int, default=0,
+                       help="exit after this many final messages")
+    args = parser.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

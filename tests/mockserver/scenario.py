@@ -1,0 +1,510 @@
+"""Scenario files: the server's side of a conversation with the agent.
+
+A scenario is a text file of steps, one per line, split like a shell line
+(quotes group words; '#' starts a comment).  ${TMP} is a fresh directory for
+the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
+
+    agent [ARG...]           start the agent against this server (with
+                             --agent-id agent1 --agent-token secret1 -v
+                             unless `agent-bare` is used instead)
+    agent-bare [ARG...]      start the agent with exactly these arguments
+    agent-env NAME=VALUE     environment for the agent started next
+    agent-exits CODE [stderr=RE]
+                             the agent exits by itself with CODE
+    stop-agent [exit=CODE]   SIGTERM, then the agent exits (default 0)
+    accept [KEY=VALUE...]    a stream opens with this metadata
+                             (default agent_id=agent1 agent_token=secret1)
+    reject CODE DETAILS      end new streams at once with this status
+    accept-again             stop rejecting
+    shell ID CMD [env=K=V]... [dir=D] [timeout=N] [agent_id=A]
+                             send a ShellExecute task
+    request ID none          send a TaskRequest with no task set
+    request ID docker-run IMG
+    cancel ID [reason=TEXT]  send a TaskCancel
+    raw HEX                  send these bytes as one message
+    end [CODE DETAILS]       end the stream (status OK, or CODE)
+    output ID stdout|stderr RE
+                             wait until the task's output so far matches
+    expect ID [CHECK...]     wait for the task's final message, then check:
+        status=COMPLETED|FAILURE   exit=N   cancelled=yes|no
+        stdout=RE  stderr=RE       (re.search, DOTALL)
+        stdout-is=TEXT  stderr-is=TEXT   stdout-of=CMD (bash output)
+        stdout-bytes=N  max-chunk=N  min-chunks=N  whole-lines
+    cancel-reply ID [message=RE]
+                             wait for the agent's answer to a cancel
+    no-message ID            nothing was ever sent for ID
+    log RE                   wait for an agent log line matching RE
+    exec CMD                 run CMD with bash here; it must succeed
+    set NAME VALUE           define ${NAME}
+
+Every message is checked as it arrives: it must parse as a TaskResponse
+(valid UTF-8 included), carry the expected agent_id, number its task's
+messages from 1 without gaps, hold exactly one of stdout/stderr when
+IN_PROGRESS, and never follow its task's final message.
+"""
+
+import codecs
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+
+import grpc
+
+import nodelink_pb2 as pb
+
+from mockserver import MockServer, shell_request
+
+
+class ScenarioFailure(Exception):
+    pass
+
+
+def _timeout_scale():
+    try:
+        return float(os.environ.get("NODELINK_TEST_TIMEOUT_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
+class TaskLog:
+    """Everything the agent sent about one task."""
+
+    def __init__(self, task_id):
+        self.task_id = task_id
+        self.messages = []
+        self.stdout = ""
+        self.stderr = ""
+        self.chunks = []  # (stream, text) of each IN_PROGRESS message
+        self.final = None
+        self.cancel_reply = None
+        self.last_seq = 0
+
+
+class Agent:
+    """The agent process, its log collected line by line."""
+
+    def __init__(self, argv, env, log_path):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.log.write(line + "\n")
+            self.log.flush()
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_log(self, pattern, timeout):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if rx.search(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and
+                                 not self.reader.is_alive()):
+                    raise ScenarioFailure("no agent log line matches %r" %
+                                          pattern)
+                self.cond.wait(left)
+
+    def wait_exit(self, timeout):
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise ScenarioFailure("agent still running after %.0f s" %
+                                  timeout)
+        self.reader.join(5)
+        return code
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+        self.log.close()
+
+
+class Scenario:
+    def __init__(self, path, agent_path, workdir, out=print):
+        self.path = path
+        self.agent_path = agent_path
+        self.workdir = workdir
+        self.out = out
+        self.timeout = 30.0 * _timeout_scale()
+        self.vars = {"TMP": workdir, "AGENT": agent_path}
+        self.agent_env = dict(os.environ)
+        self.server = MockServer()
+        self.agent = None
+        self.stream = None
+        self.tasks = {}
+        self.expected_agent_id = "agent1"
+
+    # -- events -------------------------------------------------------------
+
+    def _task(self, task_id):
+        if task_id not in self.tasks:
+            self.tasks[task_id] = TaskLog(task_id)
+        return self.tasks[task_id]
+
+    def _pump(self, timeout):
+        """Handles one server event; False if none came in time."""
+        import queue
+        try:
+            ev = self.server.events.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            return False
+        kind = ev[0]
+        if kind == "connect":
+            self._pending_connects.append(ev[1])
+        elif kind == "message":
+            self._on_message(ev[2])
+        elif kind == "error":
+            raise ScenarioFailure("stream error at the server: %s" % ev[2])
+        return True
+
+    def _on_message(self, raw):
+        try:
+            resp = pb.TaskResponse.FromString(raw)
+        except Exception as e:
+            raise ScenarioFailure("agent sent a message that is not a valid "
+                                  "TaskResponse (%d bytes): %s" % (len(raw), e))
+        t = self._task(resp.task_id)
+        where = "task %r message %d" % (resp.task_id[:60], len(t.messages) + 1)
+        if resp.agent_id != self.expected_agent_id:
+            raise ScenarioFailure("%s: agent_id %r, expected %r" % (
+                where, resp.agent_id, self.expected_agent_id))
+        if resp.seq != t.last_seq + 1:
+            raise ScenarioFailure("%s: seq %d after %d" % (
+                where, resp.seq, t.last_seq))
+        t.last_seq = resp.seq
+        t.messages.append(resp)
+        if resp.HasField("task_cancel"):
+            if not (resp.is_final and resp.cancelled and
+                    resp.status == pb.TaskResponse.COMPLETED):
+                raise ScenarioFailure("%s: cancel reply must be final, "
+                                      "cancelled, COMPLETED: %s" % (where, resp))
+            t.cancel_reply = resp
+            return
+        if t.final is not None:
+            raise ScenarioFailure("%s: sent after the task's final message"
+                                  % where)
+        out = resp.shell_execute
+        if resp.status == pb.TaskResponse.IN_PROGRESS:
+            if resp.is_final:
+                raise ScenarioFailure("%s: IN_PROGRESS and final" % where)
+            if bool(out.stdout) == bool(out.stderr):
+                raise ScenarioFailure("%s: an output message must hold "
+                                      "exactly one of stdout and stderr"
+                                      % where)
+            if out.stdout:
+                t.stdout += out.stdout
+                t.chunks.append(("stdout", out.stdout))
+            else:
+                t.stderr += out.stderr
+                t.chunks.append(("stderr", out.stderr))
+        else:
+            if not resp.is_final:
+                raise ScenarioFailure("%s: status %s without is_final" % (
+                    where, pb.TaskResponse.Status.Name(resp.status)))
+            if resp.status not in (pb.TaskResponse.COMPLETED,
+                                   pb.TaskResponse.FAILURE):
+                raise ScenarioFailure("%s: final status %s" % (
+                    where, pb.TaskResponse.Status.Name(resp.status)))
+            t.final = resp
+
+    def _wait(self, pred, what, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ScenarioFailure("timed out waiting for %s" % what)
+            if self.agent is not None and self.agent.proc.poll() is not None \
+                    and self.server.events.empty():
+                raise ScenarioFailure("agent exited (status %s) while "
+                                      "waiting for %s" % (
+                                          self.agent.proc.returncode, what))
+            self._pump(min(left, 0.2))
+
+    # -- steps --------------------------------------------------------------
+
+    def _expand(self, word):
+        return re.sub(r"\$\{(\w+)\}", lambda m: str(self.vars[m.group(1)]),
+                      word)
+
+    @staticmethod
+    def _kv(words):
+        opts, rest = {}, []
+        for w in words:
+            k, eq, v = w.partition("=")
+            if eq and re.match(r"^[a-z][a-z_-]*$", k):
+                opts.setdefault(k, []).append(v)
+            else:
+                rest.append(w)
+        return opts, rest
+
+    def _start_agent(self, args, bare):
+        argv = [self.agent_path]
+        if not bare:
+            argv += ["--server", "127.0.0.1:%d" % self.server.port,
+                     "--agent-id", "agent1", "--agent-token", "secret1", "-v"]
+        argv += args
+        self.agent = Agent(argv, self.agent_env,
+                           os.path.join(self.workdir, "agent.log"))
+
+    def step_agent(self, args):
+        self._start_agent(args, bare=False)
+
+    def step_agent_bare(self, args):
+        self._start_agent(args, bare=True)
+
+    def step_agent_env(self, args):
+        for a in args:
+            k, _, v = a.partition("=")
+            self.agent_env[k] = v
+
+    def step_agent_exits(self, args):
+        opts, rest = self._kv(args[1:])
+        code = self.agent.wait_exit(self.timeout)
+        if code != int(args[0]):
+            raise ScenarioFailure("agent exited with %d, expected %s" % (
+                code, args[0]))
+        if "stderr" in opts:
+            self.agent.wait_log(opts["stderr"][0], 1)
+
+    def step_stop_agent(self, args):
+        opts, _ = self._kv(args)
+        want = int(opts.get("exit", ["0"])[0])
+        self.agent.proc.send_signal(signal.SIGTERM)
+        code = self.agent.wait_exit(self.timeout)
+        if code != want:
+            raise ScenarioFailure("agent exited with %d after SIGTERM, "
+                                  "expected %d" % (code, want))
+
+    def step_accept(self, args):
+        opts, _ = self._kv(args)
+        want = {"agent_id": "agent1", "agent_token": "secret1"}
+        want.update({k: v[0] for k, v in opts.items()})
+        self._wait(lambda: self._pending_connects, "the agent to connect")
+        self.stream = self._pending_connects.pop(0)
+        for k, v in want.items():
+            got = self.stream.metadata.get(k)
+            if got != v:
+                raise ScenarioFailure("stream metadata %s=%r, expected %r" %
+                                      (k, got, v))
+
+    def step_reject(self, args):
+        code = getattr(grpc.StatusCode, args[0])
+        self.server.reject = (code, args[1] if len(args) > 1 else "rejected")
+
+    def step_accept_again(self, args):
+        self.server.reject = None
+
+    def _need_stream(self):
+        if self.stream is None:
+            raise ScenarioFailure("no stream: use `accept` first")
+        return self.stream
+
+    def step_shell(self, args):
+        opts, rest = self._kv(args[2:])
+        if rest:
+            raise ScenarioFailure("unknown shell options %r" % rest)
+        req = shell_request(args[0], args[1], env=opts.get("env", []),
+                            working_dir=opts.get("dir", [""])[0],
+                            timeout=int(opts.get("timeout", ["0"])[0]),
+                            agent_id=opts.get("agent_id", [""])[0])
+        self._need_stream().send_request(req)
+
+    def step_request(self, args):
+        req = pb.TaskRequest(task_id=args[0])
+        if args[1] == "none":
+            pass
+        elif args[1] == "docker-run":
+            req.docker_operation.docker_run.img = args[2]
+        else:
+            raise ScenarioFailure("unknown request kind %r" % args[1])
+        self._need_stream().send_request(req)
+
+    def step_cancel(self, args):
+        opts, _ = self._kv(args[1:])
+        req = pb.TaskRequest(task_id=args[0])
+        req.task_cancel.reason = opts.get("reason", [""])[0]
+        self._need_stream().send_request(req)
+
+    def step_raw(self, args):
+        self._need_stream().send(bytes.fromhex("".join(args)))
+
+    def step_end(self, args):
+        st = self._need_stream()
+        if args:
+            st.abort(getattr(grpc.StatusCode, args[0]),
+                     args[1] if len(args) > 1 else "")
+        else:
+            st.end()
+        self.stream = None
+
+    def step_output(self, args):
+        task_id, which, pattern = args
+        rx = re.compile(pattern, re.S)
+        self._wait(lambda: rx.search(getattr(self._task(task_id), which)),
+                   "%s of task %s to match %r" % (which, task_id, pattern))
+
+    def step_cancel_reply(self, args):
+        opts, _ = self._kv(args[1:])
+        t = self._task(args[0])
+        self._wait(lambda: t.cancel_reply is not None,
+                   "the cancel reply for task %s" % args[0])
+        if "message" in opts:
+            msg = t.cancel_reply.task_cancel.message
+            if not re.search(opts["message"][0], msg):
+                raise ScenarioFailure("cancel reply %r does not match %r" % (
+                    msg, opts["message"][0]))
+
+    def step_no_message(self, args):
+        t = self.tasks.get(args[0])
+        if t is not None and t.messages:
+            raise ScenarioFailure("task %s got %d message(s), expected none"
+                                  % (args[0], len(t.messages)))
+
+    def step_expect(self, args):
+        task_id = args[0]
+        opts, rest = self._kv(args[1:])
+        if rest and rest != ["whole-lines"]:
+            raise ScenarioFailure("unknown expect checks %r" % rest)
+        t = self._task(task_id)
+        self._wait(lambda: t.final is not None,
+                   "the final message of task %s" % task_id)
+        fin = t.final
+        problems = []
+
+        def check(ok, text):
+            if not ok:
+                problems.append(text)
+
+        status = pb.TaskResponse.Status.Name(fin.status)
+        for want in opts.get("status", []):
+            check(status == want, "status %s, expected %s" % (status, want))
+        for want in opts.get("exit", []):
+            check(fin.shell_execute.exit_code == int(want),
+                  "exit code %d, expected %s" % (fin.shell_execute.exit_code,
+                                                 want))
+        for want in opts.get("cancelled", []):
+            check(fin.cancelled == (want == "yes"),
+                  "cancelled=%s, expected %s" % (fin.cancelled, want))
+        stderr_all = t.stderr + fin.shell_execute.stderr
+        for which, text in (("stdout", t.stdout), ("stderr", stderr_all)):
+            for pattern in opts.get(which, []):
+                check(re.search(pattern, text, re.S),
+                      "%s does not match %r: %r" % (which, pattern,
+                                                    _clip(text)))
+            for want in opts.get(which + "-is", []):
+                want = codecs.decode(want, "unicode_escape")
+                check(text == want, "%s is %r, expected %r" % (
+                    which, _clip(text), _clip(want)))
+        for cmd in opts.get("stdout-of", []):
+            want = subprocess.run(["bash", "-c", cmd], capture_output=True,
+                                  check=True).stdout.decode("utf-8",
+                                                            "replace")
+            check(t.stdout == want,
+                  "stdout differs from `%s` (%d vs %d characters%s)" % (
+                      cmd, len(t.stdout), len(want),
+                      _first_difference(t.stdout, want)))
+        for want in opts.get("stdout-bytes", []):
+            n = len(t.stdout.encode("utf-8"))
+            check(n == int(want), "stdout is %d bytes, expected %s" % (n, want))
+        for want in opts.get("max-chunk", []):
+            big = max((len(c.encode("utf-8")) for _, c in t.chunks), default=0)
+            check(big <= int(want), "a chunk of %d bytes, limit %s" % (
+                big, want))
+        for want in opts.get("min-chunks", []):
+            check(len(t.chunks) >= int(want), "%d chunks, expected at least "
+                  "%s" % (len(t.chunks), want))
+        if "whole-lines" in rest:
+            for i, (which, c) in enumerate(t.chunks):
+                if not c.endswith("\n"):
+                    problems.append("chunk %d (%s) does not end a line: %r"
+                                    % (i + 1, which, _clip(c[-80:])))
+                    break
+        if problems:
+            raise ScenarioFailure("task %s: %s" % (task_id,
+                                                   "; ".join(problems)))
+
+    def step_log(self, args):
+        self.agent.wait_log(args[0], self.timeout)
+
+    def step_exec(self, args):
+        r = subprocess.run(["bash", "-c", args[0]], capture_output=True,
+                           timeout=self.timeout)
+        if r.returncode != 0:
+            raise ScenarioFailure("`%s` failed with %d: %s" % (
+                args[0], r.returncode, r.stderr.decode(errors="replace")))
+
+    def step_set(self, args):
+        self.vars[args[0]] = args[1]
+
+    # -- running ------------------------------------------------------------
+
+    def parse(self):
+        steps = []
+        with open(self.path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                words = shlex.split(line, comments=True)
+                if not words:
+                    continue
+                name = "step_" + words[0].replace("-", "_")
+                if not hasattr(self, name):
+                    raise ScenarioFailure("%s:%d: unknown step %r" % (
+                        self.path, number, words[0]))
+                steps.append((number, line.strip(), name, words[1:]))
+        return steps
+
+    def run(self):
+        self._pending_connects = []
+        steps = self.parse()
+        self.server.start()
+        self.vars["PORT"] = self.server.port
+        try:
+            for number, text, name, args in steps:
+                self.out("%s:%d: %s" % (os.path.basename(self.path), number,
+                                        text))
+                try:
+                    getattr(self, name)([self._expand(a) for a in args])
+                except ScenarioFailure as e:
+                    raise ScenarioFailure("line %d `%s`: %s" % (number, text,
+                                                                e))
+            if self.agent is not None and self.agent.proc.poll() is None:
+                self.out("(end of scenario: stopping the agent)")
+                self.step_stop_agent([])
+        finally:
+            if self.agent is not None:
+                self.agent.kill()
+            self.server.stop(0)
+
+
+def _clip(s, n=300):
+    return s if len(s) <= n else s[:n] + "...(%d more)" % (len(s) - n)
+
+
+def _first_difference(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return ", first difference at %d: %r vs %r" % (
+                i, a[max(0, i - 20):i + 20], b[max(0, i - 20):i + 20])
+    return ""
