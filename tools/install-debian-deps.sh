@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing nodelink-agent
+# need.  Run as root (or through sudo) on Debian 12 or later.
+#
+#   build:  gcc make autoconf automake pkg-config, gRPC C core, protobuf-c,
+#           libevent (and protoc-c/protoc for a git checkout)
+#   tests:  GLib (unit tests), Python grpcio and protobuf (mock server)
+set -e
+packages="build-essential autoconf automake pkg-config
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  libevent-dev
+  libglib2.0-dev python3 python3-grpcio python3-protobuf"
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $packages >/dev/null
+echo "installed: $(echo $packages)"

@@ -197,7 +197,7 @@ def _serve(args):
                     st.send_request(shell_request(tid, cmd))
             elif ev[0] == "message":
                 resp = pb.TaskResponse.FromString(ev[2])
-                _print_response(resp)
+                print_response(resp)
                 if resp.is_final:
                     finished += 1
                     if args.exit_after and finished >= args.exit_after:
@@ -210,7 +210,7 @@ def _serve(args):
         server.stop(0)
 
 
-def _print_response(resp):
+def print_response(resp):
     out = resp.shell_execute
     if resp.status == pb.TaskResponse.IN_PROGRESS:
         text, stream = (out.stdout, "out") if out.stdout else (out.stderr, "err")

@@ -44,9 +44,11 @@ def main(argv):
     except Exception:
         traceback.print_exc()
         status = 99
-    log = os.path.join(workdir, "agent.log")
-    if os.path.exists(log):
-        print("---- agent log ----")
+    for n in range(1, sc.agents_started + 1):
+        log = os.path.join(workdir, "agent-%d.log" % n)
+        if not os.path.exists(log):
+            continue
+        print("---- log of agent %d ----" % n)
         with open(log, errors="replace") as f:
             for line in f:
                 sys.stdout.write(line if len(line) < 2000 else

@@ -33,6 +33,7 @@ the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
     cancel-reply ID [message=RE]
                              wait for the agent's answer to a cancel
     no-message ID            nothing was ever sent for ID
+    no-final ID              ID has not sent its final message (yet)
     log RE                   wait for an agent log line matching RE
     exec CMD                 run CMD with bash here; it must succeed
     set NAME VALUE           define ${NAME}
@@ -153,6 +154,7 @@ class Scenario:
         self.agent_env = dict(os.environ)
         self.server = MockServer()
         self.agent = None
+        self.agents_started = 0
         self.stream = None
         self.tasks = {}
         self.expected_agent_id = "agent1"
@@ -266,8 +268,11 @@ class Scenario:
             argv += ["--server", "127.0.0.1:%d" % self.server.port,
                      "--agent-id", "agent1", "--agent-token", "secret1", "-v"]
         argv += args
-        self.agent = Agent(argv, self.agent_env,
-                           os.path.join(self.workdir, "agent.log"))
+        if self.agent is not None:
+            self.agent.kill()
+        self.agents_started += 1
+        self.agent = Agent(argv, self.agent_env, os.path.join(
+            self.workdir, "agent-%d.log" % self.agents_started))
 
     def step_agent(self, args):
         self._start_agent(args, bare=False)
@@ -376,6 +381,12 @@ class Scenario:
             if not re.search(opts["message"][0], msg):
                 raise ScenarioFailure("cancel reply %r does not match %r" % (
                     msg, opts["message"][0]))
+
+    def step_no_final(self, args):
+        t = self.tasks.get(args[0])
+        if t is not None and t.final is not None:
+            raise ScenarioFailure("task %s already sent its final message"
+                                  % args[0])
 
     def step_no_message(self, args):
         t = self.tasks.get(args[0])
