@@ -35,6 +35,7 @@ the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
     no-message ID            nothing was ever sent for ID
     no-final ID              ID has not sent its final message (yet)
     log RE                   wait for an agent log line matching RE
+    log-lacks RE             no agent log line so far matches RE
     exec CMD                 run CMD with bash here; it must succeed
     set NAME VALUE           define ${NAME}
 
@@ -459,6 +460,14 @@ class Scenario:
 
     def step_log(self, args):
         self.agent.wait_log(args[0], self.timeout)
+
+    def step_log_lacks(self, args):
+        rx = re.compile(args[0])
+        with self.agent.cond:
+            for line in self.agent.lines:
+                if rx.search(line):
+                    raise ScenarioFailure("agent log line matches %r: %s" %
+                                          (args[0], line))
 
     def step_exec(self, args):
         r = subprocess.run(["bash", "-c", args[0]], capture_output=True,
