@@ -14,6 +14,8 @@
  *   wire.c        TaskRequest decoding and TaskResponse encoding
  *   dispatch.c    one TaskRequest -> the handler for its kind
  *   task.c        the task registry and the final-message rules
+ *   admit.c       the concurrency limit and the queue behind it
+ *   kill.c        a task's kill sequence: TERM, grace, KILL (pure)
  *   task-shell.c  shell tasks: spawn, pipes, output framing
  *   reaper.c      SIGCHLD -> the task that owns the pid
  *   timer.c       libevent timers in milliseconds
@@ -101,6 +103,10 @@ struct options {
 	unsigned reconnect_multiplier_pct;
 	unsigned keepalive_ms;
 	unsigned keepalive_timeout_ms;
+	unsigned kill_grace_s;		/* SIGTERM to SIGKILL; 0: SIGKILL */
+	unsigned default_timeout_s;	/* 0: none */
+	unsigned max_concurrent_tasks;
+	unsigned max_queued_tasks;
 };
 enum options_result { OPTIONS_OK, OPTIONS_EXIT, OPTIONS_ERROR };
 void options_init(struct options *);
@@ -225,24 +231,54 @@ struct agent {
 	struct link *link;
 	int shutting_down;
 };
+enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
 struct task *task_find(const char *);
-struct task *task_new(struct agent *, const char *, const char *);
+struct task *task_new(struct agent *, const char *, const char *,
+	    enum task_state);
+void task_set_state(struct task *, enum task_state);
+enum task_state task_state(const struct task *);
+size_t task_count(enum task_state);
 const char *task_id(const struct task *);
+void task_set_cancel(struct task *, int (*)(void *), void *);
+int task_cancel(struct task *);
 void task_send_output(struct task *, enum output_stream, const char *, size_t);
 void task_send_final(struct task *, enum response_status, int, int,
 	    const char *);
+void task_resend_final(struct task *);
 void task_send_cancel_reply(struct task *, const char *);
-void task_set_cancel(struct task *, void (*)(void *), void *);
-int task_cancel(struct task *);
-void task_free(struct task *);
-size_t task_count(void);
-void task_fail_request(struct agent *, const struct request *, const char *, ...)
-	    printflike(3, 4);
+void task_cancel_unknown(struct agent *, const struct request *,
+	    const char *);
+void task_fail(struct agent *, struct task *, const struct request *,
+	    const char *, ...) printflike(4, 5);
+void task_free_all(void);
+
+/* admit.c: the concurrency limit and the queue behind it. */
+void admit_init(struct agent *);
+void admit_request(struct agent *, struct request *);
+void admit_task_done(struct agent *);
+int admit_cancel_queued(struct task *);
+void admit_cancel_all(struct agent *);
+size_t admit_queued(void);
+void admit_free(void);
+
+/* kill.c: a task's kill sequence, without I/O. */
+enum kill_state { KILL_IDLE, KILL_TERM_SENT, KILL_KILL_SENT };
+struct kill_seq {
+	enum kill_state state;
+	uint64_t grace_ms;
+};
+void kill_init(struct kill_seq *, uint64_t);
+int kill_begin(struct kill_seq *, int *);
+int kill_expire(struct kill_seq *);
+int kill_hurry(struct kill_seq *);
+int kill_current_signal(const struct kill_seq *);
 
 /* task-shell.c */
-int task_shell_start(struct agent *, const struct request *, char **);
+int task_shell_start(struct agent *, struct task *, const struct request *,
+	    char **);
 void task_shell_resume_all(void);
 void task_shell_cancel_all(void);
+void task_shell_hurry_all(void);
 size_t task_shell_running(void);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */

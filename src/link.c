@@ -34,6 +34,8 @@
 #define LINK_METHOD "/pb.AgentService/StreamTasks"
 #define LINK_MAX_RECEIVE (16 * 1024 * 1024)
 #define LINK_HEALTHY_SECONDS 10
+/* A closing stream waits this long for the server's status. */
+#define LINK_CLOSE_WAIT_MS 2000
 
 struct link_call;
 
@@ -60,7 +62,7 @@ struct link_call {
 	grpc_byte_buffer *recv_buf;
 	grpc_byte_buffer *send_buf;
 
-	struct link_call_op op_start, op_recv, op_send, op_status;
+	struct link_call_op op_start, op_recv, op_send, op_status, op_close;
 };
 
 struct link {
@@ -80,6 +82,7 @@ struct link {
 	struct backoff backoff;
 	struct event *retry;
 	struct event *healthy;
+	struct event *close_wait;
 	int closing;
 };
 
@@ -149,6 +152,16 @@ link_on_start(struct link_op *op, int ok)
 	c->pending--;
 	if (!ok)
 		log_debug("stream metadata not sent");
+	link_call_release(c);
+}
+
+static void
+link_on_close_sent(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+
+	(void)ok;
+	c->pending--;
 	link_call_release(c);
 }
 
@@ -296,6 +309,18 @@ link_on_healthy(evutil_socket_t fd, short events, void *arg)
 	backoff_reset(&l->backoff);
 }
 
+/* The server did not end a closing stream in time: cancel it. */
+static void
+link_on_close_wait(evutil_socket_t fd, short events, void *arg)
+{
+	struct link *l = arg;
+
+	(void)fd;
+	(void)events;
+	if (l->call != NULL)
+		grpc_call_cancel(l->call->call, NULL);
+}
+
 static grpc_channel *
 link_channel_new(const struct link *l)
 {
@@ -362,6 +387,7 @@ link_connect(struct link *l)
 	link_call_op_init(&c->op_recv, c, link_on_recv);
 	link_call_op_init(&c->op_send, c, link_on_send);
 	link_call_op_init(&c->op_status, c, link_on_status);
+	link_call_op_init(&c->op_close, c, link_on_close_sent);
 	grpc_metadata_array_init(&c->initial_md);
 	grpc_metadata_array_init(&c->trailing_md);
 	c->details = grpc_empty_slice();
@@ -448,7 +474,8 @@ link_new(struct event_base *base, const struct options *opts,
 	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct);
 	l->retry = evtimer_new(base, link_on_retry, l);
 	l->healthy = evtimer_new(base, link_on_healthy, l);
-	if (l->retry == NULL || l->healthy == NULL)
+	l->close_wait = evtimer_new(base, link_on_close_wait, l);
+	if (l->retry == NULL || l->healthy == NULL || l->close_wait == NULL)
 		fatalx("cannot create the link's timers");
 	l->cq = link_cq_start(base);
 	return l;
@@ -497,15 +524,29 @@ link_idle(const struct link *l)
 	return l->calls == 0;
 }
 
-/* Ends the stream; the caller runs the loop until link_idle(). */
+/*
+ * Ends the stream cleanly: the agent half-closes, and the server ends the
+ * call once it has read everything; a server that does not within
+ * LINK_CLOSE_WAIT_MS is cut off.  The caller runs the loop until
+ * link_idle().
+ */
 void
 link_close(struct link *l)
 {
+	struct link_call *c = l->call;
+	grpc_op op;
+
 	l->closing = 1;
 	evtimer_del(l->retry);
 	evtimer_del(l->healthy);
-	if (l->call != NULL)
-		grpc_call_cancel(l->call->call, NULL);
+	if (c == NULL)
+		return;
+	memset(&op, 0, sizeof op);
+	op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	if (link_start_batch(c, &op, 1, &c->op_close, "the close") != 0)
+		grpc_call_cancel(c->call, NULL);
+	else
+		timer_add_ms(l->close_wait, LINK_CLOSE_WAIT_MS);
 }
 
 void
@@ -522,5 +563,6 @@ link_free(struct link *l)
 	}
 	event_free(l->retry);
 	event_free(l->healthy);
+	event_free(l->close_wait);
 	free(l);
 }

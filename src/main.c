@@ -24,8 +24,8 @@
 
 extern char **environ;
 
-/* Shutdown waits this long for cancelled tasks' finals to go out. */
-#define MAIN_DRAIN_SECONDS 5
+/* Shutdown waits for cancelled tasks this long beyond their grace. */
+#define MAIN_DRAIN_EXTRA_MS 1500
 
 static struct agent agent;
 static struct event *main_drain_timer;
@@ -64,7 +64,7 @@ main_drained(void *arg)
 	task_shell_resume_all();
 }
 
-/* Stops the loop once no task runs and the spool is empty, or on time. */
+/* Stops the loop once no task runs and the spool is empty. */
 static void
 main_check_drained(evutil_socket_t fd, short events, void *arg)
 {
@@ -95,16 +95,20 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 
 	(void)events;
 	if (a->shutting_down) {
-		log_info("second signal: exiting now");
-		event_base_loopbreak(a->base);
+		log_info("%s received again: killing tasks now",
+		    strsignal((int)sig));
+		task_shell_hurry_all();
 		return;
 	}
-	log_info("%s received: cancelling %zu running task(s) and exiting",
-	    strsignal((int)sig), task_shell_running());
+	log_info("%s received: cancelling %zu running and %zu queued "
+	    "task(s), then exiting", strsignal((int)sig),
+	    task_shell_running(), admit_queued());
 	a->shutting_down = 1;
+	admit_cancel_all(a);
 	task_shell_cancel_all();
-	timer_add_ms(main_drain_timer, 50);
-	timer_add_ms(main_give_up_timer, MAIN_DRAIN_SECONDS * 1000);
+	timer_add_ms(main_drain_timer, 20);
+	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
+	    1000 + MAIN_DRAIN_EXTRA_MS);
 }
 
 int
@@ -146,7 +150,14 @@ main(int argc, char **argv)
 	    PACKAGE_VERSION, event_get_version(),
 	    event_base_get_method(agent.base), grpc_version_string());
 
+	if (compat_subreaper_enable() == 0)
+		log_debug("child subreaper: orphaned task processes stay with "
+		    "the agent");
+	else
+		log_info("no child subreaper on this system: a cancel reaches "
+		    "a task's process group only");
 	reaper_start(agent.base);
+	admit_init(&agent);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
 	handlers.arg = &agent;
@@ -173,6 +184,8 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	reaper_stop();
+	admit_free();
+	task_free_all();
 	event_base_free(agent.base);
 	grpc_shutdown();
 	options_free(&opts);

@@ -9,6 +9,15 @@
  * second; then its final message carries the exit code (128 + N for a
  * signal N, as shells report it).
  *
+ * A task's processes never outlive it.  A cancel, a timeout, or the main
+ * process exiting with others left behind starts the kill sequence
+ * (kill.c): SIGTERM to the task's process group and to every process of
+ * the task that left it (compat/proctree-*.c), SIGKILL after the grace
+ * period.  The final message waits until none of them is left, so that a
+ * background child cannot outlive the task nor, by holding the pipes open,
+ * keep it from finishing.  Should processes survive even SIGKILL (a stuck
+ * NFS read), the task finishes anyway SHELL_GIVE_UP_MS later, and says so.
+ *
  * When the outbound spool is full the task stops reading its pipes, so a
  * task that writes faster than the server reads blocks on its own write
  * instead of growing the agent's memory.
@@ -34,6 +43,12 @@
 
 #define SHELL_READ_SIZE (64 * 1024)
 #define SHELL_MAX_PIECE (1024 * 1024)
+/* How often a kill in progress looks for processes still alive. */
+#define SHELL_POLL_MS 100
+/* After SIGKILL, how long before the task finishes without its processes. */
+#define SHELL_GIVE_UP_MS 2000
+/* Every task's processes carry this in their environment. */
+#define SHELL_MARKER "NODELINK_AGENT_TASK"
 
 extern char **environ;
 
@@ -59,12 +74,21 @@ struct shell_task {
 	struct shell_stream out, err;
 	struct event *flush;
 	struct timespec started;
-};
 
-static void shell_cancel_fn(void *);
+	char marker[64];	/* SHELL_MARKER=<agent pid>-<serial> */
+	struct kill_seq kill;
+	int killing;		/* the kill sequence has begun */
+	int gave_up;		/* processes survived SIGKILL */
+	struct event *kill_timer;	/* grace, then give-up */
+	struct event *poll_timer;	/* while processes remain */
+	unsigned timeout_s;
+	int timed_out;
+	struct event *timeout_timer;
+};
 
 static struct shell_task *shell_running;
 static size_t shell_running_n;
+static unsigned long shell_serial;
 
 /* Finds an executable NAME on the agent's PATH; NULL if there is none. */
 static char *
@@ -119,7 +143,7 @@ shell_env_cmp(const void *a, const void *b)
  * with thousands of entries.
  */
 static char **
-shell_env(const struct request *req)
+shell_env(const struct request *req, const char *marker)
 {
 	struct shell_env_entry *all;
 	size_t n_inherited = 0, n, i, k;
@@ -128,11 +152,15 @@ shell_env(const struct request *req)
 
 	while (environ[n_inherited] != NULL)
 		n_inherited++;
-	n = n_inherited + req->n_env;
+	n = n_inherited + req->n_env + 1;
 	all = xcalloc(n, sizeof *all);
 	for (i = 0; i < n; i++) {
-		all[i].s = i < n_inherited ? environ[i] :
-		    req->env[i - n_inherited];
+		if (i < n_inherited)
+			all[i].s = environ[i];
+		else if (i < n - 1)
+			all[i].s = req->env[i - n_inherited];
+		else
+			all[i].s = marker;	/* last: no task entry beats it */
 		eq = strchr(all[i].s, '=');
 		all[i].name_len = eq != NULL ? (size_t)(eq - all[i].s) :
 		    strlen(all[i].s);
@@ -159,6 +187,23 @@ shell_emit(void *arg, const char *text, size_t len)
 }
 
 static void
+shell_event_free(struct event **ev)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+static void
+shell_stream_close(struct shell_stream *s)
+{
+	shell_event_free(&s->ev);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static void
 shell_free(struct shell_task *st)
 {
 	if (st->prev != NULL)
@@ -168,11 +213,14 @@ shell_free(struct shell_task *st)
 	if (st->next != NULL)
 		st->next->prev = st->prev;
 	shell_running_n--;
+	shell_stream_close(&st->out);
+	shell_stream_close(&st->err);
 	framer_free(&st->out.framer);
 	framer_free(&st->err.framer);
-	if (st->flush != NULL)
-		event_free(st->flush);
-	task_free(st->task);
+	shell_event_free(&st->flush);
+	shell_event_free(&st->kill_timer);
+	shell_event_free(&st->poll_timer);
+	shell_event_free(&st->timeout_timer);
 	free(st);
 }
 
@@ -186,36 +234,152 @@ shell_elapsed(const struct shell_task *st)
 	    (double)(now.tv_nsec - st->started.tv_nsec) / 1e9;
 }
 
-/* Sends the final message once output is drained and the process reaped. */
+/*
+ * Sends SIG to every process of the task: its process group, and the
+ * processes that left the group but carry its marker or descend from it.
+ * Returns how many processes outside the group were found.
+ */
+static size_t
+shell_signal_tree(struct shell_task *st, int sig)
+{
+	pid_t *pids;
+	size_t n, i;
+
+	if (killpg(st->pid, sig) != 0 && errno != ESRCH)
+		log_warn("task %s: cannot signal process group %ld: %s",
+		    task_id(st->task), (long)st->pid, strerror(errno));
+	n = compat_proctree_collect(st->pid, st->marker, &pids);
+	for (i = 0; i < n; i++)
+		kill(pids[i], sig);
+	free(pids);
+	return n;
+}
+
+/* True while any process of the task is alive. */
+static int
+shell_tree_alive(struct shell_task *st)
+{
+	pid_t *pids;
+	size_t n;
+
+	if (killpg(st->pid, 0) == 0)
+		return 1;
+	n = compat_proctree_collect(st->pid, st->marker, &pids);
+	free(pids);
+	return n != 0;
+}
+
+static const char *
+shell_signal_name(int sig)
+{
+	return sig == SIGKILL ? "SIGKILL" : sig == SIGTERM ? "SIGTERM" : "?";
+}
+
+/* Starts the kill sequence: SIGTERM now and SIGKILL after the grace. */
+static void
+shell_kill_begin(struct shell_task *st, const char *why)
+{
+	int sig, arm;
+
+	if (st->killing)
+		return;
+	st->killing = 1;
+	sig = kill_begin(&st->kill, &arm);
+	log_info("task %s: %s: sending %s to its processes%s", task_id(st->task),
+	    why, shell_signal_name(sig), arm ? "" : " (no grace period)");
+	shell_signal_tree(st, sig);
+	timer_add_ms(st->kill_timer, arm ? st->kill.grace_ms : SHELL_GIVE_UP_MS);
+	timer_add_ms(st->poll_timer, SHELL_POLL_MS);
+}
+
+static void shell_check_done(struct shell_task *);
+
+/* The grace period is over (SIGKILL), or SIGKILL did not end it (give up). */
+static void
+shell_on_kill_timer(evutil_socket_t fd, short events, void *arg)
+{
+	struct shell_task *st = arg;
+	int sig;
+
+	(void)fd;
+	(void)events;
+	if ((sig = kill_expire(&st->kill)) != 0) {
+		log_info("task %s: grace period over: sending SIGKILL",
+		    task_id(st->task));
+		shell_signal_tree(st, sig);
+		timer_add_ms(st->kill_timer, SHELL_GIVE_UP_MS);
+		return;
+	}
+	log_warn("task %s: processes survived SIGKILL for %u ms; finishing "
+	    "without them", task_id(st->task), SHELL_GIVE_UP_MS);
+	st->gave_up = 1;
+	framer_flush(&st->out.framer, 1, shell_emit, &st->out);
+	framer_flush(&st->err.framer, 1, shell_emit, &st->err);
+	shell_stream_close(&st->out);
+	shell_stream_close(&st->err);
+	shell_check_done(st);
+}
+
+/* While a kill is under way: SIGKILL reaches late children too. */
+static void
+shell_on_poll(evutil_socket_t fd, short events, void *arg)
+{
+	struct shell_task *st = arg;
+
+	(void)fd;
+	(void)events;
+	if (kill_current_signal(&st->kill) == SIGKILL)
+		shell_signal_tree(st, SIGKILL);
+	shell_check_done(st);
+	if (st->poll_timer != NULL && !evtimer_pending(st->poll_timer, NULL))
+		timer_add_ms(st->poll_timer, SHELL_POLL_MS);
+}
+
+static void
+shell_on_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct shell_task *st = arg;
+
+	(void)fd;
+	(void)events;
+	st->timed_out = 1;
+	shell_kill_begin(st, "timed out");
+}
+
+/*
+ * Sends the final message once the output is drained, the process reaped,
+ * and no process of the task is left (or SIGKILL could not end them).
+ */
 static void
 shell_check_done(struct shell_task *st)
 {
+	char reason[96];
+	struct agent *a = st->agent;
 	int code;
 
 	if (st->out.fd != -1 || st->err.fd != -1 || !st->reaped)
 		return;
+	if (st->killing && !st->gave_up && shell_tree_alive(st))
+		return;	/* the poll timer looks again */
 	if (WIFEXITED(st->wstatus))
 		code = WEXITSTATUS(st->wstatus);
 	else if (WIFSIGNALED(st->wstatus))
 		code = 128 + WTERMSIG(st->wstatus);
 	else
 		code = 1;
-	log_info("task %s finished: exit code %d%s after %.3f s",
-	    task_id(st->task), code, st->cancelled ? " (cancelled)" : "",
-	    shell_elapsed(st));
-	task_send_final(st->task, STATUS_COMPLETED, code, st->cancelled, NULL);
+	log_info("task %s finished: exit code %d%s%s after %.3f s",
+	    task_id(st->task), code, st->cancelled ? ", cancelled" : "",
+	    st->timed_out ? ", timed out" : "", shell_elapsed(st));
+	if (st->timed_out) {
+		snprintf(reason, sizeof reason, "timed out after %u seconds\n",
+		    st->timeout_s);
+		task_send_final(st->task, STATUS_FAILURE, code, st->cancelled,
+		    reason);
+	} else
+		task_send_final(st->task, STATUS_COMPLETED, code,
+		    st->cancelled, NULL);
 	shell_free(st);
-}
-
-static void
-shell_stream_close(struct shell_stream *s)
-{
-	if (s->ev != NULL)
-		event_free(s->ev);
-	s->ev = NULL;
-	if (s->fd != -1)
-		close(s->fd);
-	s->fd = -1;
+	admit_task_done(a);
 }
 
 static void
@@ -281,6 +445,7 @@ shell_on_read(evutil_socket_t fd, short events, void *arg)
 	shell_check_done(st);
 }
 
+/* The main process has exited: what it left behind goes too. */
 static void
 shell_on_exit(void *arg, pid_t pid, int status)
 {
@@ -289,6 +454,8 @@ shell_on_exit(void *arg, pid_t pid, int status)
 	(void)pid;
 	st->reaped = 1;
 	st->wstatus = status;
+	if (!st->killing && shell_tree_alive(st))
+		shell_kill_begin(st, "main process exited, others remain");
 	shell_check_done(st);
 }
 
@@ -315,18 +482,45 @@ shell_close_pair(int fds[2])
 		close(fds[1]);
 }
 
+/* Cancels the task: 0 if the kill sequence starts now, 1 if it had. */
+static int
+shell_cancel(void *arg)
+{
+	struct shell_task *st = arg;
+
+	if (st->cancelled)
+		return 1;
+	st->cancelled = 1;
+	if (st->killing)
+		return 1;
+	shell_kill_begin(st, "cancelled");
+	return 0;
+}
+
+static struct event *
+shell_timer(struct shell_task *st, event_callback_fn fn)
+{
+	struct event *ev;
+
+	if ((ev = evtimer_new(st->agent->base, fn, st)) == NULL)
+		fatalx("cannot create a task's timer");
+	return ev;
+}
+
 /*
- * Starts a shell task.  Returns 0, or -1 with *cause set to a one-line
- * reason (for the FAILURE final) when it cannot start.
+ * Starts a shell task; T is its registration if it waited in the queue.
+ * Returns 0, or -1 with *cause set to a one-line reason (for the FAILURE
+ * final) when it cannot start.
  */
 int
-task_shell_start(struct agent *a, const struct request *req, char **cause)
+task_shell_start(struct agent *a, struct task *t, const struct request *req,
+    char **cause)
 {
 	struct compat_spawn sp;
 	struct shell_task *st;
 	struct stat sb;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error;
-	char *shell, *argv[4], **envp, *cmd;
+	char *shell, *argv[4], **envp, *cmd, marker[64];
 	pid_t pid;
 
 	if (*req->working_dir != '\0') {
@@ -356,11 +550,13 @@ task_shell_start(struct agent *a, const struct request *req, char **cause)
 		return -1;
 	}
 
+	snprintf(marker, sizeof marker, "%s=%ld-%lu", SHELL_MARKER,
+	    (long)getpid(), ++shell_serial);
 	argv[0] = a->opts->shell;
 	argv[1] = (char *)"-c";
 	argv[2] = req->cmd;
 	argv[3] = NULL;
-	envp = shell_env(req);
+	envp = shell_env(req, marker);
 	memset(&sp, 0, sizeof sp);
 	sp.path = shell;
 	sp.argv = argv;
@@ -383,13 +579,24 @@ task_shell_start(struct agent *a, const struct request *req, char **cause)
 
 	st = xcalloc(1, sizeof *st);
 	st->agent = a;
-	st->task = task_new(a, req->task_id, req->agent_id);
-	task_set_cancel(st->task, shell_cancel_fn, st);
+	if (t == NULL)
+		t = task_new(a, req->task_id, req->agent_id, TASK_RUNNING);
+	else
+		task_set_state(t, TASK_RUNNING);
+	st->task = t;
+	task_set_cancel(t, shell_cancel, st);
 	st->pid = pid;
+	memcpy(st->marker, marker, sizeof marker);
 	clock_gettime(CLOCK_MONOTONIC, &st->started);
-	st->flush = evtimer_new(a->base, shell_on_flush, st);
-	if (st->flush == NULL)
-		fatalx("cannot create a task's timer");
+	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
+	st->flush = shell_timer(st, shell_on_flush);
+	st->kill_timer = shell_timer(st, shell_on_kill_timer);
+	st->poll_timer = shell_timer(st, shell_on_poll);
+	st->timeout_timer = shell_timer(st, shell_on_timeout);
+	st->timeout_s = req->timeout_seconds != 0 ? req->timeout_seconds :
+	    a->opts->default_timeout_s;
+	if (st->timeout_s != 0)
+		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
 	shell_stream_init(st, &st->out, OUTPUT_STDOUT, out[0]);
 	shell_stream_init(st, &st->err, OUTPUT_STDERR, err[0]);
 	st->next = shell_running;
@@ -406,22 +613,6 @@ task_shell_start(struct agent *a, const struct request *req, char **cause)
 	if (link_congested(a->link))
 		shell_pause(st);
 	return 0;
-}
-
-/* Kills the task's whole process group; its final message follows. */
-static void
-shell_cancel(struct shell_task *st)
-{
-	st->cancelled = 1;
-	if (!st->reaped && killpg(st->pid, SIGKILL) != 0 && errno != ESRCH)
-		log_warn("task %s: cannot kill process group %ld: %s",
-		    task_id(st->task), (long)st->pid, strerror(errno));
-}
-
-static void
-shell_cancel_fn(void *arg)
-{
-	shell_cancel(arg);
 }
 
 /* The spool has room again: every paused task reads on. */
@@ -449,7 +640,25 @@ task_shell_cancel_all(void)
 
 	for (st = shell_running; st != NULL; st = st->next)
 		shell_cancel(st);
+	/* Their output must drain for them to finish. */
 	task_shell_resume_all();
+}
+
+/* SIGKILL now, whatever is left of the grace periods (second signal). */
+void
+task_shell_hurry_all(void)
+{
+	struct shell_task *st;
+	int sig;
+
+	for (st = shell_running; st != NULL; st = st->next) {
+		st->killing = 1;
+		if ((sig = kill_hurry(&st->kill)) == 0)
+			continue;
+		shell_signal_tree(st, sig);
+		timer_add_ms(st->kill_timer, SHELL_GIVE_UP_MS);
+		timer_add_ms(st->poll_timer, SHELL_POLL_MS);
+	}
 }
 
 size_t

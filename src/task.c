@@ -1,10 +1,17 @@
 /*
- * task.c: the task registry and the messages every task sends.
+ * task.c: the task registry, the messages every task sends, and the memory
+ * that makes "never run a task ID twice" true.
+ *
+ * Every task ID the agent has answered stays registered: queued, running,
+ * or finished.  A finished task keeps a copy of its final message, so that
+ * a server that sends the task again (delivery is at-least-once) gets the
+ * same answer instead of a second run.  Finished tasks are forgotten oldest
+ * first, beyond TASK_REMEMBER_MAX of them or TASK_REMEMBER_SECONDS of age,
+ * which bounds the memory this takes.
  *
  * Tasks are found by ID in a binary tree (POSIX tsearch: in every libc, so
  * no container code of our own).  A task numbers its messages from 1 (the
- * seq field), so that a server can drop the duplicates an at-least-once
- * resend causes.
+ * seq field), so that a server can drop the duplicates a resend causes.
  */
 
 #include "config.h"
@@ -14,20 +21,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
+
+#define TASK_REMEMBER_MAX 10000
+#define TASK_REMEMBER_SECONDS 3600
+/* Longest reason a FAILURE final carries; the rest is cut. */
+#define TASK_REASON_MAX 1024
+/* Longer task IDs are answered once and never remembered. */
+#define TASK_ID_REMEMBER_MAX 1024
 
 struct task {
 	char *id;
 	char *reply_id;		/* agent_id for the task's responses */
 	struct agent *agent;
+	enum task_state state;
 	uint64_t seq;		/* of the last message sent */
-	void (*cancel)(void *);	/* stops the task's work */
+	int (*cancel)(void *);	/* stops a running task's work */
 	void *owner;
+
+	/* Finished tasks: the final message, in finishing order. */
+	struct msg *final;
+	time_t finished_at;
+	struct task *older, *newer;
 };
 
 static void *task_root;
-static size_t task_n;
+static size_t task_counts[4];
+static struct task *task_oldest, *task_newest;
 
 static int
 task_cmp(const void *a, const void *b)
@@ -49,7 +71,8 @@ task_find(const char *id)
 
 /* Registers task ID; REPLY_ID is the request's agent_id, if it had one. */
 struct task *
-task_new(struct agent *a, const char *id, const char *reply_id)
+task_new(struct agent *a, const char *id, const char *reply_id,
+    enum task_state state)
 {
 	struct task *t;
 
@@ -58,51 +81,82 @@ task_new(struct agent *a, const char *id, const char *reply_id)
 	t->reply_id = xstrdup(reply_id != NULL && *reply_id != '\0' ?
 	    reply_id : a->opts->agent_id);
 	t->agent = a;
+	t->state = state;
 	if (tsearch(t, &task_root, task_cmp) == NULL)
 		fatalx("out of memory registering a task");
-	task_n++;
+	task_counts[state]++;
 	return t;
 }
 
-void
+static void
 task_free(struct task *t)
 {
 	if (tdelete(t, &task_root, task_cmp) == NULL)
 		fatalx("task %s was not registered", t->id);
-	task_n--;
+	task_counts[t->state]--;
 	free(t->id);
 	free(t->reply_id);
+	free(t->final);
 	free(t);
 }
 
-/* FN(OWNER) cancels the task's work; it is called by task_cancel(). */
-void
-task_set_cancel(struct task *t, void (*fn)(void *), void *owner)
+/* Forgets finished tasks beyond the count or age limit, oldest first. */
+static void
+task_forget_old(time_t now)
 {
-	t->cancel = fn;
-	t->owner = owner;
+	struct task *t;
+
+	while ((t = task_oldest) != NULL &&
+	    (task_counts[TASK_FINISHED] > TASK_REMEMBER_MAX ||
+	    now - t->finished_at > TASK_REMEMBER_SECONDS)) {
+		task_oldest = t->newer;
+		if (task_oldest != NULL)
+			task_oldest->older = NULL;
+		else
+			task_newest = NULL;
+		task_free(t);
+	}
 }
 
-/* Returns 0 if the task could be cancelled, -1 if it has no way to be. */
-int
-task_cancel(struct task *t)
+void
+task_set_state(struct task *t, enum task_state state)
 {
-	if (t->cancel == NULL)
-		return -1;
-	t->cancel(t->owner);
-	return 0;
+	task_counts[t->state]--;
+	t->state = state;
+	task_counts[state]++;
+}
+
+enum task_state
+task_state(const struct task *t)
+{
+	return t->state;
 }
 
 size_t
-task_count(void)
+task_count(enum task_state state)
 {
-	return task_n;
+	return task_counts[state];
 }
 
 const char *
 task_id(const struct task *t)
 {
 	return t->id;
+}
+
+/* FN(OWNER) cancels the running task's work; see task_cancel(). */
+void
+task_set_cancel(struct task *t, int (*fn)(void *), void *owner)
+{
+	t->cancel = fn;
+	t->owner = owner;
+}
+
+/* Returns 0 if the cancel started now, 1 if one was already under way. */
+int
+task_cancel(struct task *t)
+{
+	return t->cancel != NULL ? t->cancel(t->owner) : 1;
 }
 
 static void
@@ -112,6 +166,18 @@ task_response_init(struct task *t, struct response *r)
 	r->agent_id = t->reply_id;
 	r->task_id = t->id;
 	r->seq = ++t->seq;
+}
+
+static struct msg *
+task_msg_copy(const struct msg *m)
+{
+	struct msg *c;
+
+	c = xmalloc(sizeof *c + m->len);
+	c->next = NULL;
+	c->len = m->len;
+	memcpy(c->data, m->data, m->len);
+	return c;
 }
 
 /* One IN_PROGRESS message with one stream's text. */
@@ -129,7 +195,32 @@ task_send_output(struct task *t, enum output_stream stream, const char *text,
 	link_send(t->agent->link, wire_encode_response(&r));
 }
 
-/* The final message: REASON, if any, goes in stderr. */
+/* Sends M as the task's last word and remembers it: the task is finished. */
+static void
+task_finish(struct task *t, struct msg *m)
+{
+	time_t now = time(NULL);
+
+	t->final = task_msg_copy(m);
+	link_send(t->agent->link, m);
+	t->cancel = NULL;
+	t->owner = NULL;
+	task_set_state(t, TASK_FINISHED);
+	t->finished_at = now;
+	t->older = task_newest;
+	t->newer = NULL;
+	if (task_newest != NULL)
+		task_newest->newer = t;
+	else
+		task_oldest = t;
+	task_newest = t;
+	task_forget_old(now);
+}
+
+/*
+ * The final message; REASON, if any, goes in stderr.  Afterwards the task
+ * is only a memory of its answer.
+ */
 void
 task_send_final(struct task *t, enum response_status status, int exit_code,
     int cancelled, const char *reason)
@@ -146,12 +237,19 @@ task_send_final(struct task *t, enum response_status status, int exit_code,
 		r.text = reason;
 		r.text_len = strlen(reason);
 	}
-	link_send(t->agent->link, wire_encode_response(&r));
+	task_finish(t, wire_encode_response(&r));
 }
 
-/* The agent's answer to a cancel request. */
+/* Sends a finished task's final message again, unchanged (same seq). */
 void
-task_send_cancel_reply(struct task *t, const char *message)
+task_resend_final(struct task *t)
+{
+	if (t->final != NULL)
+		link_send(t->agent->link, task_msg_copy(t->final));
+}
+
+static struct msg *
+task_cancel_reply_msg(struct task *t, const char *message)
 {
 	struct response r;
 
@@ -162,34 +260,97 @@ task_send_cancel_reply(struct task *t, const char *message)
 	r.is_cancel_reply = 1;
 	r.text = message;
 	r.text_len = strlen(message);
-	link_send(t->agent->link, wire_encode_response(&r));
+	return wire_encode_response(&r);
+}
+
+/* The agent's answer to a cancel request. */
+void
+task_send_cancel_reply(struct task *t, const char *message)
+{
+	link_send(t->agent->link, task_cancel_reply_msg(t, message));
+}
+
+/*
+ * A cancel for an ID the agent has never seen: answered, and remembered
+ * with that answer, so that the task, should it arrive late, never runs.
+ */
+void
+task_cancel_unknown(struct agent *a, const struct request *req,
+    const char *message)
+{
+	struct task *t;
+
+	t = task_new(a, req->task_id, req->agent_id, TASK_NEW);
+	task_finish(t, task_cancel_reply_msg(t, message));
+}
+
+/* Cuts S to at most MAX bytes on a character boundary. */
+static void
+task_cut_reason(char *s, size_t max)
+{
+	size_t len = strlen(s);
+
+	if (len <= max)
+		return;
+	len = max - 3;
+	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+		len--;	/* do not split a UTF-8 character */
+	memcpy(s + len, "...", 4);
 }
 
 /*
  * Answers a request that cannot run with a FAILURE final (exit code 1) and
- * the reason, which is logged too.
+ * the reason, which is logged too.  T is the request's registered task, or
+ * NULL to register one now.
  */
 void
-task_fail_request(struct agent *a, const struct request *req,
+task_fail(struct agent *a, struct task *t, const struct request *req,
     const char *fmt, ...)
 {
-	struct task t;
 	char *reason, *id;
 	va_list ap;
 
 	va_start(ap, fmt);
 	xvasprintf(&reason, fmt, ap);
 	va_end(ap);
+	task_cut_reason(reason, TASK_REASON_MAX);
 	id = log_escape(req->task_id, strlen(req->task_id), 200);
 	log_warn("task %s refused: %s", id, reason);
 	free(id);
+	if (t == NULL && strlen(req->task_id) > TASK_ID_REMEMBER_MAX) {
+		struct task once;
+		struct response r;
 
-	/* Not registered: nothing of it outlives this answer. */
-	memset(&t, 0, sizeof t);
-	t.id = req->task_id;
-	t.reply_id = req->agent_id != NULL && *req->agent_id != '\0' ?
-	    req->agent_id : a->opts->agent_id;
-	t.agent = a;
-	task_send_final(&t, STATUS_FAILURE, 1, 0, reason);
+		/* Answered from the stack: nothing of it is kept. */
+		memset(&once, 0, sizeof once);
+		once.id = req->task_id;
+		once.reply_id = *req->agent_id != '\0' ? req->agent_id :
+		    a->opts->agent_id;
+		task_response_init(&once, &r);
+		r.status = STATUS_FAILURE;
+		r.is_final = 1;
+		r.exit_code = 1;
+		r.stream = OUTPUT_STDERR;
+		r.text = reason;
+		r.text_len = strlen(reason);
+		link_send(a->link, wire_encode_response(&r));
+	} else {
+		if (t == NULL)
+			t = task_new(a, req->task_id, req->agent_id, TASK_NEW);
+		task_send_final(t, STATUS_FAILURE, 1, 0, reason);
+	}
 	free(reason);
+}
+
+/* Frees every task (agent exit). */
+void
+task_free_all(void)
+{
+	struct task *t;
+
+	while (task_root != NULL) {
+		t = *(struct task **)task_root;
+		task_free(t);
+	}
+	task_oldest = task_newest = NULL;
 }

@@ -29,6 +29,11 @@ struct compat_spawn {
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
 
+/* proctree-linux.c or proctree-none.c: a task's processes beyond its
+ * process group, and the subreaper that keeps its orphans with the agent. */
+int compat_subreaper_enable(void);
+size_t compat_proctree_collect(pid_t, const char *, pid_t **);
+
 /* random.c: 32 random bits from the best source the platform has. */
 uint32_t compat_random32(void *);
 

@@ -153,6 +153,8 @@ class MockServer:
         except Exception as e:  # a broken stream, seen from the server
             self.events.put(("error", st, repr(e)))
         self.events.put(("eof", st))
+        # The agent half-closed: a real server ends the call, so do we.
+        st.outq.put(_END)
 
 
 class _Handler(grpc.GenericRpcHandler):

@@ -2,7 +2,8 @@
 
 A scenario is a text file of steps, one per line, split like a shell line
 (quotes group words; '#' starts a comment).  ${TMP} is a fresh directory for
-the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
+the scenario, ${PORT} the server's port, ${AGENT} the agent binary,
+${AGENT_PID} the running agent's process ID.
 
     agent [ARG...]           start the agent against this server (with
                              --agent-id agent1 --agent-token secret1 -v
@@ -34,6 +35,17 @@ the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
                              wait for the agent's answer to a cancel
     no-message ID            nothing was ever sent for ID
     no-final ID              ID has not sent its final message (yet)
+    shell-many PREFIX N CMD  send N tasks PREFIX-1 .. PREFIX-N running CMD
+    expect-many PREFIX N [CHECK...]
+                             `expect` each of them
+    duplicates ID N          wait until N exact resends of earlier messages
+                             have arrived, and no more
+    signal-agent SIGNAME     send the agent a signal, without waiting
+    process RE               wait until a process's command line matches
+    no-process RE            wait until no process's command line matches
+    fd-count NAME            ${NAME} = descriptors the agent holds now
+    fd-count-same NAME       the agent holds ${NAME} descriptors
+    no-zombies               wait until the agent has no zombie children
     log RE                   wait for an agent log line matching RE
     log-lacks RE             no agent log line so far matches RE
     exec CMD                 run CMD with bash here; it must succeed
@@ -42,7 +54,8 @@ the scenario, ${PORT} the server's port, ${AGENT} the agent binary.
 Every message is checked as it arrives: it must parse as a TaskResponse
 (valid UTF-8 included), carry the expected agent_id, number its task's
 messages from 1 without gaps, hold exactly one of stdout/stderr when
-IN_PROGRESS, and never follow its task's final message.
+IN_PROGRESS, and never follow its task's final message.  An exact copy of
+an earlier message (same seq, same bytes) is a resend: counted, not failed.
 """
 
 import codecs
@@ -84,6 +97,8 @@ class TaskLog:
         self.final = None
         self.cancel_reply = None
         self.last_seq = 0
+        self.raw_by_seq = {}
+        self.duplicates = 0
 
 
 class Agent:
@@ -190,6 +205,14 @@ class Scenario:
             raise ScenarioFailure("agent sent a message that is not a valid "
                                   "TaskResponse (%d bytes): %s" % (len(raw), e))
         t = self._task(resp.task_id)
+        if resp.seq <= t.last_seq and resp.seq in t.raw_by_seq:
+            # At-least-once: a resend must repeat the message exactly.
+            if t.raw_by_seq[resp.seq] != raw:
+                raise ScenarioFailure("task %r: seq %d sent again with "
+                                      "different content" % (
+                                          resp.task_id[:60], resp.seq))
+            t.duplicates += 1
+            return
         where = "task %r message %d" % (resp.task_id[:60], len(t.messages) + 1)
         if resp.agent_id != self.expected_agent_id:
             raise ScenarioFailure("%s: agent_id %r, expected %r" % (
@@ -198,6 +221,7 @@ class Scenario:
             raise ScenarioFailure("%s: seq %d after %d" % (
                 where, resp.seq, t.last_seq))
         t.last_seq = resp.seq
+        t.raw_by_seq[resp.seq] = raw
         t.messages.append(resp)
         if resp.HasField("task_cancel"):
             if not (resp.is_final and resp.cancelled and
@@ -274,6 +298,7 @@ class Scenario:
         self.agents_started += 1
         self.agent = Agent(argv, self.agent_env, os.path.join(
             self.workdir, "agent-%d.log" % self.agents_started))
+        self.vars["AGENT_PID"] = self.agent.proc.pid
 
     def step_agent(self, args):
         self._start_agent(args, bare=False)
@@ -458,6 +483,71 @@ class Scenario:
             raise ScenarioFailure("task %s: %s" % (task_id,
                                                    "; ".join(problems)))
 
+    def step_signal_agent(self, args):
+        self.agent.proc.send_signal(getattr(signal, args[0]))
+
+    def step_shell_many(self, args):
+        prefix, n, cmd = args[0], int(args[1]), args[2]
+        st = self._need_stream()
+        for i in range(1, n + 1):
+            st.send_request(shell_request("%s-%d" % (prefix, i), cmd))
+
+    def step_expect_many(self, args):
+        prefix, n = args[0], int(args[1])
+        for i in range(1, n + 1):
+            self.step_expect(["%s-%d" % (prefix, i)] + args[2:])
+
+    def step_duplicates(self, args):
+        t = self._task(args[0])
+        want = int(args[1])
+        self._wait(lambda: t.duplicates >= want,
+                   "%d resent message(s) of task %s" % (want, args[0]))
+        if t.duplicates != want:
+            raise ScenarioFailure("task %s: %d duplicate message(s), "
+                                  "expected %s" % (args[0], t.duplicates,
+                                                   args[1]))
+
+    def step_process(self, args):
+        self._wait_procs(args[0], True)
+
+    def step_no_process(self, args):
+        self._wait_procs(args[0], False)
+
+    def _wait_procs(self, pattern, present):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            found = [p for p in _processes() if rx.search(p[2])]
+            if bool(found) == present:
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioFailure(
+                    "processes matching %r: %s" % (pattern, found)
+                    if found else "no process matches %r" % pattern)
+            self._pump(0.05)
+
+    def step_fd_count(self, args):
+        self.vars[args[0]] = len(os.listdir("/proc/%d/fd" %
+                                            self.agent.proc.pid))
+
+    def step_fd_count_same(self, args):
+        n = len(os.listdir("/proc/%d/fd" % self.agent.proc.pid))
+        if n != int(self.vars[args[0]]):
+            raise ScenarioFailure("the agent holds %d descriptors, %s "
+                                  "before" % (n, self.vars[args[0]]))
+
+    def step_no_zombies(self, args):
+        pid = self.agent.proc.pid
+        deadline = time.monotonic() + self.timeout
+        while True:
+            zombies = [p for p in _processes() if p[1] == pid and p[3] == "Z"]
+            if not zombies:
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioFailure("zombie children of the agent: %s" %
+                                      zombies)
+            self._pump(0.05)
+
     def step_log(self, args):
         self.agent.wait_log(args[0], self.timeout)
 
@@ -516,6 +606,24 @@ class Scenario:
             if self.agent is not None:
                 self.agent.kill()
             self.server.stop(0)
+
+
+def _processes():
+    """(pid, ppid, command line, state) of every process we can see."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out.append((int(name), int(fields[1]), cmd.strip(), fields[0]))
+    return out
 
 
 def _clip(s, n=300):

@@ -1,0 +1,162 @@
+/*
+ * test-registry.c: the task registry.  Tasks are found by ID in every
+ * state; a finished task keeps its final message and resends it unchanged;
+ * finished tasks are forgotten oldest first beyond the limit, never a
+ * running one.  The link is real but never connected: what tasks send
+ * stays in its spool, where the test can count it.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <glib.h>
+#include <grpc/grpc.h>
+
+#include "agent.h"
+
+static struct agent agent;
+static struct options opts;
+
+static void
+no_request(void *arg, const void *data, size_t len)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+}
+
+static void
+no_drain(void *arg)
+{
+	(void)arg;
+}
+
+static void
+setup(void)
+{
+	struct link_handlers h = { no_request, no_drain, NULL };
+	char *argv[] = { (char *)"agent", (char *)"--agent-id=me",
+	    (char *)"--agent-token=t", NULL };
+	char *text, *env[] = { NULL };
+
+	options_init(&opts);
+	g_assert_cmpint(options_parse(&opts, 3, argv, env, &text), ==,
+	    OPTIONS_OK);
+	agent.base = event_base_new();
+	agent.opts = &opts;
+	agent.link = link_new(agent.base, &opts, &h);
+}
+
+static void
+teardown(void)
+{
+	task_free_all();
+	link_free(agent.link);
+	event_base_free(agent.base);
+	options_free(&opts);
+}
+
+static void
+test_states_and_lookup(void)
+{
+	struct task *t;
+
+	setup();
+	t = task_new(&agent, "q", "", TASK_QUEUED);
+	g_assert_true(task_find("q") == t);
+	g_assert_null(task_find("other"));
+	g_assert_cmpuint(task_count(TASK_QUEUED), ==, 1);
+	task_set_state(t, TASK_RUNNING);
+	g_assert_cmpuint(task_count(TASK_QUEUED), ==, 0);
+	g_assert_cmpuint(task_count(TASK_RUNNING), ==, 1);
+	task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+	g_assert_cmpint(task_state(t), ==, TASK_FINISHED);
+	g_assert_cmpuint(task_count(TASK_RUNNING), ==, 0);
+	g_assert_true(task_find("q") == t);
+	teardown();
+}
+
+static void
+test_resend_is_identical(void)
+{
+	struct task *t;
+	size_t before, first;
+
+	setup();
+	t = task_new(&agent, "r", "", TASK_RUNNING);
+	task_send_output(t, OUTPUT_STDOUT, "x\n", 2);
+	before = link_spooled(agent.link);
+	task_send_final(t, STATUS_COMPLETED, 3, 0, NULL);
+	first = link_spooled(agent.link) - before;
+	task_resend_final(t);
+	g_assert_cmpuint(link_spooled(agent.link) - before, ==, 2 * first);
+	teardown();
+}
+
+static void
+test_forgets_oldest_finished(void)
+{
+	struct task *running, *t;
+	char id[32];
+	int i;
+
+	setup();
+	running = task_new(&agent, "still-running", "", TASK_RUNNING);
+	for (i = 0; i < 10001; i++) {
+		snprintf(id, sizeof id, "t%d", i);
+		t = task_new(&agent, id, "", TASK_RUNNING);
+		task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+	}
+	g_assert_cmpuint(task_count(TASK_FINISHED), ==, 10000);
+	g_assert_null(task_find("t0"));
+	g_assert_nonnull(task_find("t1"));
+	g_assert_nonnull(task_find("t10000"));
+	g_assert_true(task_find("still-running") == running);
+	teardown();
+}
+
+static void
+test_long_failure_reason_is_cut(void)
+{
+	struct request req;
+	struct task *t;
+	char *reason;
+	size_t before;
+
+	setup();
+	memset(&req, 0, sizeof req);
+	req.task_id = (char *)"long";
+	req.agent_id = (char *)"";
+	reason = g_strnfill(100000, 'r');
+	before = link_spooled(agent.link);
+	task_fail(&agent, NULL, &req, "%s", reason);
+	t = task_find("long");
+	g_assert_nonnull(t);
+	g_assert_cmpint(task_state(t), ==, TASK_FINISHED);
+	g_assert_cmpuint(link_spooled(agent.link) - before, <, 1200);
+	g_free(reason);
+	teardown();
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	g_test_init(&argc, &argv, NULL);
+	log_set_level(LOG_ERROR);
+	grpc_init();
+	g_test_add_func("/registry/states-and-lookup", test_states_and_lookup);
+	g_test_add_func("/registry/resend-is-identical",
+	    test_resend_is_identical);
+	g_test_add_func("/registry/forgets-oldest-finished",
+	    test_forgets_oldest_finished);
+	g_test_add_func("/registry/long-failure-reason-is-cut",
+	    test_long_failure_reason_is_cut);
+	rc = g_test_run();
+	grpc_shutdown();
+	return rc;
+}
