@@ -11,6 +11,7 @@
  *   log.c         time-stamped logging to stderr
  *   link.c        the gRPC stream: calls, outbound spool, reconnects
  *   link-cq.c     completion-queue thread -> loop bridge
+ *   spool.c       outbound messages and the resend window (pure)
  *   wire.c        TaskRequest decoding and TaskResponse encoding
  *   dispatch.c    one TaskRequest -> the handler for its kind
  *   task.c        the task registry and the final-message rules
@@ -192,6 +193,23 @@ struct msg {
 int wire_decode_request(const void *, size_t, struct request *, char **);
 void wire_request_free(struct request *);
 struct msg *wire_encode_response(const struct response *);
+
+/* spool.c: outbound messages in order, and the window of those sent. */
+struct spool {
+	struct msg *head, **tail;
+	size_t bytes, count;
+	struct msg *win_head, **win_tail;
+	size_t win_bytes, win_count;
+	size_t win_max_bytes, win_max_count;
+};
+void spool_init(struct spool *, size_t, size_t);
+void spool_push(struct spool *, struct msg *);
+struct msg *spool_peek(const struct spool *);
+void spool_ack(struct spool *);
+size_t spool_rewind(struct spool *);
+size_t spool_bytes(const struct spool *);
+size_t spool_count(const struct spool *);
+void spool_free(struct spool *);
 
 /* link-cq.c: gRPC completion queue drained by a thread into the loop. */
 struct link_op {

@@ -9,7 +9,10 @@
  * fails stays at the head and goes out first on the next stream.
  *
  * When the stream ends, for whatever reason, the link logs the status and
- * opens a new one on a fresh channel after a delay from backoff.c.  Calls
+ * opens a new one on a fresh channel after a delay from backoff.c; a stream
+ * that failed before the server sent anything moves to the next address
+ * of --server's list.  What was sent last on the old stream is sent again
+ * first (spool.c): delivery is at-least-once.  Calls
  * are never wait-for-ready: an unreachable server fails a call at once, and
  * the agent's own backoff, not gRPC's, decides when to try again.
  *
@@ -34,6 +37,13 @@
 #define LINK_METHOD "/pb.AgentService/StreamTasks"
 #define LINK_MAX_RECEIVE (16 * 1024 * 1024)
 #define LINK_HEALTHY_SECONDS 10
+/*
+ * The resend window: after a stream ends, at most this much of what was
+ * sent last goes out again (see spool.c).  Generous for what HTTP/2 and TCP
+ * buffers can hold in flight on one connection.
+ */
+#define LINK_RESEND_BYTES (4 * 1024 * 1024)
+#define LINK_RESEND_COUNT 1024
 /* A closing stream waits this long for the server's status. */
 #define LINK_CLOSE_WAIT_MS 2000
 
@@ -74,10 +84,13 @@ struct link {
 	struct link_call *call;		/* the live call, if any */
 	int calls;			/* live or still draining */
 
-	struct msg *head, **tail;	/* the outbound spool */
-	size_t spool_bytes;
+	struct spool spool;
 	size_t spool_limit;
 	int congested;
+
+	char **addrs;			/* --server, split at commas */
+	size_t n_addrs;
+	size_t addr;			/* the one in use */
 
 	struct backoff backoff;
 	struct event *retry;
@@ -184,7 +197,7 @@ link_on_recv(struct link_op *op, int ok)
 	}
 	if (!c->got_message) {
 		c->got_message = 1;
-		log_info("receiving tasks from %s", l->opts->server);
+		log_info("receiving tasks from %s", l->addrs[l->addr]);
 	}
 	if (!grpc_byte_buffer_reader_init(&reader, bb)) {
 		log_error("cannot read a message from the server");
@@ -219,22 +232,18 @@ link_on_send(struct link_op *op, int ok)
 {
 	struct link_call *c = ((struct link_call_op *)op)->call;
 	struct link *l = c->link;
-	struct msg *m;
 
 	c->pending--;
 	grpc_byte_buffer_destroy(c->send_buf);
 	c->send_buf = NULL;
-	if (ok) {
-		m = l->head;
-		l->head = m->next;
-		if (l->head == NULL)
-			l->tail = &l->head;
-		l->spool_bytes -= m->len;
-		free(m);
-		if (l->congested && l->spool_bytes <= l->spool_limit / 2) {
+	if (ok && !c->finished) {
+		/* (After the status, the spool was rewound: nothing to ack.) */
+		spool_ack(&l->spool);
+		if (l->congested &&
+		    spool_bytes(&l->spool) <= l->spool_limit / 2) {
 			l->congested = 0;
 			log_debug("outbound spool drained to %zu bytes",
-			    l->spool_bytes);
+			    spool_bytes(&l->spool));
 			l->h.drained(l->h.arg);
 		}
 	} else {
@@ -251,7 +260,9 @@ link_on_status(struct link_op *op, int ok)
 	struct link_call *c = ((struct link_call_op *)op)->call;
 	struct link *l = c->link;
 	char *details;
+	const char *server;
 	uint64_t delay;
+	size_t resend;
 
 	(void)ok;
 	c->pending--;
@@ -259,6 +270,13 @@ link_on_status(struct link_op *op, int ok)
 	if (l->call == c)
 		l->call = NULL;
 	evtimer_del(l->healthy);
+	server = l->addrs[l->addr];
+
+	/* What the transport took last may not have reached the server. */
+	resend = spool_rewind(&l->spool);
+	if (resend != 0)
+		log_debug("%zu recently sent message(s) will be sent again",
+		    resend);
 
 	details = log_escape((const char *)GRPC_SLICE_START_PTR(c->details),
 	    GRPC_SLICE_LENGTH(c->details), 512);
@@ -267,21 +285,24 @@ link_on_status(struct link_op *op, int ok)
 		    link_status_name(c->status), details);
 	} else {
 		delay = backoff_next(&l->backoff, compat_random32, NULL);
+		/* A stream that never got going: try the next server. */
+		if (!c->got_message && l->n_addrs > 1)
+			l->addr = (l->addr + 1) % l->n_addrs;
 		if (c->status == GRPC_STATUS_UNAUTHENTICATED ||
 		    c->status == GRPC_STATUS_PERMISSION_DENIED ||
 		    (c->status == GRPC_STATUS_UNKNOWN &&
 		    strstr(details, "unauthorized") != NULL))
 			log_error("server %s rejected agent '%s': status %d "
-			    "(%s): %s; retrying in %.1f s", l->opts->server,
+			    "(%s): %s; retrying %s in %.1f s", server,
 			    l->opts->agent_id, (int)c->status,
 			    link_status_name(c->status), details,
-			    (double)delay / 1000.0);
+			    l->addrs[l->addr], (double)delay / 1000.0);
 		else
 			log_warn("stream to %s ended: status %d (%s): %s; "
-			    "reconnecting in %.1f s", l->opts->server,
+			    "reconnecting to %s in %.1f s", server,
 			    (int)c->status, link_status_name(c->status),
 			    *details != '\0' ? details : "no details",
-			    (double)delay / 1000.0);
+			    l->addrs[l->addr], (double)delay / 1000.0);
 		if (c->error_string != NULL)
 			log_debug("gRPC error: %s", c->error_string);
 		timer_add_ms(l->retry, delay);
@@ -355,7 +376,7 @@ link_channel_new(const struct link *l)
 	chargs.args = args;
 
 	creds = grpc_insecure_credentials_create();
-	ch = grpc_channel_create(l->opts->server, creds, &chargs);
+	ch = grpc_channel_create(l->addrs[l->addr], creds, &chargs);
 	grpc_channel_credentials_release(creds);
 	return ch;
 }
@@ -400,10 +421,11 @@ link_connect(struct link *l)
 	    grpc_slice_from_static_string(LINK_METHOD), NULL,
 	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (c->call == NULL)
-		fatalx("gRPC refused to create a call to %s", l->opts->server);
+		fatalx("gRPC refused to create a call to %s",
+		    l->addrs[l->addr]);
 	l->call = c;
 	l->calls++;
-	log_info("connecting to %s as agent '%s'", l->opts->server,
+	log_info("connecting to %s as agent '%s'", l->addrs[l->addr],
 	    l->opts->agent_id);
 
 	memset(ops, 0, sizeof ops);
@@ -438,14 +460,14 @@ static void
 link_pump(struct link *l)
 {
 	struct link_call *c = l->call;
+	struct msg *m = spool_peek(&l->spool);
 	grpc_slice slice;
 	grpc_op op;
 
 	if (c == NULL || c->finished || c->send_failed ||
-	    c->send_buf != NULL || l->head == NULL)
+	    c->send_buf != NULL || m == NULL)
 		return;
-	slice = grpc_slice_from_copied_buffer((const char *)l->head->data,
-	    l->head->len);
+	slice = grpc_slice_from_copied_buffer((const char *)m->data, m->len);
 	c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
 	grpc_slice_unref(slice);
 	memset(&op, 0, sizeof op);
@@ -458,6 +480,35 @@ link_pump(struct link *l)
 	}
 }
 
+/* "a:1, b:2" -> { "a:1", "b:2" }; empty items are skipped. */
+static void
+link_split_addrs(struct link *l, const char *list)
+{
+	const char *p = list, *end;
+	size_t len;
+
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > 0) {
+			l->addrs = xreallocarray(l->addrs, l->n_addrs + 1,
+			    sizeof *l->addrs);
+			l->addrs[l->n_addrs++] = xstrndup(p, len);
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	if (l->n_addrs == 0)
+		fatalx("no server address in '%s'", list);
+}
+
 struct link *
 link_new(struct event_base *base, const struct options *opts,
     const struct link_handlers *h)
@@ -468,8 +519,9 @@ link_new(struct event_base *base, const struct options *opts,
 	l->base = base;
 	l->opts = opts;
 	l->h = *h;
-	l->tail = &l->head;
+	spool_init(&l->spool, LINK_RESEND_BYTES, LINK_RESEND_COUNT);
 	l->spool_limit = (size_t)opts->spool_mib * 1024 * 1024;
+	link_split_addrs(l, opts->server);
 	backoff_init(&l->backoff, opts->reconnect_initial_ms,
 	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct);
 	l->retry = evtimer_new(base, link_on_retry, l);
@@ -491,14 +543,12 @@ link_start(struct link *l)
 void
 link_send(struct link *l, struct msg *m)
 {
-	m->next = NULL;
-	*l->tail = m;
-	l->tail = &m->next;
-	l->spool_bytes += m->len;
-	if (!l->congested && l->spool_bytes > l->spool_limit) {
+	spool_push(&l->spool, m);
+	if (!l->congested && spool_bytes(&l->spool) > l->spool_limit) {
 		l->congested = 1;
-		log_debug("outbound spool full (%zu bytes): pausing task "
-		    "output", l->spool_bytes);
+		log_info("outbound spool full (%zu bytes in %zu messages): "
+		    "pausing task output", spool_bytes(&l->spool),
+		    spool_count(&l->spool));
 	}
 	link_pump(l);
 }
@@ -514,7 +564,7 @@ link_congested(const struct link *l)
 size_t
 link_spooled(const struct link *l)
 {
-	return l->spool_bytes;
+	return spool_bytes(&l->spool);
 }
 
 /* True once link_close() has nothing left to wait for. */
@@ -552,15 +602,15 @@ link_close(struct link *l)
 void
 link_free(struct link *l)
 {
-	struct msg *m, *next;
+	size_t i;
 
 	if (l->channel != NULL)
 		grpc_channel_destroy(l->channel);
 	link_cq_stop(l->cq);
-	for (m = l->head; m != NULL; m = next) {
-		next = m->next;
-		free(m);
-	}
+	spool_free(&l->spool);
+	for (i = 0; i < l->n_addrs; i++)
+		free(l->addrs[i]);
+	free(l->addrs);
 	event_free(l->retry);
 	event_free(l->healthy);
 	event_free(l->close_wait);

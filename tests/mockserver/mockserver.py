@@ -25,6 +25,7 @@ streams in.
 import argparse
 import itertools
 import queue
+import socket
 import sys
 import threading
 from concurrent import futures
@@ -88,6 +89,8 @@ class MockServer:
         self._port = port
         self._server = None
         self.streams = []
+        # Extra gRPC server options, e.g. to allow frequent keep-alive pings.
+        self.options = []
 
     @property
     def port(self):
@@ -99,7 +102,7 @@ class MockServer:
             handlers=[_Handler(self)],
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                      ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0)] + self.options)
         port = server.add_insecure_port("%s:%d" % (self.host, self._port))
         if port == 0:
             raise OSError("cannot listen on %s:%d" % (self.host, self._port))
@@ -110,11 +113,11 @@ class MockServer:
     def stop(self, grace=None):
         """Stops listening and ends every stream, as a crashed server would."""
         if self._server is not None:
+            server, self._server = self._server, None
+            server.stop(grace).wait()
             for st in self.streams:
-                st.outq.put(_END)
                 st.reading.set()
-            self._server.stop(grace).wait()
-            self._server = None
+            self.streams = []
 
     def _handle(self, request_iterator, context):
         self.connects += 1
@@ -166,6 +169,67 @@ class _Handler(grpc.GenericRpcHandler):
             return None
         # No (de)serializers: the behaviour deals in raw bytes both ways.
         return grpc.stream_stream_rpc_method_handler(self.server._handle)
+
+
+class FreezingProxy:
+    """A TCP proxy that can stop forwarding without closing anything.
+
+    Frozen, it looks to the agent like a server host that vanished from the
+    network: the connection stays open and nothing comes back, which only
+    keep-alive pings can notice.
+    """
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            try:
+                upstream = socket.create_connection(
+                    ("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b),
+                                 daemon=True).start()
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                self.flowing.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self):
+        self.flowing.clear()
+
+    def thaw(self):
+        self.flowing.set()
 
 
 def shell_request(task_id, cmd, env=(), working_dir="", timeout=0,

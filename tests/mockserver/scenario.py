@@ -3,7 +3,8 @@
 A scenario is a text file of steps, one per line, split like a shell line
 (quotes group words; '#' starts a comment).  ${TMP} is a fresh directory for
 the scenario, ${PORT} the server's port, ${AGENT} the agent binary,
-${AGENT_PID} the running agent's process ID.
+${AGENT_PID} the running agent's process ID, ${FREE_PORT} a loopback port
+where nothing listens.
 
     agent [ARG...]           start the agent against this server (with
                              --agent-id agent1 --agent-token secret1 -v
@@ -46,8 +47,27 @@ ${AGENT_PID} the running agent's process ID.
     fd-count NAME            ${NAME} = descriptors the agent holds now
     fd-count-same NAME       the agent holds ${NAME} descriptors
     no-zombies               wait until the agent has no zombie children
+    server-stop              stop the server: every stream breaks and new
+                             connections are refused
+    server-start             listen again on the same port
+    server-allow-pings       restart the server allowing frequent keep-alive
+                             pings (default servers allow one per 5 minutes)
+    proxy                    a TCP proxy to the server at ${PROXY_PORT}
+    proxy-freeze             the proxy stops forwarding, closing nothing: a
+                             server host gone from the network
+    proxy-thaw               ...and forwards again
+    rejections N             wait until N streams were rejected, no more
+    pause-reading            the server stops reading the agent's messages
+    resume-reading           ...and reads again
+    rss-reset                start sampling the agent's peak RSS anew (it is
+                             sampled while steps wait)
+    rss-peak-below MIB       the peak stayed below MIB
     log RE                   wait for an agent log line matching RE
     log-lacks RE             no agent log line so far matches RE
+    log-count RE N           wait for N agent log lines matching RE
+    rejections-match-log RE  the server rejected as many streams as the
+                             agent logged lines matching RE (or one more,
+                             under way)
     exec CMD                 run CMD with bash here; it must succeed
     set NAME VALUE           define ${NAME}
 
@@ -59,10 +79,12 @@ an earlier message (same seq, same bytes) is a resend: counted, not failed.
 """
 
 import codecs
+import hashlib
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -71,7 +93,7 @@ import grpc
 
 import nodelink_pb2 as pb
 
-from mockserver import MockServer, shell_request
+from mockserver import FreezingProxy, MockServer, shell_request
 
 
 class ScenarioFailure(Exception):
@@ -91,14 +113,42 @@ class TaskLog:
     def __init__(self, task_id):
         self.task_id = task_id
         self.messages = []
-        self.stdout = ""
-        self.stderr = ""
+        self._out = {"stdout": [], "stderr": []}
+        self._joined = {}
         self.chunks = []  # (stream, text) of each IN_PROGRESS message
         self.final = None
         self.cancel_reply = None
         self.last_seq = 0
         self.raw_by_seq = {}
         self.duplicates = 0
+
+    def add_output(self, which, text):
+        self._out[which].append(text)
+        self._joined.pop(which, None)
+        if len(text) < 65536:
+            self.chunks.append((which, text))
+        else:  # keep the size, not a second copy of a large chunk
+            self.chunks.append((which, _Size(text)))
+
+    def _get(self, which):
+        if which not in self._joined:
+            self._joined[which] = "".join(self._out[which])
+        return self._joined[which]
+
+    stdout = property(lambda self: self._get("stdout"))
+    stderr = property(lambda self: self._get("stderr"))
+
+
+class _Size(str):
+    """Stands for a large chunk in TaskLog.chunks: its end and its size."""
+
+    def __new__(cls, text):
+        obj = super().__new__(cls, text[-1:])
+        obj.size = len(text.encode("utf-8"))
+        return obj
+
+    def encode(self, *args):
+        return b"x" * self.size
 
 
 class Agent:
@@ -166,7 +216,9 @@ class Scenario:
         self.workdir = workdir
         self.out = out
         self.timeout = 30.0 * _timeout_scale()
-        self.vars = {"TMP": workdir, "AGENT": agent_path}
+        self.vars = {"TMP": workdir, "AGENT": agent_path,
+                     "FREE_PORT": _free_port()}
+        self.rss_peak_kib = 0
         self.agent_env = dict(os.environ)
         self.server = MockServer()
         self.agent = None
@@ -207,7 +259,7 @@ class Scenario:
         t = self._task(resp.task_id)
         if resp.seq <= t.last_seq and resp.seq in t.raw_by_seq:
             # At-least-once: a resend must repeat the message exactly.
-            if t.raw_by_seq[resp.seq] != raw:
+            if t.raw_by_seq[resp.seq] != _digest(raw):
                 raise ScenarioFailure("task %r: seq %d sent again with "
                                       "different content" % (
                                           resp.task_id[:60], resp.seq))
@@ -221,7 +273,7 @@ class Scenario:
             raise ScenarioFailure("%s: seq %d after %d" % (
                 where, resp.seq, t.last_seq))
         t.last_seq = resp.seq
-        t.raw_by_seq[resp.seq] = raw
+        t.raw_by_seq[resp.seq] = _digest(raw)
         t.messages.append(resp)
         if resp.HasField("task_cancel"):
             if not (resp.is_final and resp.cancelled and
@@ -242,11 +294,9 @@ class Scenario:
                                       "exactly one of stdout and stderr"
                                       % where)
             if out.stdout:
-                t.stdout += out.stdout
-                t.chunks.append(("stdout", out.stdout))
+                t.add_output("stdout", out.stdout)
             else:
-                t.stderr += out.stderr
-                t.chunks.append(("stderr", out.stderr))
+                t.add_output("stderr", out.stderr)
         else:
             if not resp.is_final:
                 raise ScenarioFailure("%s: status %s without is_final" % (
@@ -257,9 +307,16 @@ class Scenario:
                     where, pb.TaskResponse.Status.Name(resp.status)))
             t.final = resp
 
+    def _sample_rss(self):
+        if self.agent is not None and self.agent.proc.poll() is None:
+            self.rss_peak_kib = max(self.rss_peak_kib,
+                                    _rss_kib(self.agent.proc.pid))
+
     def _wait(self, pred, what, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
+        self._sample_rss()
         while not pred():
+            self._sample_rss()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ScenarioFailure("timed out waiting for %s" % what)
@@ -483,6 +540,57 @@ class Scenario:
             raise ScenarioFailure("task %s: %s" % (task_id,
                                                    "; ".join(problems)))
 
+    def step_server_stop(self, args):
+        self.server.stop(0)
+        self.stream = None
+        self._pending_connects = []
+
+    def step_server_start(self, args):
+        self.server.start()
+
+    def step_server_allow_pings(self, args):
+        self.server.options = [
+            ("grpc.http2.min_ping_interval_without_data_ms", 100),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 100),
+            ("grpc.http2.max_ping_strikes", 0)]
+        self.server.stop(0)
+        self.server.start()
+
+    def step_proxy(self, args):
+        self.proxy = FreezingProxy(self.server.port)
+        self.vars["PROXY_PORT"] = self.proxy.port
+
+    def step_proxy_freeze(self, args):
+        self.proxy.freeze()
+
+    def step_proxy_thaw(self, args):
+        self.proxy.thaw()
+
+    def step_rejections(self, args):
+        opts, _ = self._kv(args[1:])
+        want = int(args[0])
+        self._wait(lambda: self.server.rejections >= want,
+                   "%d rejected stream(s)" % want)
+        if self.server.rejections != want:
+            raise ScenarioFailure("%d streams rejected, expected %d" % (
+                self.server.rejections, want))
+
+    def step_pause_reading(self, args):
+        self._need_stream().pause_reading()
+
+    def step_resume_reading(self, args):
+        self._need_stream().resume_reading()
+
+    def step_rss_reset(self, args):
+        self.rss_peak_kib = 0
+
+    def step_rss_peak_below(self, args):
+        limit = int(args[0]) * 1024
+        self.out("(agent RSS peak: %.1f MiB)" % (self.rss_peak_kib / 1024))
+        if self.rss_peak_kib >= limit:
+            raise ScenarioFailure("agent RSS peaked at %d KiB, limit %d KiB"
+                                  % (self.rss_peak_kib, limit))
+
     def step_signal_agent(self, args):
         self.agent.proc.send_signal(getattr(signal, args[0]))
 
@@ -551,6 +659,24 @@ class Scenario:
     def step_log(self, args):
         self.agent.wait_log(args[0], self.timeout)
 
+    def step_log_count(self, args):
+        rx, want = re.compile(args[0]), int(args[1])
+
+        def enough():
+            with self.agent.cond:
+                return sum(1 for l in self.agent.lines if rx.search(l)) >= want
+        self._wait(enough, "%d agent log lines matching %r" % (want, args[0]))
+
+    def step_rejections_match_log(self, args):
+        rx = re.compile(args[0])
+        with self.agent.cond:
+            logged = sum(1 for l in self.agent.lines if rx.search(l))
+        # One more attempt may be under way, not yet logged.
+        if not logged <= self.server.rejections <= logged + 1:
+            raise ScenarioFailure("the server rejected %d streams, the agent "
+                                  "logged %d rejections" % (
+                                      self.server.rejections, logged))
+
     def step_log_lacks(self, args):
         rx = re.compile(args[0])
         with self.agent.cond:
@@ -602,10 +728,36 @@ class Scenario:
             if self.agent is not None and self.agent.proc.poll() is None:
                 self.out("(end of scenario: stopping the agent)")
                 self.step_stop_agent([])
+            dups = sum(t.duplicates for t in self.tasks.values())
+            msgs = sum(len(t.messages) for t in self.tasks.values())
+            self.out("(%d messages received, %d exact resends dropped as "
+                     "duplicates)" % (msgs, dups))
         finally:
             if self.agent is not None:
                 self.agent.kill()
             self.server.stop(0)
+
+
+def _digest(raw):
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def _free_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _processes():
