@@ -292,7 +292,7 @@ shell_kill_begin(struct shell_task *st, const char *why)
 	timer_add_ms(st->poll_timer, SHELL_POLL_MS);
 }
 
-static void shell_check_done(struct shell_task *);
+static int shell_check_done(struct shell_task *);
 
 /* The grace period is over (SIGKILL), or SIGKILL did not end it (give up). */
 static void
@@ -330,9 +330,9 @@ shell_on_poll(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (kill_current_signal(&st->kill) == SIGKILL)
 		shell_signal_tree(st, SIGKILL);
-	shell_check_done(st);
-	if (st->poll_timer != NULL && !evtimer_pending(st->poll_timer, NULL))
-		timer_add_ms(st->poll_timer, SHELL_POLL_MS);
+	if (shell_check_done(st))
+		return;		/* ST is gone */
+	timer_add_ms(st->poll_timer, SHELL_POLL_MS);
 }
 
 static void
@@ -349,8 +349,9 @@ shell_on_timeout(evutil_socket_t fd, short events, void *arg)
 /*
  * Sends the final message once the output is drained, the process reaped,
  * and no process of the task is left (or SIGKILL could not end them).
+ * Returns 1 when it did, and ST is freed.
  */
-static void
+static int
 shell_check_done(struct shell_task *st)
 {
 	char reason[96];
@@ -358,9 +359,9 @@ shell_check_done(struct shell_task *st)
 	int code;
 
 	if (st->out.fd != -1 || st->err.fd != -1 || !st->reaped)
-		return;
+		return 0;
 	if (st->killing && !st->gave_up && shell_tree_alive(st))
-		return;	/* the poll timer looks again */
+		return 0;	/* the poll timer looks again */
 	if (WIFEXITED(st->wstatus))
 		code = WEXITSTATUS(st->wstatus);
 	else if (WIFSIGNALED(st->wstatus))
@@ -380,6 +381,7 @@ shell_check_done(struct shell_task *st)
 		    st->cancelled, NULL);
 	shell_free(st);
 	admit_task_done(a);
+	return 1;
 }
 
 static void
