@@ -250,6 +250,7 @@ struct agent {
 	int shutting_down;
 };
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
+#define TASK_ID_MAX 1024	/* longer IDs are refused */
 struct task *task_find(const char *);
 struct task *task_new(struct agent *, const char *, const char *,
 	    enum task_state);

@@ -94,8 +94,12 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		goto out;
 	}
 	if (*req.task_id == '\0') {
-		log_warn("request without a task_id ignored: nothing could "
-		    "answer it");
+		task_fail(a, NULL, &req, "request has an empty task_id");
+		goto out;
+	}
+	if (strlen(req.task_id) > TASK_ID_MAX) {
+		task_fail(a, NULL, &req, "task_id is %zu bytes long; the limit "
+		    "is %d", strlen(req.task_id), TASK_ID_MAX);
 		goto out;
 	}
 	id = log_escape(req.task_id, strlen(req.task_id), 200);

@@ -29,8 +29,6 @@
 #define TASK_REMEMBER_SECONDS 3600
 /* Longest reason a FAILURE final carries; the rest is cut. */
 #define TASK_REASON_MAX 1024
-/* Longer task IDs are answered once and never remembered. */
-#define TASK_ID_REMEMBER_MAX 1024
 
 struct task {
 	char *id;
@@ -301,7 +299,8 @@ task_cut_reason(char *s, size_t max)
 /*
  * Answers a request that cannot run with a FAILURE final (exit code 1) and
  * the reason, which is logged too.  T is the request's registered task, or
- * NULL to register one now.
+ * NULL to register one now; an empty or overlong task ID is answered but
+ * never registered.
  */
 void
 task_fail(struct agent *a, struct task *t, const struct request *req,
@@ -317,7 +316,8 @@ task_fail(struct agent *a, struct task *t, const struct request *req,
 	id = log_escape(req->task_id, strlen(req->task_id), 200);
 	log_warn("task %s refused: %s", id, reason);
 	free(id);
-	if (t == NULL && strlen(req->task_id) > TASK_ID_REMEMBER_MAX) {
+	if (t == NULL && (*req->task_id == '\0' ||
+	    strlen(req->task_id) > TASK_ID_MAX)) {
 		struct task once;
 		struct response r;
 

@@ -18,8 +18,9 @@ where nothing listens.
                              (default agent_id=agent1 agent_token=secret1)
     reject CODE DETAILS      end new streams at once with this status
     accept-again             stop rejecting
-    shell ID CMD [env=K=V]... [dir=D] [timeout=N] [agent_id=A]
-                             send a ShellExecute task
+    shell ID CMD [env=K=V]... [env-count=N] [dir=D] [timeout=N] [agent_id=A]
+                             send a ShellExecute task (env-count adds
+                             E1=1 .. EN=N)
     request ID none          send a TaskRequest with no task set
     request ID docker-run IMG
     cancel ID [reason=TEXT]  send a TaskCancel
@@ -69,7 +70,12 @@ where nothing listens.
                              agent logged lines matching RE (or one more,
                              under way)
     exec CMD                 run CMD with bash here; it must succeed
+    timeout SECONDS          how long later steps wait (default 30; scaled
+                             by $NODELINK_TEST_TIMEOUT_SCALE)
     set NAME VALUE           define ${NAME}
+    set-repeat NAME TEXT N   define ${NAME} as TEXT repeated N times
+    cancel-many PREFIX N     cancel PREFIX-1 .. PREFIX-N
+    cancel-reply-many PREFIX N [message=RE]
 
 Every message is checked as it arrives: it must parse as a TaskResponse
 (valid UTF-8 included), carry the expected agent_id, number its task's
@@ -414,7 +420,10 @@ class Scenario:
         opts, rest = self._kv(args[2:])
         if rest:
             raise ScenarioFailure("unknown shell options %r" % rest)
-        req = shell_request(args[0], args[1], env=opts.get("env", []),
+        env = opts.get("env", [])
+        env += ["E%d=%d" % (i, i) for i in
+                range(1, int(opts.get("env-count", ["0"])[0]) + 1)]
+        req = shell_request(args[0], args[1], env=env,
                             working_dir=opts.get("dir", [""])[0],
                             timeout=int(opts.get("timeout", ["0"])[0]),
                             agent_id=opts.get("agent_id", [""])[0])
@@ -696,8 +705,26 @@ class Scenario:
             raise ScenarioFailure("`%s` failed with %d: %s" % (
                 args[0], r.returncode, r.stderr.decode(errors="replace")))
 
+    def step_timeout(self, args):
+        self.timeout = float(args[0]) * _timeout_scale()
+
     def step_set(self, args):
         self.vars[args[0]] = args[1]
+
+    def step_set_repeat(self, args):
+        self.vars[args[0]] = args[1] * int(args[2])
+
+    def step_cancel_many(self, args):
+        st = self._need_stream()
+        for i in range(1, int(args[1]) + 1):
+            req = pb.TaskRequest(task_id="%s-%d" % (args[0], i))
+            req.task_cancel.reason = "flood"
+            st.send_request(req)
+
+    def step_cancel_reply_many(self, args):
+        opts, _ = self._kv(args[2:])
+        for i in range(1, int(args[1]) + 1):
+            self.step_cancel_reply(["%s-%d" % (args[0], i)] + args[2:])
 
     # -- running ------------------------------------------------------------
 
