@@ -8,6 +8,7 @@
  *
  *   main.c        start-up, signals, the loop, shutdown
  *   options.c     the option table: command line, environment, defaults
+ *   config.c      the YAML configuration file
  *   log.c         time-stamped logging to stderr
  *   link.c        the gRPC stream: calls, outbound spool, reconnects
  *   link-cq.c     completion-queue thread -> loop bridge
@@ -80,6 +81,8 @@ void timer_add_ms(struct event *, uint64_t);
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level);
 enum log_level log_get_level(void);
+int log_parse_level(const char *, enum log_level *);
+void log_set_json(int);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
 void log_vmsg(enum log_level, const char *, va_list);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
@@ -92,7 +95,13 @@ char *log_escape(const char *, size_t, size_t);
 
 /* options.c */
 struct options {
-	char *server;			/* host:port */
+	char *config;			/* YAML file, or NULL */
+	char *server;			/* host:port[,host:port...] */
+	int tls;
+	char *tls_ca_file;
+	char *tls_server_name;
+	char *log_level;		/* debug|info|warn|error */
+	char *log_format;		/* text|json */
 	char *agent_id;
 	char *agent_token;
 	char *shell;			/* runs tasks as: shell -c cmd */
@@ -116,6 +125,22 @@ enum options_result options_parse(struct options *, int, char **,
 	    char *const *, char **);
 char *options_help(void);
 char *options_version(void);
+
+/* config.c: the YAML configuration file, flattened to section.name. */
+struct config_item {
+	char *key;
+	char *value;
+	unsigned long line;
+};
+struct config {
+	struct config_item *items;
+	size_t n;
+};
+int config_parse(const char *, size_t, const char *, struct config *,
+	    char **);
+int config_load(const char *, struct config *, char **);
+const struct config_item *config_find(const struct config *, const char *);
+void config_free(struct config *);
 
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);

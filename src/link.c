@@ -97,6 +97,7 @@ struct link {
 	struct event *healthy;
 	struct event *close_wait;
 	int closing;
+	char *tls_roots;		/* --tls-ca-file's PEM, or NULL */
 };
 
 static void link_connect(struct link *);
@@ -347,7 +348,7 @@ link_channel_new(const struct link *l)
 {
 	grpc_channel_credentials *creds;
 	grpc_channel *ch;
-	grpc_arg args[6];
+	grpc_arg args[7];
 	grpc_channel_args chargs;
 	char agent[64];
 
@@ -372,10 +373,20 @@ link_channel_new(const struct link *l)
 	args[5].type = GRPC_ARG_STRING;
 	args[5].key = GRPC_ARG_PRIMARY_USER_AGENT_STRING;
 	args[5].value.string = agent;
-	chargs.num_args = sizeof args / sizeof args[0];
+	chargs.num_args = 6;
 	chargs.args = args;
+	if (l->opts->tls_server_name != NULL) {
+		args[6].type = GRPC_ARG_STRING;
+		args[6].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		args[6].value.string = l->opts->tls_server_name;
+		chargs.num_args = 7;
+	}
 
-	creds = grpc_insecure_credentials_create();
+	if (l->opts->tls)
+		creds = grpc_ssl_credentials_create(l->tls_roots, NULL, NULL,
+		    NULL);
+	else
+		creds = grpc_insecure_credentials_create();
 	ch = grpc_channel_create(l->addrs[l->addr], creds, &chargs);
 	grpc_channel_credentials_release(creds);
 	return ch;
@@ -480,6 +491,25 @@ link_pump(struct link *l)
 	}
 }
 
+/* Reads a PEM file whole; the agent cannot do without it. */
+static char *
+link_read_pem(const char *path)
+{
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("cannot read the TLS CA file %s", path);
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	buf_append(&b, "", 1);
+	return b.data;
+}
+
 /* "a:1, b:2" -> { "a:1", "b:2" }; empty items are skipped. */
 static void
 link_split_addrs(struct link *l, const char *list)
@@ -522,6 +552,8 @@ link_new(struct event_base *base, const struct options *opts,
 	spool_init(&l->spool, LINK_RESEND_BYTES, LINK_RESEND_COUNT);
 	l->spool_limit = (size_t)opts->spool_mib * 1024 * 1024;
 	link_split_addrs(l, opts->server);
+	if (opts->tls && opts->tls_ca_file != NULL)
+		l->tls_roots = link_read_pem(opts->tls_ca_file);
 	backoff_init(&l->backoff, opts->reconnect_initial_ms,
 	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct);
 	l->retry = evtimer_new(base, link_on_retry, l);
@@ -611,6 +643,7 @@ link_free(struct link *l)
 	for (i = 0; i < l->n_addrs; i++)
 		free(l->addrs[i]);
 	free(l->addrs);
+	free(l->tls_roots);
 	event_free(l->retry);
 	event_free(l->healthy);
 	event_free(l->close_wait);

@@ -10,6 +10,8 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,19 @@ main_grpc_log(gpr_log_func_args *args)
 		break;
 	}
 	log_msg(level, "grpc: %s", args->message);
+}
+
+/* A token in a file others can read is a token others have. */
+static void
+main_check_config_mode(const struct options *o)
+{
+	struct stat sb;
+
+	if (o->config == NULL || stat(o->config, &sb) != 0)
+		return;
+	if (sb.st_mode & (S_IRGRP | S_IROTH))
+		log_warn("configuration file %s is readable by other users; "
+		    "if it holds the agent token, chmod 600 it", o->config);
 }
 
 static void
@@ -118,6 +133,7 @@ main(int argc, char **argv)
 	struct link_handlers handlers;
 	struct event *sigterm, *sigint;
 	enum options_result r;
+	enum log_level level;
 	char *text;
 
 	options_init(&opts);
@@ -134,8 +150,10 @@ main(int argc, char **argv)
 		options_free(&opts);
 		return 2;
 	}
-	if (opts.verbose)
-		log_set_level(LOG_DEBUG);
+	if (log_parse_level(opts.log_level, &level) == 0)
+		log_set_level(level);
+	log_set_json(strcmp(opts.log_format, "json") == 0);
+	main_check_config_mode(&opts);
 	signal(SIGPIPE, SIG_IGN);
 
 	gpr_set_log_function(main_grpc_log);

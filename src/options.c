@@ -2,8 +2,9 @@
  * options.c: the agent's settings, from one table.
  *
  * Each setting is named once, with its type, bounds, default, environment
- * variable and help text; the parser, the --help text and the defaults all
- * come from the table.  Precedence: command line, then environment, then
+ * variable, configuration file key and help text; the parser, the --help
+ * text and the defaults all come from the table.  Precedence: command line,
+ * then environment, then the configuration file (--config, config.c), then
  * the default, which is applied last so that "unset" stays distinguishable
  * from "set to the default".
  *
@@ -29,6 +30,7 @@ enum option_type {
 	OPT_UINT,	/* decimal, within [min, max] */
 	OPT_FACTOR,	/* decimal like 1.5, stored in hundredths */
 	OPT_FLAG,	/* no value, or =true/=false */
+	OPT_CHOICE,	/* one of the words in `arg', '|'-separated */
 	OPT_COUNT,	/* each use adds one */
 	OPT_HELP,
 	OPT_VERSION,
@@ -40,6 +42,7 @@ struct option_entry {
 	enum option_type type;
 	size_t offset;
 	const char *env;
+	const char *key;	/* in the configuration file */
 	const char *def;	/* default, as it would be written */
 	unsigned min, max;
 	const char *arg;	/* the value's name in --help */
@@ -49,58 +52,79 @@ struct option_entry {
 #define OFF(field) offsetof(struct options, field)
 
 static const struct option_entry options_table[] = {
+	{ "config", 'c', OPT_STRING, OFF(config), "NODELINK_CONFIG", NULL,
+	  NULL, 0, 0, "FILE",
+	  "read settings from this YAML file" },
 	{ "server", 's', OPT_STRING, OFF(server), "NODELINK_SERVER_ADDRESS",
-	  "localhost:9090", 0, 0, "ADDR",
-	  "the nodelink server, host:port" },
+	  "server.address", "localhost:9090", 0, 0, "ADDR[,ADDR...]",
+	  "the nodelink server(s), host:port; the next is tried when one "
+	  "fails" },
 	{ "agent-id", 0, OPT_STRING, OFF(agent_id), "NODELINK_AGENT_ID",
-	  NULL, 0, 0, "ID",
+	  "agent.id", NULL, 0, 0, "ID",
 	  "this agent's ID (required)" },
 	{ "agent-token", 0, OPT_STRING, OFF(agent_token),
-	  "NODELINK_AGENT_TOKEN", NULL, 0, 0, "TOKEN",
-	  "this agent's secret token (required; prefer the environment, "
-	  "which other users cannot read in the process list)" },
-	{ "shell", 0, OPT_STRING, OFF(shell), "NODELINK_SHELL",
+	  "NODELINK_AGENT_TOKEN", "agent.token", NULL, 0, 0, "TOKEN",
+	  "this agent's secret token (required); prefer the environment or "
+	  "the file: a command line is visible to other users" },
+	{ "tls", 0, OPT_FLAG, OFF(tls), "NODELINK_TLS", "server.tls_enabled",
+	  NULL, 0, 0, NULL,
+	  "connect with TLS" },
+	{ "tls-ca-file", 0, OPT_STRING, OFF(tls_ca_file), NULL,
+	  "server.tls_ca_file", NULL, 0, 0, "FILE",
+	  "trusted CA certificates (PEM) for TLS; default: the system's" },
+	{ "tls-server-name", 0, OPT_STRING, OFF(tls_server_name), NULL,
+	  "server.tls_server_name", NULL, 0, 0, "NAME",
+	  "the name the server's certificate must carry, if not its host" },
+	{ "shell", 0, OPT_STRING, OFF(shell), "NODELINK_SHELL", "agent.shell",
 	  "bash", 0, 0, "PATH",
 	  "shell that runs commands as: SHELL -c CMD" },
 	{ "max-concurrent-tasks", 0, OPT_UINT, OFF(max_concurrent_tasks),
-	  "NODELINK_MAX_CONCURRENT_TASKS", "100", 1, 100000, "N",
+	  "NODELINK_MAX_CONCURRENT_TASKS", "agent.max_concurrent_tasks",
+	  "100", 1, 100000, "N",
 	  "tasks running at once; more wait in a queue" },
 	{ "max-queued-tasks", 0, OPT_UINT, OFF(max_queued_tasks), NULL,
-	  "1000", 0, 1000000, "N",
+	  "agent.max_queued_tasks", "1000", 0, 1000000, "N",
 	  "tasks waiting; beyond them the agent answers busy" },
 	{ "kill-grace", 0, OPT_UINT, OFF(kill_grace_s), NULL,
-	  "10", 0, 3600, "SECONDS",
+	  "agent.kill_grace", "10", 0, 3600, "SECONDS",
 	  "SIGTERM to SIGKILL when a task is cancelled (0: SIGKILL at once)" },
 	{ "default-timeout", 0, OPT_UINT, OFF(default_timeout_s), NULL,
-	  "0", 0, 31536000, "SECONDS",
+	  "agent.default_timeout", "0", 0, 31536000, "SECONDS",
 	  "time limit of tasks that set none (0: no limit)" },
 	{ "flush-delay-ms", 0, OPT_UINT, OFF(flush_delay_ms), NULL,
-	  "100", 1, 60000, "MS",
+	  "agent.flush_delay_ms", "100", 1, 60000, "MS",
 	  "a partial output line is sent after this long" },
 	{ "spool-mib", 0, OPT_UINT, OFF(spool_mib), "NODELINK_SPOOL_MIB",
-	  "64", 1, 65536, "MIB",
+	  "agent.spool_mib", "64", 1, 65536, "MIB",
 	  "output held for the server before tasks' pipes pause" },
 	{ "reconnect-initial-ms", 0, OPT_UINT, OFF(reconnect_initial_ms), NULL,
-	  "1000", 1, 3600000, "MS",
+	  "server.reconnect_initial_ms", "1000", 1, 3600000, "MS",
 	  "first reconnect delay ceiling" },
 	{ "reconnect-max-ms", 0, OPT_UINT, OFF(reconnect_max_ms), NULL,
-	  "60000", 1, 3600000, "MS",
+	  "server.reconnect_max_ms", "60000", 1, 3600000, "MS",
 	  "largest reconnect delay" },
 	{ "reconnect-multiplier", 0, OPT_FACTOR,
-	  OFF(reconnect_multiplier_pct), NULL, "1.5", 100, 1000, "X",
+	  OFF(reconnect_multiplier_pct), NULL, "server.reconnect_multiplier",
+	  "1.5", 100, 1000, "X",
 	  "growth of the reconnect delay per failure" },
 	{ "keepalive-ms", 0, OPT_UINT, OFF(keepalive_ms), NULL,
-	  "360000", 1000, 86400000, "MS",
-	  "ping an idle connection this often (default servers refuse "
+	  "server.keepalive_ms", "360000", 1000, 86400000, "MS",
+	  "ping an idle connection this often (default gRPC servers refuse "
 	  "pings more often than every 5 minutes)" },
 	{ "keepalive-timeout-ms", 0, OPT_UINT, OFF(keepalive_timeout_ms), NULL,
-	  "20000", 100, 3600000, "MS",
+	  "server.keepalive_timeout_ms", "20000", 100, 3600000, "MS",
 	  "a ping unanswered this long means the server is gone" },
-	{ "verbose", 'v', OPT_COUNT, OFF(verbose), NULL, NULL, 0, 0, NULL,
-	  "log debug messages too" },
-	{ "help", 'h', OPT_HELP, 0, NULL, NULL, 0, 0, NULL,
+	{ "log-level", 0, OPT_CHOICE, OFF(log_level), "NODELINK_LOG_LEVEL",
+	  "logging.level", "info", 0, 0, "debug|info|warn|error",
+	  "the least severe messages logged" },
+	{ "log-format", 0, OPT_CHOICE, OFF(log_format), "NODELINK_LOG_FORMAT",
+	  "logging.format", "text", 0, 0, "text|json",
+	  "log lines as text or as JSON objects" },
+	{ "verbose", 'v', OPT_COUNT, OFF(verbose), NULL, NULL, NULL, 0, 0,
+	  NULL, "log debug messages too (--log-level debug)" },
+	{ "help", 'h', OPT_HELP, 0, NULL, NULL, NULL, 0, 0, NULL,
 	  "show this help and exit" },
-	{ "version", 'V', OPT_VERSION, 0, NULL, NULL, 0, 0, NULL,
+	{ "version", 'V', OPT_VERSION, 0, NULL, NULL, NULL, 0, 0, NULL,
 	  "show the version and exit" },
 };
 
@@ -120,7 +144,7 @@ options_free(struct options *o)
 
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
-		if (e->type == OPT_STRING)
+		if (e->type == OPT_STRING || e->type == OPT_CHOICE)
 			free(*(char **)((char *)o + e->offset));
 	}
 	options_init(o);
@@ -171,7 +195,7 @@ static int
 options_takes_value(const struct option_entry *e)
 {
 	return e->type == OPT_STRING || e->type == OPT_UINT ||
-	    e->type == OPT_FACTOR;
+	    e->type == OPT_FACTOR || e->type == OPT_CHOICE;
 }
 
 /* Parses "1.5" as 150; at most two decimals. */
@@ -206,6 +230,24 @@ options_parse_factor(const char *s, unsigned *out)
 	return 0;
 }
 
+/* True if VALUE is one of the '|'-separated words in CHOICES. */
+static int
+options_is_choice(const char *choices, const char *value)
+{
+	size_t len = strlen(value);
+	const char *p = choices, *end;
+
+	for (;;) {
+		end = strchr(p, '|');
+		if ((size_t)((end != NULL ? end : p + strlen(p)) - p) == len &&
+		    strncmp(p, value, len) == 0)
+			return 1;
+		if (end == NULL)
+			return 0;
+		p = end + 1;
+	}
+}
+
 /* Stores VALUE into the setting; returns -1 with *cause set on bad input. */
 static int
 options_set(struct options *o, const struct option_entry *e,
@@ -221,6 +263,15 @@ options_set(struct options *o, const struct option_entry *e,
 		if (*value == '\0') {
 			xasprintf(cause, "%s: --%s must not be empty", origin,
 			    e->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case OPT_CHOICE:
+		if (!options_is_choice(e->arg, value)) {
+			xasprintf(cause, "%s: --%s takes %s, not '%s'", origin,
+			    e->name, e->arg, value);
 			return -1;
 		}
 		free(*(char **)field);
@@ -252,9 +303,10 @@ options_set(struct options *o, const struct option_entry *e,
 	case OPT_FLAG:
 	case OPT_COUNT:
 		if (value == NULL || strcmp(value, "true") == 0 ||
-		    strcmp(value, "1") == 0)
+		    strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
 			(*(int *)field)++;
-		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+		else if (strcmp(value, "false") == 0 ||
+		    strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
 			*(int *)field = 0;
 		else {
 			xasprintf(cause, "%s: --%s takes true or false, not "
@@ -282,8 +334,31 @@ options_getenv(char *const *envp, const char *name)
 	return NULL;
 }
 
+/* Every key in the file must name a setting: a typo is an error. */
+static int
+options_check_config(const struct config *cfg, const char *path,
+    char **text)
+{
+	size_t i, k;
+
+	for (i = 0; i < cfg->n; i++) {
+		for (k = 0; k < OPTIONS_COUNT; k++) {
+			if (options_table[k].key != NULL &&
+			    strcmp(options_table[k].key, cfg->items[i].key) == 0)
+				break;
+		}
+		if (k == OPTIONS_COUNT) {
+			xasprintf(text, "%s:%lu: unknown setting '%s'", path,
+			    cfg->items[i].line, cfg->items[i].key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * Parses ARGV, then ENVP, then applies defaults.  On OPTIONS_EXIT, *text
+ * Parses ARGV, then ENVP, then the configuration file, then applies
+ * defaults.  On OPTIONS_EXIT, *text
  * holds --help or --version output for stdout; on OPTIONS_ERROR, *text is
  * the error.  The caller frees *text.
  */
@@ -293,6 +368,8 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 {
 	unsigned char seen[OPTIONS_COUNT];
 	const struct option_entry *e;
+	const struct config_item *item;
+	struct config cfg;
 	const char *arg, *name, *value, *eq;
 	char origin[128];
 	size_t i, len;
@@ -354,6 +431,20 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		return OPTIONS_ERROR;
 	}
 
+	/* The configuration file, named on the command line or in the
+	 * environment, comes between the environment and the defaults. */
+	memset(&cfg, 0, sizeof cfg);
+	if (o->config == NULL &&
+	    (value = options_getenv(envp, "NODELINK_CONFIG")) != NULL &&
+	    *value != '\0')
+		o->config = xstrdup(value);
+	if (o->config != NULL && config_load(o->config, &cfg, text) != 0)
+		return OPTIONS_ERROR;
+	if (options_check_config(&cfg, o->config, text) != 0) {
+		config_free(&cfg);
+		return OPTIONS_ERROR;
+	}
+
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
 		if (seen[i])
@@ -362,11 +453,22 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		    (value = options_getenv(envp, e->env)) != NULL) {
 			snprintf(origin, sizeof origin, "%s", e->env);
 			if (options_set(o, e, value, origin, text) != 0)
-				return OPTIONS_ERROR;
+				goto error;
+		} else if (e->key != NULL &&
+		    (item = config_find(&cfg, e->key)) != NULL) {
+			snprintf(origin, sizeof origin, "%s:%lu (%s)",
+			    o->config, item->line, e->key);
+			if (options_set(o, e, item->value, origin, text) != 0)
+				goto error;
 		} else if (e->def != NULL) {
 			if (options_set(o, e, e->def, "default", text) != 0)
 				fatalx("bad default for --%s", e->name);
 		}
+	}
+	config_free(&cfg);
+	if (o->verbose) {
+		free(o->log_level);
+		o->log_level = xstrdup("debug");
 	}
 	if (o->agent_id == NULL) {
 		*text = xstrdup("no agent ID: give --agent-id ID or set "
@@ -379,6 +481,10 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		return OPTIONS_ERROR;
 	}
 	return OPTIONS_OK;
+
+error:
+	config_free(&cfg);
+	return OPTIONS_ERROR;
 }
 
 /* The --help text, built from the table. */
@@ -409,17 +515,21 @@ options_help(void)
 			snprintf(line, sizeof line, " [%s]", e->def);
 			buf_append(&b, line, strlen(line));
 		}
-		if (e->env != NULL) {
-			snprintf(line, sizeof line, "\n  %-32s environment: %s",
-			    "", e->env);
+		if (e->env != NULL || e->key != NULL) {
+			snprintf(line, sizeof line, "\n  %-32s %s%s%s%s", "",
+			    e->env != NULL ? "environment: " : "",
+			    e->env != NULL ? e->env : "",
+			    e->env != NULL && e->key != NULL ? ", file: " :
+			    e->key != NULL ? "file: " : "",
+			    e->key != NULL ? e->key : "");
 			buf_append(&b, line, strlen(line));
 		}
 		buf_append(&b, "\n", 1);
 	}
 	snprintf(line, sizeof line,
 	    "\nThe original agent's spelling works too: -agent_id=ID "
-	    "-agent_token=TOKEN.\nA command-line option wins over the "
-	    "environment.\n");
+	    "-agent_token=TOKEN.\nThe command line wins over the environment, "
+	    "which wins over the file.\n");
 	buf_append(&b, line, strlen(line));
 	buf_append(&b, "", 1);
 	return b.data;

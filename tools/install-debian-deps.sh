@@ -8,7 +8,7 @@
 set -e
 packages="build-essential autoconf automake pkg-config
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libevent-dev
+  libevent-dev libyaml-dev
   libglib2.0-dev python3 python3-grpcio python3-protobuf"
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo "$0" "$@"

@@ -91,6 +91,7 @@ class MockServer:
         self.streams = []
         # Extra gRPC server options, e.g. to allow frequent keep-alive pings.
         self.options = []
+        self.tls = None  # (key PEM, certificate PEM) to serve TLS
 
     @property
     def port(self):
@@ -103,7 +104,12 @@ class MockServer:
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                      ("grpc.max_send_message_length", 64 * 1024 * 1024),
                      ("grpc.so_reuseport", 0)] + self.options)
-        port = server.add_insecure_port("%s:%d" % (self.host, self._port))
+        address = "%s:%d" % (self.host, self._port)
+        if self.tls is not None:
+            port = server.add_secure_port(
+                address, grpc.ssl_server_credentials([self.tls]))
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise OSError("cannot listen on %s:%d" % (self.host, self._port))
         self._port = port

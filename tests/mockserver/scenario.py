@@ -53,6 +53,8 @@ where nothing listens.
     server-start             listen again on the same port
     server-allow-pings       restart the server allowing frequent keep-alive
                              pings (default servers allow one per 5 minutes)
+    server-tls CERT KEY      restart the server serving TLS with this
+                             certificate and key (PEM files)
     proxy                    a TCP proxy to the server at ${PROXY_PORT}
     proxy-freeze             the proxy stops forwarding, closing nothing: a
                              server host gone from the network
@@ -562,6 +564,12 @@ class Scenario:
             ("grpc.http2.min_ping_interval_without_data_ms", 100),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 100),
             ("grpc.http2.max_ping_strikes", 0)]
+        self.server.stop(0)
+        self.server.start()
+
+    def step_server_tls(self, args):
+        with open(args[1], "rb") as k, open(args[0], "rb") as c:
+            self.server.tls = (k.read(), c.read())
         self.server.stop(0)
         self.server.start()
 

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -183,6 +184,90 @@ test_help_and_version(void)
 	options_free(&o);
 }
 
+static char *
+write_config(const char *text)
+{
+	GError *error = NULL;
+	char *path;
+	int fd;
+
+	fd = g_file_open_tmp("nodelink-test-XXXXXX.yaml", &path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(write(fd, text, strlen(text)), ==, (int)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void
+test_config_file_precedence(void)
+{
+	const char *env[] = { "NODELINK_AGENT_TOKEN=env-token", NULL, NULL };
+	struct options o;
+	char *path, *arg, *text, *envcfg;
+
+	path = write_config("server:\n  address: [a:1, b:2]\n"
+	    "agent:\n  id: file-id\n  token: file-token\n"
+	    "  max_concurrent_tasks: 7\n"
+	    "logging:\n  format: json\n");
+	arg = g_strconcat("--config=", path, NULL);
+	/* The file fills what neither the command line nor env sets. */
+	g_assert_cmpint(parse(&o, &text, env, arg, "--agent-id", "flag-id",
+	    NULL), ==, OPTIONS_OK);
+	g_assert_cmpstr(o.agent_id, ==, "flag-id");
+	g_assert_cmpstr(o.agent_token, ==, "env-token");
+	g_assert_cmpstr(o.server, ==, "a:1,b:2");
+	g_assert_cmpuint(o.max_concurrent_tasks, ==, 7);
+	g_assert_cmpstr(o.log_format, ==, "json");
+	g_assert_cmpstr(o.log_level, ==, "info");
+	options_free(&o);
+	/* NODELINK_CONFIG names the file too. */
+	envcfg = g_strconcat("NODELINK_CONFIG=", path, NULL);
+	env[0] = envcfg;
+	g_assert_cmpint(parse(&o, &text, env, NULL), ==, OPTIONS_OK);
+	g_assert_cmpstr(o.agent_token, ==, "file-token");
+	options_free(&o);
+	unlink(path);
+	g_free(envcfg);
+	g_free(arg);
+	g_free(path);
+}
+
+static void
+test_config_file_errors(void)
+{
+	struct options o;
+	char *path, *arg, *text;
+
+	path = write_config("agent:\n  id: a\n  tokn: t\n");
+	arg = g_strconcat("--config=", path, NULL);
+	g_assert_cmpint(parse(&o, &text, no_env, arg, NULL), ==,
+	    OPTIONS_ERROR);
+	g_assert_nonnull(strstr(text, ":3: unknown setting 'agent.tokn'"));
+	free(text);
+	options_free(&o);
+	unlink(path);
+	g_free(path);
+	g_free(arg);
+
+	path = write_config("logging:\n  level: loud\n");
+	arg = g_strconcat("--config=", path, NULL);
+	g_assert_cmpint(parse(&o, &text, no_env, arg, "--agent-id=a",
+	    "--agent-token=t", NULL), ==, OPTIONS_ERROR);
+	g_assert_nonnull(strstr(text, ":2 (logging.level): --log-level takes "
+	    "debug|info|warn|error, not 'loud'"));
+	free(text);
+	options_free(&o);
+	unlink(path);
+	g_free(path);
+	g_free(arg);
+
+	g_assert_cmpint(parse(&o, &text, no_env, "--config=/nonexistent/x",
+	    NULL), ==, OPTIONS_ERROR);
+	g_assert_nonnull(strstr(text, "/nonexistent/x: No such file"));
+	free(text);
+	options_free(&o);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -195,5 +280,8 @@ main(int argc, char **argv)
 	g_test_add_func("/options/errors", test_errors);
 	g_test_add_func("/options/factor", test_factor);
 	g_test_add_func("/options/help-and-version", test_help_and_version);
+	g_test_add_func("/options/config-file-precedence",
+	    test_config_file_precedence);
+	g_test_add_func("/options/config-file-errors", test_config_file_errors);
 	return g_test_run();
 }

@@ -1,0 +1,256 @@
+/*
+ * config.c: the YAML configuration file, parsed with libyaml.
+ *
+ * The file is a mapping of sections to settings, as in the original
+ * agent's design:
+ *
+ *     server:
+ *       address: "localhost:9090"     # or a list of addresses
+ *     agent:
+ *       id: "agent1"
+ *       token: "secret_token1"
+ *       max_concurrent_tasks: 100
+ *     logging:
+ *       level: "info"
+ *       format: "json"
+ *
+ * config_parse() flattens it into "section.name" = "value" items with
+ * their line numbers; a list of scalars becomes one comma-separated value.
+ * What the settings mean is options.c's business.  Anything else (anchors
+ * and aliases, deeper nesting, a list of mappings) is an error with its
+ * line, never silently ignored.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "agent.h"
+
+/* Nesting deeper than section.name is refused. */
+#define CONFIG_MAX_DEPTH 2
+
+static void
+config_add(struct config *c, const char *key, const char *value,
+    unsigned long line)
+{
+	c->items = xreallocarray(c->items, c->n + 1, sizeof *c->items);
+	c->items[c->n].key = xstrdup(key);
+	c->items[c->n].value = xstrdup(value);
+	c->items[c->n].line = line;
+	c->n++;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->items[i].key);
+		free(c->items[i].value);
+	}
+	free(c->items);
+	c->items = NULL;
+	c->n = 0;
+}
+
+/* The value of KEY, or NULL; the last of repeated keys wins. */
+const struct config_item *
+config_find(const struct config *c, const char *key)
+{
+	size_t i;
+
+	for (i = c->n; i > 0; i--) {
+		if (strcmp(c->items[i - 1].key, key) == 0)
+			return &c->items[i - 1];
+	}
+	return NULL;
+}
+
+static int
+config_fail(char **cause, const char *name, unsigned long line,
+    const char *what)
+{
+	xasprintf(cause, "%s:%lu: %s", name, line, what);
+	return -1;
+}
+
+/*
+ * Parses LEN bytes of YAML; NAME is for messages.  Returns 0, or -1 with
+ * *cause set ("file:line: what is wrong").
+ */
+int
+config_parse(const char *text, size_t len, const char *name,
+    struct config *c, char **cause)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	char path[CONFIG_MAX_DEPTH][128], key[260];
+	struct buf list;
+	int depth = 0, expecting_key[CONFIG_MAX_DEPTH + 1], in_list = 0;
+	int rc = -1, done = 0;
+	unsigned long line, list_line = 0;
+	const char *scalar;
+
+	memset(c, 0, sizeof *c);
+	*cause = NULL;
+	buf_init(&list);
+	memset(expecting_key, 0, sizeof expecting_key);
+	if (!yaml_parser_initialize(&parser))
+		fatalx("cannot initialise the YAML parser");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			xasprintf(cause, "%s:%lu: %s", name,
+			    (unsigned long)parser.problem_mark.line + 1,
+			    parser.problem != NULL ? parser.problem :
+			    "not valid YAML");
+			goto out;
+		}
+		line = (unsigned long)ev.start_mark.line + 1;
+		switch (ev.type) {
+		case YAML_STREAM_START_EVENT:
+		case YAML_DOCUMENT_START_EVENT:
+		case YAML_DOCUMENT_END_EVENT:
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_MAPPING_START_EVENT:
+			if (in_list || (depth > 0 && expecting_key[depth])) {
+				config_fail(cause, name, line, "a mapping "
+				    "where a value was expected");
+				goto fail_event;
+			}
+			if (depth == CONFIG_MAX_DEPTH) {
+				config_fail(cause, name, line, "settings nest "
+				    "at most two levels (section: name: value)");
+				goto fail_event;
+			}
+			depth++;
+			expecting_key[depth] = 1;
+			break;
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			if (depth > 0)
+				expecting_key[depth] = 1;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			if (depth == 0 || expecting_key[depth] || in_list) {
+				config_fail(cause, name, line, "a list is only "
+				    "allowed as a setting's value");
+				goto fail_event;
+			}
+			in_list = 1;
+			list_line = line;
+			buf_clear(&list);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+			buf_append(&list, "", 1);
+			snprintf(key, sizeof key, "%s%s%s", path[0],
+			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
+			config_add(c, key, list.data, list_line);
+			in_list = 0;
+			expecting_key[depth] = 1;
+			break;
+		case YAML_SCALAR_EVENT:
+			scalar = (const char *)ev.data.scalar.value;
+			if (strlen(scalar) != ev.data.scalar.length) {
+				config_fail(cause, name, line, "a NUL byte in "
+				    "a value");
+				goto fail_event;
+			}
+			if (in_list) {
+				if (list.len != 0)
+					buf_append(&list, ",", 1);
+				buf_append(&list, scalar, strlen(scalar));
+				break;
+			}
+			if (depth == 0) {
+				if (*scalar == '\0')
+					break;	/* an empty document */
+				config_fail(cause, name, line, "expected a "
+				    "mapping of sections");
+				goto fail_event;
+			}
+			if (expecting_key[depth]) {
+				if (strlen(scalar) >= sizeof path[0]) {
+					config_fail(cause, name, line,
+					    "a name too long");
+					goto fail_event;
+				}
+				snprintf(path[depth - 1], sizeof path[0], "%s",
+				    scalar);
+				expecting_key[depth] = 0;
+				break;
+			}
+			snprintf(key, sizeof key, "%s%s%s", path[0],
+			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
+			config_add(c, key, scalar, line);
+			expecting_key[depth] = 1;
+			break;
+		case YAML_ALIAS_EVENT:
+			config_fail(cause, name, line, "aliases are not "
+			    "supported");
+			goto fail_event;
+		case YAML_NO_EVENT:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	rc = 0;
+	goto out;
+fail_event:
+	yaml_event_delete(&ev);
+out:
+	if (rc != 0)
+		config_free(c);
+	buf_free(&list);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* Reads and parses PATH; the same contract as config_parse(). */
+int
+config_load(const char *path, struct config *c, char **cause)
+{
+	struct buf text;
+	char chunk[8192];
+	size_t n;
+	FILE *f;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if ((f = fopen(path, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf_init(&text);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (text.len + n > 1024 * 1024) {
+			fclose(f);
+			buf_free(&text);
+			xasprintf(cause, "%s: larger than 1 MiB", path);
+			return -1;
+		}
+		buf_append(&text, chunk, n);
+	}
+	if (ferror(f)) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		fclose(f);
+		buf_free(&text);
+		return -1;
+	}
+	fclose(f);
+	rc = config_parse(text.data != NULL ? text.data : "", text.len, path,
+	    c, cause);
+	buf_free(&text);
+	return rc;
+}
