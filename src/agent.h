@@ -58,7 +58,7 @@ char *xstrdup(const char *);
 char *xstrndup(const char *, size_t);
 char *xmemdup0(const void *, size_t);
 int xasprintf(char **, const char *, ...) printflike(2, 3);
-int xvasprintf(char **, const char *, va_list);
+int xvasprintf(char **, const char *, va_list) printflike(2, 0);
 
 /* buf.c: a growable byte buffer. */
 struct buf {
@@ -84,7 +84,7 @@ enum log_level log_get_level(void);
 int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
-void log_vmsg(enum log_level, const char *, va_list);
+void log_vmsg(enum log_level, const char *, va_list) printflike(2, 0);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
 void noreturn_fn fatal(const char *, ...) printflike(1, 2);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,78 @@
+/*
+ * fuzz-request.c: libFuzzer target for decoding and dispatching one
+ * TaskRequest, as if the server had sent it.
+ *
+ * The agent is real (registry, admission, cancel, answers into a link that
+ * never connects), except that its shell does not exist: no input can run
+ * a command on the fuzzing machine, and every task that would start takes
+ * the "cannot start" path instead.
+ */
+
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#include <grpc/grpc.h>
+
+#include "agent.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static struct agent agent;
+static struct options opts;
+
+static void
+fuzz_no_request(void *arg, const void *data, size_t len)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+}
+
+static void
+fuzz_no_drain(void *arg)
+{
+	(void)arg;
+}
+
+static const struct link_handlers fuzz_handlers = {
+	fuzz_no_request, fuzz_no_drain, NULL
+};
+
+static void
+fuzz_setup(void)
+{
+	char *argv[] = { (char *)"fuzz", (char *)"--agent-id=fuzz",
+	    (char *)"--agent-token=t", (char *)"--shell=/nonexistent/shell",
+	    (char *)"--max-concurrent-tasks=2", (char *)"--max-queued-tasks=4",
+	    NULL };
+	char *env[] = { NULL }, *text;
+
+	log_set_level(LOG_ERROR);
+	options_init(&opts);
+	if (options_parse(&opts, 6, argv, env, &text) != OPTIONS_OK)
+		abort();
+	grpc_init();
+	agent.base = event_base_new();
+	agent.opts = &opts;
+	agent.link = link_new(agent.base, &opts, &fuzz_handlers);
+	admit_init(&agent);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static unsigned runs;
+
+	if (agent.base == NULL)
+		fuzz_setup();
+	dispatch_request(&agent, data, size);
+	/* The link never sends: start a new one now and then, emptying it. */
+	if (++runs % 2000 == 0) {
+		link_free(agent.link);
+		agent.link = link_new(agent.base, &opts, &fuzz_handlers);
+	}
+	return 0;
+}
