@@ -12,10 +12,12 @@
 
 #include <sys/stat.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -51,6 +53,22 @@ main_grpc_log(gpr_log_func_args *args)
 		break;
 	}
 	log_msg(level, "grpc: %s", args->message);
+}
+
+/*
+ * Descriptors 0, 1 and 2 must be open before anything else is: a pipe or
+ * socket that landed on one of them would be clobbered by a spawn, or
+ * written to by a log line.
+ */
+static void
+main_open_stdio(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
 }
 
 /* A token in a file others can read is a token others have. */
@@ -136,6 +154,7 @@ main(int argc, char **argv)
 	enum log_level level;
 	char *text;
 
+	main_open_stdio();
 	options_init(&opts);
 	r = options_parse(&opts, argc, argv, environ, &text);
 	if (r == OPTIONS_EXIT) {

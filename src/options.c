@@ -544,7 +544,8 @@ options_version(void)
 	xasprintf(&s, "%s %s\n"
 	    "License: MIT <https://opensource.org/licenses/MIT>.\n"
 	    "This is free software: you are free to change and redistribute it.\n"
-	    "There is NO WARRANTY, to the extent permitted by law.\n",
-	    AGENT_NAME, PACKAGE_VERSION);
+	    "There is NO WARRANTY, to the extent permitted by law.\n"
+	    "\nBuilt with: %s\n",
+	    AGENT_NAME, PACKAGE_VERSION, compat_features());
 	return s;
 }

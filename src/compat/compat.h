@@ -34,6 +34,9 @@ int compat_spawn(const struct compat_spawn *, pid_t *);
 int compat_subreaper_enable(void);
 size_t compat_proctree_collect(pid_t, const char *, pid_t **);
 
+/* features.c: which way each shim went, for --version and the tests. */
+const char *compat_features(void);
+
 /* random.c: 32 random bits from the best source the platform has. */
 uint32_t compat_random32(void *);
 

@@ -1,12 +1,19 @@
 /*
  * random.c: random bits for backoff jitter.
  *
- * libevent's secure generator already walks the platform's chain
- * (arc4random, getrandom, /dev/urandom) and seeds itself; the agent needs
- * nothing stronger and keeps no generator of its own.
+ * The platform's own generator where there is one (arc4random on the BSDs
+ * and macOS, getrandom on Linux), else libevent's, which seeds itself from
+ * whatever the system offers.  Jitter needs no more than that, and the
+ * chain keeps a working fallback on every system.
  */
 
 #include "config.h"
+
+#if defined(HAVE_GETRANDOM)
+#include <sys/random.h>
+#endif
+
+#include <stdlib.h>
 
 #include <event2/util.h>
 
@@ -18,6 +25,13 @@ compat_random32(void *arg)
 	uint32_t r;
 
 	(void)arg;
+#if defined(HAVE_ARC4RANDOM)
+	r = arc4random();
+#elif defined(HAVE_GETRANDOM)
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		evutil_secure_rng_get_bytes(&r, sizeof r);
+#else
 	evutil_secure_rng_get_bytes(&r, sizeof r);
+#endif
 	return r;
 }

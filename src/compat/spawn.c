@@ -31,10 +31,7 @@
 
 #include "agent.h"
 
-#if defined(HAVE_POSIX_SPAWN) && \
-    defined(HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP) && \
-    defined(HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP) && \
-    !defined(NODELINK_FORCE_FORK)
+#ifdef USE_POSIX_SPAWN
 
 int
 compat_spawn(const struct compat_spawn *s, pid_t *pid)
@@ -79,19 +76,27 @@ out:
 
 #else /* fork and exec */
 
-/* Closes every descriptor from LOW up, the error pipe excepted. */
+/*
+ * Closes every descriptor from 3 up but KEEP, which the caller has moved
+ * to 3 (where it is the lowest, so closefrom(4) spares it).
+ */
 static void
-spawn_close_from(int low, int keep)
+spawn_close_from(int keep)
 {
+#ifdef HAVE_CLOSEFROM
+	(void)keep;
+	closefrom(4);
+#else
 	long max, fd;
 
 	max = sysconf(_SC_OPEN_MAX);
 	if (max < 0 || max > 65536)
 		max = 65536;
-	for (fd = low; fd < max; fd++) {
+	for (fd = 3; fd < max; fd++) {
 		if (fd != keep)
 			close((int)fd);
 	}
+#endif
 }
 
 /* In the child: everything here is async-signal-safe. */
@@ -121,7 +126,15 @@ spawn_child(const struct compat_spawn *s, int report)
 	if ((fd != 0 && dup2(fd, 0) == -1) ||
 	    dup2(s->out_fd, 1) == -1 || dup2(s->err_fd, 2) == -1)
 		goto fail;
-	spawn_close_from(3, report);
+	/* The report pipe moves to 3, close-on-exec, and all else goes. */
+	if (report != 3) {
+		if (dup2(report, 3) == -1)
+			goto fail;
+		report = 3;
+	}
+	if (fcntl(report, F_SETFD, FD_CLOEXEC) == -1)
+		goto fail;
+	spawn_close_from(report);
 	execve(s->path, s->argv, s->envp);
 fail:
 	error = errno;

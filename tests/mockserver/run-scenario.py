@@ -41,6 +41,9 @@ def main(argv):
     except scenario.ScenarioFailure as e:
         print("FAIL: %s" % e)
         status = 1
+    except scenario.ScenarioSkipped as e:
+        print("SKIP: %s" % e)
+        status = 77
     except Exception:
         traceback.print_exc()
         status = 99

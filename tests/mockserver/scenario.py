@@ -74,6 +74,8 @@ where nothing listens.
     exec CMD                 run CMD with bash here; it must succeed
     timeout SECONDS          how long later steps wait (default 30; scaled
                              by $NODELINK_TEST_TIMEOUT_SCALE)
+    require FEATURE...       skip the scenario unless the agent was built
+                             with these (see `nodelink-agent --version`)
     set NAME VALUE           define ${NAME}
     set-repeat NAME TEXT N   define ${NAME} as TEXT repeated N times
     cancel-many PREFIX N     cancel PREFIX-1 .. PREFIX-N
@@ -105,6 +107,10 @@ from mockserver import FreezingProxy, MockServer, shell_request
 
 
 class ScenarioFailure(Exception):
+    pass
+
+
+class ScenarioSkipped(Exception):
     pass
 
 
@@ -715,6 +721,16 @@ class Scenario:
 
     def step_timeout(self, args):
         self.timeout = float(args[0]) * _timeout_scale()
+
+    def step_require(self, args):
+        out = subprocess.run([self.agent_path, "--version"],
+                             capture_output=True, text=True).stdout
+        built = re.search(r"^Built with: (.*)$", out, re.M)
+        have = built.group(1).split() if built else []
+        for feature in args:
+            if feature not in have:
+                raise ScenarioSkipped("this build lacks %s (built with: %s)"
+                                      % (feature, " ".join(have)))
 
     def step_set(self, args):
         self.vars[args[0]] = args[1]

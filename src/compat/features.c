@@ -1,0 +1,41 @@
+/*
+ * features.c: the way each shim went in this build, as words for
+ * --version ("Built with: ...").  The test suite reads them to skip what
+ * a build cannot do (a cancel reaching setsid escapees needs process-tree).
+ */
+
+#include "config.h"
+
+#include "agent.h"
+
+const char *
+compat_features(void)
+{
+	return
+#ifdef USE_POSIX_SPAWN
+	    "posix-spawn"
+#else
+	    "fork-exec"
+#endif
+#ifdef HAVE_PIPE2
+	    " pipe2"
+#else
+	    " pipe-fcntl"
+#endif
+#ifdef HAVE_CLOSEFROM
+	    " closefrom"
+#endif
+#if defined(HAVE_ARC4RANDOM)
+	    " arc4random"
+#elif defined(HAVE_GETRANDOM)
+	    " getrandom"
+#else
+	    " libevent-random"
+#endif
+#ifdef PROCTREE_LINUX
+	    " process-tree"
+#else
+	    " process-group-only"
+#endif
+	    ;
+}
