@@ -40,6 +40,9 @@ admit_start(struct agent *a, struct task *t, const struct request *req)
 	case REQUEST_SHELL:
 		rc = task_shell_start(a, t, req, &cause);
 		break;
+	case REQUEST_DOCKER:
+		rc = task_docker_start(a, t, req, &cause);
+		break;
 	default:
 		cause = xstrdup("this kind of task cannot run here");
 		break;

@@ -18,7 +18,10 @@
  *   task.c        the task registry and the final-message rules
  *   admit.c       the concurrency limit and the queue behind it
  *   kill.c        a task's kill sequence: TERM, grace, KILL (pure)
- *   task-shell.c  shell tasks: spawn, pipes, output framing
+ *   task-proc.c   a task that is a process: spawn, pipes, kill, final
+ *   task-shell.c  shell tasks: SHELL -c CMD
+ *   task-docker.c Docker operations through the Docker CLI
+ *   docker.c      Docker's grammar and the CLI's argument vectors (pure)
  *   reaper.c      SIGCHLD -> the task that owns the pid
  *   timer.c       libevent timers in milliseconds
  *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
@@ -105,6 +108,7 @@ struct options {
 	char *agent_id;
 	char *agent_token;
 	char *shell;			/* runs tasks as: shell -c cmd */
+	char *docker_binary;		/* the Docker CLI (or podman) */
 	int verbose;
 	unsigned flush_delay_ms;	/* partial lines wait this long */
 	unsigned spool_mib;		/* outbound output before pipes pause */
@@ -189,6 +193,32 @@ struct request {
 	uint32_t timeout_seconds;
 	/* REQUEST_CANCEL */
 	char *reason;
+	/* REQUEST_DOCKER */
+	struct docker_op *docker;
+};
+enum docker_kind {
+	DOCKER_NONE, DOCKER_RUN, DOCKER_START, DOCKER_STOP, DOCKER_LOGS,
+	DOCKER_PULL, DOCKER_REMOVE, DOCKER_LIST, DOCKER_INSPECT,
+};
+struct docker_op {
+	enum docker_kind kind;
+	char *img;		/* run, pull */
+	char *id;		/* start, stop, logs, remove, inspect */
+	char *name;		/* run */
+	char **args;		/* run: the container's command */
+	size_t n_args;
+	char **env;		/* run: KEY=VALUE */
+	size_t n_env;
+	char **ports;		/* run */
+	size_t n_ports;
+	char **volumes;		/* run */
+	size_t n_volumes;
+	int detach, remove;	/* run */
+	uint32_t stop_timeout;	/* stop */
+	int follow, timestamps;	/* logs */
+	char *tail;		/* logs */
+	int force;		/* remove */
+	int all;		/* list */
 };
 enum response_status {
 	STATUS_UNKNOWN = 0,
@@ -200,6 +230,8 @@ enum output_stream { OUTPUT_STDOUT, OUTPUT_STDERR };
 struct response {
 	const char *agent_id;
 	const char *task_id;
+	int docker;		/* DockerOperationResponse, else ShellExecute */
+	const char *container_id;
 	uint64_t seq;
 	enum response_status status;
 	int is_final;
@@ -275,6 +307,7 @@ struct agent {
 	int shutting_down;
 };
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
+enum task_kind { TASK_KIND_SHELL, TASK_KIND_DOCKER };
 #define TASK_ID_MAX 1024	/* longer IDs are refused */
 struct task *task_find(const char *);
 struct task *task_new(struct agent *, const char *, const char *,
@@ -284,6 +317,8 @@ enum task_state task_state(const struct task *);
 size_t task_count(enum task_state);
 const char *task_id(const struct task *);
 void task_set_cancel(struct task *, int (*)(void *), void *);
+void task_set_kind(struct task *, enum task_kind);
+void task_set_container_id(struct task *, const char *);
 int task_cancel(struct task *);
 void task_send_output(struct task *, enum output_stream, const char *, size_t);
 void task_send_final(struct task *, enum response_status, int, int,
@@ -317,13 +352,56 @@ int kill_expire(struct kill_seq *);
 int kill_hurry(struct kill_seq *);
 int kill_current_signal(const struct kill_seq *);
 
+/* task-proc.c: a task that is a process, whatever its kind. */
+struct proc_hooks {
+	/* A cancel: extra work, such as stopping a container. */
+	void (*cancel)(void *, unsigned);
+	/* Output as it is sent. */
+	void (*output)(void *, enum output_stream, const char *, size_t);
+	/* Before the final message: may set its status, returns its reason
+	 * (kept until the hook argument is freed). */
+	const char *(*finish)(void *, struct task *, int,
+	    enum response_status *);
+	void (*free)(void *);
+};
+struct proc_spec {
+	enum task_kind kind;
+	const char *path;	/* the program, found */
+	char *const *argv;
+	char *const *env;	/* NAME=VALUE entries added to the agent's */
+	size_t n_env;
+	const char *dir;	/* or NULL */
+	const char *what;	/* for the log */
+	const struct proc_hooks *hooks;
+	void *hook_arg;
+};
+int task_proc_start(struct agent *, struct task *, const struct request *,
+	    const struct proc_spec *, char **);
+char *task_proc_find_program(const char *);
+void task_proc_resume_all(void);
+void task_proc_cancel_all(void);
+void task_proc_hurry_all(void);
+size_t task_proc_running(void);
+
 /* task-shell.c */
 int task_shell_start(struct agent *, struct task *, const struct request *,
 	    char **);
-void task_shell_resume_all(void);
-void task_shell_cancel_all(void);
-void task_shell_hurry_all(void);
-size_t task_shell_running(void);
+
+/* task-docker.c */
+int task_docker_start(struct agent *, struct task *, const struct request *,
+	    char **);
+
+/* docker.c: Docker's grammar and the CLI's argument vectors (pure). */
+int docker_check_image(const char *);
+int docker_check_container(const char *);
+int docker_check_name(const char *);
+int docker_check_port(const char *);
+int docker_check_volume(const char *);
+int docker_check_env(const char *);
+int docker_check_tail(const char *);
+char **docker_argv(const struct docker_op *, const char *, const char *,
+	    const char *, const char *, char **);
+void docker_argv_free(char **);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */
 typedef void (*reaper_fn)(void *, pid_t, int);

@@ -117,11 +117,8 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	}
 	switch (req.kind) {
 	case REQUEST_SHELL:
-		admit_request(a, &req);
-		break;
 	case REQUEST_DOCKER:
-		task_fail(a, NULL, &req, "docker_operation is not supported "
-		    "by this agent version");
+		admit_request(a, &req);
 		break;
 	case REQUEST_NONE:
 	case REQUEST_CANCEL:

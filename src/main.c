@@ -94,7 +94,7 @@ static void
 main_drained(void *arg)
 {
 	(void)arg;
-	task_shell_resume_all();
+	task_proc_resume_all();
 }
 
 /* Stops the loop once no task runs and the spool is empty. */
@@ -105,7 +105,7 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task_shell_running() == 0 && link_spooled(a->link) == 0)
+	if (task_proc_running() == 0 && link_spooled(a->link) == 0)
 		event_base_loopbreak(a->base);
 }
 
@@ -117,7 +117,7 @@ main_give_up(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	log_warn("exiting with %zu task(s) still running and %zu bytes "
-	    "unsent", task_shell_running(), link_spooled(a->link));
+	    "unsent", task_proc_running(), link_spooled(a->link));
 	event_base_loopbreak(a->base);
 }
 
@@ -130,15 +130,15 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	if (a->shutting_down) {
 		log_info("%s received again: killing tasks now",
 		    strsignal((int)sig));
-		task_shell_hurry_all();
+		task_proc_hurry_all();
 		return;
 	}
 	log_info("%s received: cancelling %zu running and %zu queued "
 	    "task(s), then exiting", strsignal((int)sig),
-	    task_shell_running(), admit_queued());
+	    task_proc_running(), admit_queued());
 	a->shutting_down = 1;
 	admit_cancel_all(a);
-	task_shell_cancel_all();
+	task_proc_cancel_all();
 	timer_add_ms(main_drain_timer, 20);
 	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
 	    1000 + MAIN_DRAIN_EXTRA_MS);

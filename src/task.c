@@ -36,6 +36,8 @@ struct task {
 	struct agent *agent;
 	enum task_state state;
 	uint64_t seq;		/* of the last message sent */
+	enum task_kind kind;	/* which response its messages carry */
+	char *container_id;	/* for a Docker run's final message */
 	int (*cancel)(void *);	/* stops a running task's work */
 	void *owner;
 
@@ -95,6 +97,7 @@ task_free(struct task *t)
 	free(t->id);
 	free(t->reply_id);
 	free(t->final);
+	free(t->container_id);
 	free(t);
 }
 
@@ -150,6 +153,19 @@ task_set_cancel(struct task *t, int (*fn)(void *), void *owner)
 	t->owner = owner;
 }
 
+void
+task_set_kind(struct task *t, enum task_kind kind)
+{
+	t->kind = kind;
+}
+
+void
+task_set_container_id(struct task *t, const char *id)
+{
+	free(t->container_id);
+	t->container_id = id != NULL ? xstrdup(id) : NULL;
+}
+
 /* Returns 0 if the cancel started now, 1 if one was already under way. */
 int
 task_cancel(struct task *t)
@@ -164,6 +180,7 @@ task_response_init(struct task *t, struct response *r)
 	r->agent_id = t->reply_id;
 	r->task_id = t->id;
 	r->seq = ++t->seq;
+	r->docker = t->kind == TASK_KIND_DOCKER;
 }
 
 static struct msg *
@@ -231,6 +248,7 @@ task_send_final(struct task *t, enum response_status status, int exit_code,
 	r.cancelled = cancelled;
 	r.exit_code = exit_code;
 	r.stream = OUTPUT_STDERR;
+	r.container_id = t->container_id;
 	if (reason != NULL) {
 		r.text = reason;
 		r.text_len = strlen(reason);
@@ -323,6 +341,8 @@ task_fail(struct agent *a, struct task *t, const struct request *req,
 
 		/* Answered from the stack: nothing of it is kept. */
 		memset(&once, 0, sizeof once);
+		once.kind = req->kind == REQUEST_DOCKER ? TASK_KIND_DOCKER :
+		    TASK_KIND_SHELL;
 		once.id = req->task_id;
 		once.reply_id = *req->agent_id != '\0' ? req->agent_id :
 		    a->opts->agent_id;
@@ -337,6 +357,8 @@ task_fail(struct agent *a, struct task *t, const struct request *req,
 	} else {
 		if (t == NULL)
 			t = task_new(a, req->task_id, req->agent_id, TASK_NEW);
+		task_set_kind(t, req->kind == REQUEST_DOCKER ?
+		    TASK_KIND_DOCKER : TASK_KIND_SHELL);
 		task_send_final(t, STATUS_FAILURE, 1, 0, reason);
 	}
 	free(reason);

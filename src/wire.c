@@ -64,6 +64,104 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 	return 0;
 }
 
+/* Copies N bytes fields into a NULL-terminated array of C strings. */
+static int
+wire_strings(ProtobufCBinaryData *in, size_t n, char ***out, size_t *n_out,
+    const char *field, char **cause)
+{
+	size_t i;
+
+	*out = xcalloc(n + 1, sizeof **out);
+	*n_out = 0;
+	for (i = 0; i < n; i++) {
+		if (((*out)[i] = wire_string(in[i])) == NULL) {
+			xasprintf(cause, "%s entry %zu contains a NUL byte",
+			    field, i + 1);
+			return -1;
+		}
+		(*n_out)++;
+	}
+	return 0;
+}
+
+/* A required string field: present, without NUL bytes. */
+static int
+wire_field(ProtobufCBinaryData b, char **out, const char *field,
+    char **cause)
+{
+	if ((*out = wire_string(b)) == NULL) {
+		xasprintf(cause, "%s contains a NUL byte", field);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+wire_decode_docker(const Pb__DockerOperation *m, struct docker_op *d,
+    char **cause)
+{
+	const Pb__DockerRun *run;
+	const Pb__DockerLogs *logs;
+
+	switch (m->operation_case) {
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_RUN:
+		run = m->docker_run;
+		d->kind = DOCKER_RUN;
+		d->detach = run->detach;
+		d->remove = run->remove;
+		if (wire_field(run->img, &d->img, "docker_run.img", cause) ||
+		    wire_field(run->name, &d->name, "docker_run.name", cause) ||
+		    wire_strings(run->args, run->n_args, &d->args, &d->n_args,
+		    "docker_run.args", cause) ||
+		    wire_strings(run->env, run->n_env, &d->env, &d->n_env,
+		    "docker_run.env", cause) ||
+		    wire_strings(run->ports, run->n_ports, &d->ports,
+		    &d->n_ports, "docker_run.ports", cause) ||
+		    wire_strings(run->volumes, run->n_volumes, &d->volumes,
+		    &d->n_volumes, "docker_run.volumes", cause))
+			return -1;
+		return 0;
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_START:
+		d->kind = DOCKER_START;
+		return wire_field(m->docker_start->id, &d->id,
+		    "docker_start.id", cause);
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_STOP:
+		d->kind = DOCKER_STOP;
+		d->stop_timeout = m->docker_stop->timeout_seconds;
+		return wire_field(m->docker_stop->id, &d->id, "docker_stop.id",
+		    cause);
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_LOGS:
+		logs = m->docker_logs;
+		d->kind = DOCKER_LOGS;
+		d->follow = logs->follow;
+		d->timestamps = logs->timestamps;
+		if (wire_field(logs->id, &d->id, "docker_logs.id", cause) ||
+		    wire_field(logs->tail, &d->tail, "docker_logs.tail", cause))
+			return -1;
+		return 0;
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_PULL:
+		d->kind = DOCKER_PULL;
+		return wire_field(m->docker_pull->img, &d->img,
+		    "docker_pull.img", cause);
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_REMOVE:
+		d->kind = DOCKER_REMOVE;
+		d->force = m->docker_remove->force;
+		return wire_field(m->docker_remove->id, &d->id,
+		    "docker_remove.id", cause);
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_LIST:
+		d->kind = DOCKER_LIST;
+		d->all = m->docker_list->all;
+		return 0;
+	case PB__DOCKER_OPERATION__OPERATION_DOCKER_INSPECT:
+		d->kind = DOCKER_INSPECT;
+		return wire_field(m->docker_inspect->id, &d->id,
+		    "docker_inspect.id", cause);
+	default:
+		*cause = xstrdup("docker_operation has no operation set");
+		return -1;
+	}
+}
+
 /*
  * Decodes one TaskRequest.  Returns 0, or -1 with *cause set; even then
  * req->task_id is set when the message named one, so that the caller can
@@ -102,6 +200,8 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		break;
 	case PB__TASK_REQUEST__TASK_DOCKER_OPERATION:
 		req->kind = REQUEST_DOCKER;
+		req->docker = xcalloc(1, sizeof *req->docker);
+		rc = wire_decode_docker(m->docker_operation, req->docker, cause);
 		break;
 	case PB__TASK_REQUEST__TASK_TASK_CANCEL:
 		req->kind = REQUEST_CANCEL;
@@ -121,6 +221,30 @@ out:
 	return rc;
 }
 
+static void
+wire_strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+wire_docker_free(struct docker_op *d)
+{
+	free(d->img);
+	free(d->id);
+	free(d->name);
+	free(d->tail);
+	wire_strings_free(d->args, d->n_args);
+	wire_strings_free(d->env, d->n_env);
+	wire_strings_free(d->ports, d->n_ports);
+	wire_strings_free(d->volumes, d->n_volumes);
+	free(d);
+}
+
 void
 wire_request_free(struct request *req)
 {
@@ -134,6 +258,8 @@ wire_request_free(struct request *req)
 	free(req->env);
 	free(req->working_dir);
 	free(req->reason);
+	if (req->docker != NULL)
+		wire_docker_free(req->docker);
 	memset(req, 0, sizeof *req);
 }
 
@@ -154,6 +280,8 @@ wire_encode_response(const struct response *r)
 	Pb__TaskResponse m = PB__TASK_RESPONSE__INIT;
 	Pb__ShellExecuteResponse shell = PB__SHELL_EXECUTE_RESPONSE__INIT;
 	Pb__TaskCancelResponse cancel = PB__TASK_CANCEL_RESPONSE__INIT;
+	Pb__DockerOperationResponse docker =
+	    PB__DOCKER_OPERATION_RESPONSE__INIT;
 	struct msg *out;
 	size_t len;
 
@@ -167,6 +295,17 @@ wire_encode_response(const struct response *r)
 		cancel.message = wire_bytes(r->text, r->text_len);
 		m.response_case = PB__TASK_RESPONSE__RESPONSE_TASK_CANCEL;
 		m.task_cancel = &cancel;
+	} else if (r->docker) {
+		if (r->stream == OUTPUT_STDOUT)
+			docker.stdout_text = wire_bytes(r->text, r->text_len);
+		else
+			docker.stderr_text = wire_bytes(r->text, r->text_len);
+		docker.exit_code = r->exit_code;
+		if (r->container_id != NULL)
+			docker.container_id = wire_bytes(r->container_id,
+			    strlen(r->container_id));
+		m.response_case = PB__TASK_RESPONSE__RESPONSE_DOCKER_OPERATION;
+		m.docker_operation = &docker;
 	} else {
 		if (r->stream == OUTPUT_STDOUT)
 			shell.stdout_text = wire_bytes(r->text, r->text_len);

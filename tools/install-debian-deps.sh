@@ -4,12 +4,16 @@
 #
 #   build:  gcc make autoconf automake pkg-config, gRPC C core, protobuf-c,
 #           libevent (and protoc-c/protoc for a git checkout)
-#   tests:  GLib (unit tests), Python grpcio and protobuf (mock server)
+#   tests:  GLib (unit tests), Python grpcio and protobuf (mock server),
+#           openssl (a TLS certificate), util-linux and procps (flock,
+#           setsid, pkill in scenarios), clang and its sanitizer and
+#           libFuzzer runtime, valgrind (`make hardening')
 set -e
 packages="build-essential autoconf automake pkg-config
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libevent-dev libyaml-dev
-  libglib2.0-dev python3 python3-grpcio python3-protobuf"
+  libglib2.0-dev python3 python3-grpcio python3-protobuf
+  openssl util-linux procps clang libclang-rt-14-dev valgrind"
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo "$0" "$@"
 fi

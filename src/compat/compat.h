@@ -32,7 +32,8 @@ int compat_spawn(const struct compat_spawn *, pid_t *);
 /* proctree-linux.c or proctree-none.c: a task's processes beyond its
  * process group, and the subreaper that keeps its orphans with the agent. */
 int compat_subreaper_enable(void);
-size_t compat_proctree_collect(pid_t, const char *, pid_t **);
+size_t compat_proctree_collect(pid_t, const char *, const pid_t *, size_t,
+    pid_t **);
 
 /* features.c: which way each shim went, for --version and the tests. */
 const char *compat_features(void);

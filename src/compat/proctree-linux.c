@@ -80,15 +80,20 @@ proctree_has_marker(pid_t pid, const char *marker)
 
 /*
  * Lists the live processes of the task whose first process is ROOT: its
- * descendants and every process carrying MARKER ("NAME=VALUE") in its
- * environment, with their descendants.  Returns how many were found; *out
- * holds them (the caller frees it).
+ * descendants, every process carrying MARKER ("NAME=VALUE") in its
+ * environment, the KNOWN ones found by earlier calls (an escapee whose
+ * parent died was reparented to the agent: only this memory still ties it
+ * to the task), and their descendants.  Zombies are left out: they are
+ * dead.  Returns how many were found; *out holds them (the caller frees
+ * it).
  */
 size_t
-compat_proctree_collect(pid_t root, const char *marker, pid_t **out)
+compat_proctree_collect(pid_t root, const char *marker, const pid_t *known,
+    size_t n_known, pid_t **out)
 {
 	struct proc_entry *all = NULL;
-	size_t n = 0, cap = 0, i, found = 0;
+	size_t n = 0, cap = 0, i, k, found = 0;
+	char state;
 	struct dirent *de;
 	char path[64], stat[512], *p;
 	long pid, ppid;
@@ -107,7 +112,8 @@ compat_proctree_collect(pid_t root, const char *marker, pid_t **out)
 			continue;
 		/* The command name may hold spaces: fields follow its ')'. */
 		if ((p = strrchr(stat, ')')) == NULL ||
-		    sscanf(p + 1, " %*c %ld", &ppid) != 1)
+		    sscanf(p + 1, " %c %ld", &state, &ppid) != 2 ||
+		    state == 'Z')
 			continue;
 		if (n == cap) {
 			cap = cap == 0 ? 256 : cap * 2;
@@ -116,6 +122,8 @@ compat_proctree_collect(pid_t root, const char *marker, pid_t **out)
 		all[n].pid = (pid_t)pid;
 		all[n].ppid = (pid_t)ppid;
 		all[n].member = (pid_t)pid == root;
+		for (k = 0; k < n_known && !all[n].member; k++)
+			all[n].member = known[k] == (pid_t)pid;
 		all[n].marked = 0;
 		n++;
 	}

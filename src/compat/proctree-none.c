@@ -20,10 +20,13 @@ compat_subreaper_enable(void)
 }
 
 size_t
-compat_proctree_collect(pid_t root, const char *marker, pid_t **out)
+compat_proctree_collect(pid_t root, const char *marker, const pid_t *known,
+    size_t n_known, pid_t **out)
 {
 	(void)root;
 	(void)marker;
+	(void)known;
+	(void)n_known;
 	*out = NULL;
 	return 0;
 }

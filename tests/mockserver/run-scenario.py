@@ -16,6 +16,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("NODELINK_MOCKSERVER_DIR", HERE))
 
 
+def _kill_leftovers(sc):
+    """Kills task processes that outlived a failed scenario's agents.
+
+    Every task process carries NODELINK_AGENT_TASK=<agent pid>-<n>; without
+    this, one failure would leave processes that confuse later scenarios.
+    """
+    import signal
+    marks = [("NODELINK_AGENT_TASK=%d-" % p).encode() for p in sc.agent_pids]
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(m) for e in env for m in marks):
+            print("(killing leftover task process %s)" % name)
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def main(argv):
     if len(argv) != 1:
         print("usage: run-scenario.py SCENARIO", file=sys.stderr)
@@ -47,6 +71,7 @@ def main(argv):
     except Exception:
         traceback.print_exc()
         status = 99
+    _kill_leftovers(sc)
     for n in range(1, sc.agents_started + 1):
         log = os.path.join(workdir, "agent-%d.log" % n)
         if not os.path.exists(log):

@@ -21,6 +21,16 @@ where nothing listens.
     shell ID CMD [env=K=V]... [env-count=N] [dir=D] [timeout=N] [agent_id=A]
                              send a ShellExecute task (env-count adds
                              E1=1 .. EN=N)
+    docker ID OP ...         send a DockerOperation: run IMG [name=N]
+                             [arg=A]... [env=K=V]... [port=P]... [volume=V]...
+                             [detach] [rm] | start C | stop C [timeout=N] |
+                             logs C [follow] [tail=N] [timestamps] | pull IMG |
+                             rm C [force] | ps [all] | inspect C | empty
+    docker-calls N           the fake Docker CLI ran N times (it records to
+                             ${TMP}/docker.log)
+    docker-call N ARG...     its N-th argument vector, '*' matching anything
+    docker-call-match RE     wait for a call whose arguments match RE
+    require-docker           skip unless a real Docker engine answers
     request ID none          send a TaskRequest with no task set
     request ID docker-run IMG
     cancel ID [reason=TEXT]  send a TaskCancel
@@ -33,6 +43,7 @@ where nothing listens.
         stdout=RE  stderr=RE       (re.search, DOTALL)
         stdout-is=TEXT  stderr-is=TEXT   stdout-of=CMD (bash output)
         stdout-bytes=N  max-chunk=N  min-chunks=N  whole-lines
+        container-id=RE  kind=shell_execute|docker_operation
     cancel-reply ID [message=RE]
                              wait for the agent's answer to a cancel
     no-message ID            nothing was ever sent for ID
@@ -89,7 +100,9 @@ an earlier message (same seq, same bytes) is a resend: counted, not failed.
 """
 
 import codecs
+import fnmatch
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -231,12 +244,14 @@ class Scenario:
         self.out = out
         self.timeout = 30.0 * _timeout_scale()
         self.vars = {"TMP": workdir, "AGENT": agent_path,
+                     "MOCKDIR": os.path.dirname(os.path.abspath(__file__)),
                      "FREE_PORT": _free_port()}
         self.rss_peak_kib = 0
         self.agent_env = dict(os.environ)
         self.server = MockServer()
         self.agent = None
         self.agents_started = 0
+        self.agent_pids = []
         self.stream = None
         self.tasks = {}
         self.expected_agent_id = "agent1"
@@ -299,7 +314,8 @@ class Scenario:
         if t.final is not None:
             raise ScenarioFailure("%s: sent after the task's final message"
                                   % where)
-        out = resp.shell_execute
+        out = (resp.docker_operation if resp.HasField("docker_operation")
+               else resp.shell_execute)
         if resp.status == pb.TaskResponse.IN_PROGRESS:
             if resp.is_final:
                 raise ScenarioFailure("%s: IN_PROGRESS and final" % where)
@@ -344,8 +360,14 @@ class Scenario:
     # -- steps --------------------------------------------------------------
 
     def _expand(self, word):
-        return re.sub(r"\$\{(\w+)\}", lambda m: str(self.vars[m.group(1)]),
-                      word)
+        def value(m):
+            name = m.group(1)
+            if name in self.vars:
+                return str(self.vars[name])
+            if name in os.environ:
+                return os.environ[name]
+            raise ScenarioFailure("${%s} is not defined" % name)
+        return re.sub(r"\$\{(\w+)\}", value, word)
 
     @staticmethod
     def _kv(words):
@@ -370,6 +392,7 @@ class Scenario:
         self.agent = Agent(argv, self.agent_env, os.path.join(
             self.workdir, "agent-%d.log" % self.agents_started))
         self.vars["AGENT_PID"] = self.agent.proc.pid
+        self.agent_pids.append(self.agent.proc.pid)
 
     def step_agent(self, args):
         self._start_agent(args, bare=False)
@@ -447,6 +470,92 @@ class Scenario:
             raise ScenarioFailure("unknown request kind %r" % args[1])
         self._need_stream().send_request(req)
 
+    def step_docker(self, args):
+        task_id, op, rest = args[0], args[1], args[2:]
+        opts, pos = self._kv(rest)
+        flags = set(p for p in pos if p in (
+            "detach", "rm", "follow", "timestamps", "force", "all"))
+        pos = [p for p in pos if p not in flags]
+        req = pb.TaskRequest(task_id=task_id)
+        d = req.docker_operation
+        one = lambda k, default="": opts.get(k, [default])[0]
+        if op == "run":
+            r = d.docker_run
+            r.img = pos[0]
+            r.name = one("name")
+            r.args.extend(opts.get("arg", []))
+            r.env.extend(opts.get("env", []))
+            r.ports.extend(opts.get("port", []))
+            r.volumes.extend(opts.get("volume", []))
+            r.detach = "detach" in flags
+            r.remove = "rm" in flags
+        elif op == "start":
+            d.docker_start.id = pos[0]
+        elif op == "stop":
+            d.docker_stop.id = pos[0]
+            d.docker_stop.timeout_seconds = int(one("timeout", "0"))
+        elif op == "logs":
+            d.docker_logs.id = pos[0]
+            d.docker_logs.follow = "follow" in flags
+            d.docker_logs.tail = one("tail")
+            d.docker_logs.timestamps = "timestamps" in flags
+        elif op == "pull":
+            d.docker_pull.img = pos[0]
+        elif op == "rm":
+            d.docker_remove.id = pos[0]
+            d.docker_remove.force = "force" in flags
+        elif op == "ps":
+            d.docker_list.all = "all" in flags
+        elif op == "inspect":
+            d.docker_inspect.id = pos[0]
+        elif op == "empty":
+            d.SetInParent()
+        else:
+            raise ScenarioFailure("unknown docker operation %r" % op)
+        self._need_stream().send_request(req)
+
+    def _docker_calls(self):
+        path = self._expand("${TMP}/docker.log")
+        calls = []
+        if os.path.exists(path):
+            with open(path) as f:
+                calls = [json.loads(l) for l in f if l.strip()]
+        return [c for c in calls if isinstance(c, list)]
+
+    def step_docker_calls(self, args):
+        want = int(args[0])
+        self._wait(lambda: len(self._docker_calls()) >= want,
+                   "%d Docker CLI call(s)" % want)
+        calls = self._docker_calls()
+        if len(calls) != want:
+            raise ScenarioFailure("%d Docker CLI calls, expected %d: %s" % (
+                len(calls), want, calls))
+
+    def step_docker_call(self, args):
+        n, want = int(args[0]), args[1:]
+        self._wait(lambda: len(self._docker_calls()) >= n,
+                   "Docker CLI call %d" % n)
+        got = self._docker_calls()[n - 1]
+        if len(got) != len(want) or not all(
+                fnmatch.fnmatchcase(g, w) for g, w in zip(got, want)):
+            raise ScenarioFailure("Docker CLI call %d was %s, expected %s" % (
+                n, got, want))
+
+    def step_docker_call_match(self, args):
+        rx = re.compile(args[0])
+        self._wait(lambda: any(rx.search(" ".join(c))
+                               for c in self._docker_calls()),
+                   "a Docker CLI call matching %r" % args[0])
+
+    def step_require_docker(self, args):
+        try:
+            ok = subprocess.run(["docker", "info"], capture_output=True,
+                                timeout=20).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            raise ScenarioSkipped("no Docker engine answers `docker info`")
+
     def step_cancel(self, args):
         opts, _ = self._kv(args[1:])
         req = pb.TaskRequest(task_id=args[0])
@@ -503,6 +612,8 @@ class Scenario:
         self._wait(lambda: t.final is not None,
                    "the final message of task %s" % task_id)
         fin = t.final
+        fout = (fin.docker_operation if fin.HasField("docker_operation")
+                else fin.shell_execute)
         problems = []
 
         def check(ok, text):
@@ -513,13 +624,20 @@ class Scenario:
         for want in opts.get("status", []):
             check(status == want, "status %s, expected %s" % (status, want))
         for want in opts.get("exit", []):
-            check(fin.shell_execute.exit_code == int(want),
-                  "exit code %d, expected %s" % (fin.shell_execute.exit_code,
-                                                 want))
+            check(fout.exit_code == int(want),
+                  "exit code %d, expected %s" % (fout.exit_code, want))
+        for want in opts.get("container-id", []):
+            cid = fin.docker_operation.container_id
+            check(re.search(want, cid), "container_id %r does not match %r"
+                  % (cid, want))
+        for want in opts.get("kind", []):
+            kind = fin.WhichOneof("response")
+            check(kind == want, "final's response is %s, expected %s" % (
+                kind, want))
         for want in opts.get("cancelled", []):
             check(fin.cancelled == (want == "yes"),
                   "cancelled=%s, expected %s" % (fin.cancelled, want))
-        stderr_all = t.stderr + fin.shell_execute.stderr
+        stderr_all = t.stderr + fout.stderr
         for which, text in (("stdout", t.stdout), ("stderr", stderr_all)):
             for pattern in opts.get(which, []):
                 check(re.search(pattern, text, re.S),

@@ -1,0 +1,231 @@
+/*
+ * task-docker.c: Docker operations, run as the Docker CLI (--docker-binary,
+ * "docker" on PATH by default; podman takes the same arguments) in a
+ * process task (task-proc.c): output streams like a shell task's, and
+ * cancels, timeouts, limits and exactly-once apply unchanged.
+ *
+ * What a Docker task adds:
+ * - the argument vector from docker.c, refused before anything runs when a
+ *   value fails Docker's grammar;
+ * - an attached run always has a name (the request's, or one the agent
+ *   makes), so that a cancel stops the container itself (`docker stop
+ *   --time=GRACE NAME`: SIGTERM, then SIGKILL), not only the CLI;
+ * - a run's container ID, read from the CLI's --cidfile, in the final
+ *   message;
+ * - a CLI that cannot reach its daemon makes the final a FAILURE saying so.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+extern char **environ;
+
+struct docker_task {
+	struct agent *agent;
+	char *binary;		/* the CLI, found on PATH */
+	char *name;		/* an attached run's container */
+	char *cidfile;		/* a run's --cidfile */
+	int daemon_down;	/* the CLI said it cannot reach the daemon */
+	char reason[128];
+};
+
+static unsigned long docker_serial;
+
+static void
+docker_task_free(void *arg)
+{
+	struct docker_task *dt = arg;
+
+	if (dt->cidfile != NULL)
+		unlink(dt->cidfile);
+	free(dt->cidfile);
+	free(dt->name);
+	free(dt->binary);
+	free(dt);
+}
+
+static void
+docker_on_stop_exit(void *arg, pid_t pid, int status)
+{
+	char *name = arg;
+
+	(void)pid;
+	if (status != 0)
+		log_warn("docker stop %s exited with status %d", name, status);
+	free(name);
+}
+
+/* A cancelled attached run: the container goes, not only the CLI. */
+static void
+docker_on_cancel(void *arg, unsigned grace_s)
+{
+	struct docker_task *dt = arg;
+	struct compat_spawn sp;
+	char *argv[5], grace[32];
+	int null_fd, error;
+	pid_t pid;
+
+	if (dt->name == NULL)
+		return;
+	snprintf(grace, sizeof grace, "--time=%u", grace_s);
+	argv[0] = dt->binary;
+	argv[1] = (char *)"stop";
+	argv[2] = grace;
+	argv[3] = dt->name;
+	argv[4] = NULL;
+	if ((null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
+		log_warn("cannot stop container %s: /dev/null: %s", dt->name,
+		    strerror(errno));
+		return;
+	}
+	memset(&sp, 0, sizeof sp);
+	sp.path = dt->binary;
+	sp.argv = argv;
+	sp.envp = environ;
+	sp.out_fd = null_fd;
+	sp.err_fd = null_fd;
+	error = compat_spawn(&sp, &pid);
+	close(null_fd);
+	if (error != 0) {
+		log_warn("cannot stop container %s: %s", dt->name,
+		    strerror(error));
+		return;
+	}
+	log_info("stopping container %s (docker stop %s)", dt->name, grace);
+	reaper_watch(pid, docker_on_stop_exit, xstrdup(dt->name));
+}
+
+static void
+docker_on_output(void *arg, enum output_stream stream, const char *text,
+    size_t len)
+{
+	struct docker_task *dt = arg;
+	char *s;
+
+	if (stream != OUTPUT_STDERR || dt->daemon_down)
+		return;
+	s = xmemdup0(text, len);
+	if (strstr(s, "annot connect to the Docker daemon") != NULL ||
+	    strstr(s, "annot connect to Podman") != NULL)
+		dt->daemon_down = 1;
+	free(s);
+}
+
+/* The container ID the CLI wrote to its --cidfile, if any. */
+static void
+docker_read_cidfile(struct docker_task *dt, struct task *t)
+{
+	char id[160];
+	size_t n;
+	FILE *f;
+
+	if (dt->cidfile == NULL || (f = fopen(dt->cidfile, "r")) == NULL)
+		return;
+	n = fread(id, 1, sizeof id - 1, f);
+	fclose(f);
+	id[n] = '\0';
+	id[strcspn(id, " \t\r\n")] = '\0';
+	if (*id != '\0' && docker_check_container(id))
+		task_set_container_id(t, id);
+}
+
+static const char *
+docker_on_finish(void *arg, struct task *t, int code,
+    enum response_status *status)
+{
+	struct docker_task *dt = arg;
+
+	docker_read_cidfile(dt, t);
+	if (code != 0 && dt->daemon_down) {
+		*status = STATUS_FAILURE;
+		snprintf(dt->reason, sizeof dt->reason, "cannot connect to the "
+		    "Docker daemon (%s exited with status %d)\n",
+		    dt->agent->opts->docker_binary, code);
+		return dt->reason;
+	}
+	return NULL;
+}
+
+static const struct proc_hooks docker_hooks = {
+	docker_on_cancel, docker_on_output, docker_on_finish, docker_task_free,
+};
+
+/* Starts a Docker operation; the contract of task_proc_start(). */
+int
+task_docker_start(struct agent *a, struct task *t, const struct request *req,
+    char **cause)
+{
+	const struct docker_op *d = req->docker;
+	struct docker_task *dt;
+	struct proc_spec spec;
+	const char *tmp;
+	char **argv, *what, *gen_name = NULL;
+	size_t i;
+	int rc;
+
+	dt = xcalloc(1, sizeof *dt);
+	dt->agent = a;
+	if ((dt->binary = task_proc_find_program(a->opts->docker_binary)) ==
+	    NULL) {
+		xasprintf(cause, "%s: command not found",
+		    a->opts->docker_binary);
+		docker_task_free(dt);
+		return -1;
+	}
+	if (d->kind == DOCKER_RUN) {
+		docker_serial++;
+		if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+			tmp = "/tmp";
+		xasprintf(&dt->cidfile, "%s/nodelink-agent-%ld-%lu.cid", tmp,
+		    (long)getpid(), docker_serial);
+		unlink(dt->cidfile);	/* the CLI refuses an existing one */
+		if (!d->detach) {
+			if (*d->name != '\0')
+				dt->name = xstrdup(d->name);
+			else {
+				xasprintf(&gen_name, "nodelink-%ld-%lu",
+				    (long)getpid(), docker_serial);
+				dt->name = xstrdup(gen_name);
+			}
+		}
+	}
+	argv = docker_argv(d, a->opts->docker_binary, req->task_id, gen_name,
+	    dt->cidfile, cause);
+	free(gen_name);
+	if (argv == NULL) {
+		docker_task_free(dt);
+		return -1;
+	}
+
+	{
+		struct buf b;
+
+		buf_init(&b);
+		for (i = 0; argv[i] != NULL; i++) {
+			if (i != 0)
+				buf_append(&b, " ", 1);
+			buf_append(&b, argv[i], strlen(argv[i]));
+		}
+		what = log_escape(b.data, b.len, 300);
+		buf_free(&b);
+	}
+	memset(&spec, 0, sizeof spec);
+	spec.kind = TASK_KIND_DOCKER;
+	spec.path = dt->binary;
+	spec.argv = argv;
+	spec.what = what;
+	spec.hooks = &docker_hooks;
+	spec.hook_arg = dt;
+	rc = task_proc_start(a, t, req, &spec, cause);
+	free(what);
+	docker_argv_free(argv);
+	return rc;
+}

@@ -1,0 +1,679 @@
+/*
+ * task-proc.c: a task that is a process: a shell command (task-shell.c) or
+ * a Docker CLI run (task-docker.c).
+ *
+ * The process is spawned (compat/spawn.c) with its stdout and stderr on two
+ * pipes the loop reads without blocking.  Each read goes through the
+ * stream's framer and becomes IN_PROGRESS messages at once; a partial line
+ * waits at most flush_delay_ms.  The task is finished only when both pipes
+ * have reached EOF *and* the process has been reaped, whichever comes
+ * second; then its final message carries the exit code (128 + N for a
+ * signal N, as shells report it).
+ *
+ * A task's processes never outlive it.  A cancel, a timeout, or the main
+ * process exiting with others left behind starts the kill sequence
+ * (kill.c): SIGTERM to the task's process group and to every process of
+ * the task that left it (compat/proctree-*.c), SIGKILL after the grace
+ * period.  The final message waits until none of them is left, so that a
+ * background child cannot outlive the task nor, by holding the pipes open,
+ * keep it from finishing.  Should processes survive even SIGKILL (a stuck
+ * NFS read), the task finishes anyway PROC_GIVE_UP_MS later, and says so.
+ *
+ * When the outbound spool is full the task stops reading its pipes, so a
+ * task that writes faster than the server reads blocks on its own write
+ * instead of growing the agent's memory.
+ */
+
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+
+#define PROC_READ_SIZE (64 * 1024)
+#define PROC_MAX_PIECE (1024 * 1024)
+/* How often a kill in progress looks for processes still alive. */
+#define PROC_POLL_MS 100
+/* After SIGKILL, how long before the task finishes without its processes. */
+#define PROC_GIVE_UP_MS 2000
+/* Every task's processes carry this in their environment. */
+#define PROC_MARKER "NODELINK_AGENT_TASK"
+
+extern char **environ;
+
+struct proc_task;
+
+struct proc_stream {
+	struct proc_task *st;
+	enum output_stream which;
+	int fd;			/* -1 once at EOF */
+	struct event *ev;
+	struct framer framer;
+};
+
+struct proc_task {
+	struct proc_task *next, *prev;	/* the running list */
+	struct agent *agent;
+	struct task *task;
+	pid_t pid;
+	int reaped;
+	int wstatus;
+	int cancelled;
+	int paused;
+	struct proc_stream out, err;
+	struct event *flush;
+	struct timespec started;
+
+	char marker[64];	/* PROC_MARKER=<agent pid>-<serial> */
+	pid_t *tree;		/* the task's processes when last looked */
+	size_t n_tree;
+	struct kill_seq kill;
+	int killing;		/* the kill sequence has begun */
+	int gave_up;		/* processes survived SIGKILL */
+	struct event *kill_timer;	/* grace, then give-up */
+	struct event *poll_timer;	/* while processes remain */
+	unsigned timeout_s;
+	int timed_out;
+	struct event *timeout_timer;
+
+	const struct proc_hooks *hooks;	/* what the kind of task adds */
+	void *hook_arg;
+};
+
+static struct proc_task *proc_running;
+static size_t proc_running_n;
+static unsigned long proc_serial;
+
+/* Finds an executable NAME on the agent's PATH; NULL if there is none. */
+char *
+task_proc_find_program(const char *name)
+{
+	const char *path, *p, *end;
+	char *candidate;
+	size_t len;
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
+	path = getenv("PATH");
+	if (path == NULL || *path == '\0')
+		path = "/usr/bin:/bin";
+	for (p = path;; p = end + 1) {
+		end = strchr(p, ':');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		xasprintf(&candidate, "%.*s/%s", (int)len,
+		    len == 0 ? "." : p, name);
+		if (access(candidate, X_OK) == 0)
+			return candidate;
+		free(candidate);
+		if (end == NULL)
+			return NULL;
+	}
+}
+
+struct proc_env_entry {
+	const char *s;
+	size_t name_len;
+	size_t order;
+};
+
+static int
+proc_env_cmp(const void *a, const void *b)
+{
+	const struct proc_env_entry *x = a, *y = b;
+	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	int c;
+
+	if ((c = memcmp(x->s, y->s, n)) != 0)
+		return c;
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * The task's environment: the agent's, with the task's entries added; a
+ * task entry replaces an inherited one of the same name, and of repeated
+ * task entries the last wins.  Sorting keeps this O(n log n) for requests
+ * with thousands of entries.
+ */
+static char **
+proc_env(char *const *add, size_t n_add, const char *marker)
+{
+	struct proc_env_entry *all;
+	size_t n_inherited = 0, n, i, k;
+	const char *eq;
+	char **envp;
+
+	while (environ[n_inherited] != NULL)
+		n_inherited++;
+	n = n_inherited + n_add + 1;
+	all = xcalloc(n, sizeof *all);
+	for (i = 0; i < n; i++) {
+		if (i < n_inherited)
+			all[i].s = environ[i];
+		else if (i < n - 1)
+			all[i].s = add[i - n_inherited];
+		else
+			all[i].s = marker;	/* last: no task entry beats it */
+		eq = strchr(all[i].s, '=');
+		all[i].name_len = eq != NULL ? (size_t)(eq - all[i].s) :
+		    strlen(all[i].s);
+		all[i].order = i;
+	}
+	qsort(all, n, sizeof *all, proc_env_cmp);
+	envp = xcalloc(n + 1, sizeof *envp);
+	for (i = 0, k = 0; i < n; i++) {
+		if (i + 1 < n && all[i].name_len == all[i + 1].name_len &&
+		    memcmp(all[i].s, all[i + 1].s, all[i].name_len) == 0)
+			continue;	/* a later entry of the same name wins */
+		envp[k++] = (char *)(uintptr_t)all[i].s;
+	}
+	free(all);
+	return envp;
+}
+
+static void
+proc_emit(void *arg, const char *text, size_t len)
+{
+	struct proc_stream *s = arg;
+	struct proc_task *st = s->st;
+
+	if (st->hooks != NULL && st->hooks->output != NULL)
+		st->hooks->output(st->hook_arg, s->which, text, len);
+	task_send_output(st->task, s->which, text, len);
+}
+
+static void
+proc_event_free(struct event **ev)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+static void
+proc_stream_close(struct proc_stream *s)
+{
+	proc_event_free(&s->ev);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static void
+proc_free(struct proc_task *st)
+{
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		proc_running = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	proc_running_n--;
+	proc_stream_close(&st->out);
+	proc_stream_close(&st->err);
+	framer_free(&st->out.framer);
+	framer_free(&st->err.framer);
+	proc_event_free(&st->flush);
+	proc_event_free(&st->kill_timer);
+	proc_event_free(&st->poll_timer);
+	proc_event_free(&st->timeout_timer);
+	if (st->hooks != NULL && st->hooks->free != NULL)
+		st->hooks->free(st->hook_arg);
+	free(st->tree);
+	free(st);
+}
+
+static double
+proc_elapsed(const struct proc_task *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - st->started.tv_sec) +
+	    (double)(now.tv_nsec - st->started.tv_nsec) / 1e9;
+}
+
+/* Looks again for the task's processes beyond its process group. */
+static void
+proc_find_tree(struct proc_task *st)
+{
+	pid_t *pids;
+	size_t n;
+
+	n = compat_proctree_collect(st->pid, st->marker, st->tree, st->n_tree,
+	    &pids);
+	free(st->tree);
+	st->tree = pids;
+	st->n_tree = n;
+}
+
+/*
+ * Sends SIG to every process of the task: its process group, and the
+ * processes that left the group but carry its marker or descend from it.
+ * The tree is taken before the group is signalled: once a parent dies, its
+ * children are reparented and only this snapshot ties them to the task.
+ */
+static void
+proc_signal_tree(struct proc_task *st, int sig)
+{
+	size_t i;
+
+	proc_find_tree(st);
+	if (killpg(st->pid, sig) != 0 && errno != ESRCH)
+		log_warn("task %s: cannot signal process group %ld: %s",
+		    task_id(st->task), (long)st->pid, strerror(errno));
+	for (i = 0; i < st->n_tree; i++)
+		kill(st->tree[i], sig);
+}
+
+/* True while any process of the task is alive. */
+static int
+proc_tree_alive(struct proc_task *st)
+{
+	if (killpg(st->pid, 0) == 0)
+		return 1;
+	proc_find_tree(st);
+	return st->n_tree != 0;
+}
+
+static const char *
+proc_signal_name(int sig)
+{
+	return sig == SIGKILL ? "SIGKILL" : sig == SIGTERM ? "SIGTERM" : "?";
+}
+
+/* Starts the kill sequence: SIGTERM now and SIGKILL after the grace. */
+static void
+proc_kill_begin(struct proc_task *st, const char *why)
+{
+	int sig, arm;
+
+	if (st->killing)
+		return;
+	st->killing = 1;
+	sig = kill_begin(&st->kill, &arm);
+	log_info("task %s: %s: sending %s to its processes%s", task_id(st->task),
+	    why, proc_signal_name(sig), arm ? "" : " (no grace period)");
+	proc_signal_tree(st, sig);
+	timer_add_ms(st->kill_timer, arm ? st->kill.grace_ms : PROC_GIVE_UP_MS);
+	timer_add_ms(st->poll_timer, PROC_POLL_MS);
+}
+
+static int proc_check_done(struct proc_task *);
+
+/* The grace period is over (SIGKILL), or SIGKILL did not end it (give up). */
+static void
+proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
+{
+	struct proc_task *st = arg;
+	int sig;
+
+	(void)fd;
+	(void)events;
+	if ((sig = kill_expire(&st->kill)) != 0) {
+		log_info("task %s: grace period over: sending SIGKILL",
+		    task_id(st->task));
+		proc_signal_tree(st, sig);
+		timer_add_ms(st->kill_timer, PROC_GIVE_UP_MS);
+		return;
+	}
+	log_warn("task %s: processes survived SIGKILL for %u ms; finishing "
+	    "without them", task_id(st->task), PROC_GIVE_UP_MS);
+	st->gave_up = 1;
+	framer_flush(&st->out.framer, 1, proc_emit, &st->out);
+	framer_flush(&st->err.framer, 1, proc_emit, &st->err);
+	proc_stream_close(&st->out);
+	proc_stream_close(&st->err);
+	proc_check_done(st);
+}
+
+/* While a kill is under way: SIGKILL reaches late children too. */
+static void
+proc_on_poll(evutil_socket_t fd, short events, void *arg)
+{
+	struct proc_task *st = arg;
+
+	(void)fd;
+	(void)events;
+	if (kill_current_signal(&st->kill) == SIGKILL)
+		proc_signal_tree(st, SIGKILL);
+	if (proc_check_done(st))
+		return;		/* ST is gone */
+	timer_add_ms(st->poll_timer, PROC_POLL_MS);
+}
+
+static void
+proc_on_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct proc_task *st = arg;
+
+	(void)fd;
+	(void)events;
+	st->timed_out = 1;
+	proc_kill_begin(st, "timed out");
+}
+
+/*
+ * Sends the final message once the output is drained, the process reaped,
+ * and no process of the task is left (or SIGKILL could not end them).
+ * Returns 1 when it did, and ST is freed.
+ */
+static int
+proc_check_done(struct proc_task *st)
+{
+	char reason[96];
+	struct agent *a = st->agent;
+	enum response_status status;
+	const char *why;
+	int code;
+
+	if (st->out.fd != -1 || st->err.fd != -1 || !st->reaped)
+		return 0;
+	if (st->killing && !st->gave_up && proc_tree_alive(st))
+		return 0;	/* the poll timer looks again */
+	if (WIFEXITED(st->wstatus))
+		code = WEXITSTATUS(st->wstatus);
+	else if (WIFSIGNALED(st->wstatus))
+		code = 128 + WTERMSIG(st->wstatus);
+	else
+		code = 1;
+	log_info("task %s finished: exit code %d%s%s after %.3f s",
+	    task_id(st->task), code, st->cancelled ? ", cancelled" : "",
+	    st->timed_out ? ", timed out" : "", proc_elapsed(st));
+	status = STATUS_COMPLETED;
+	why = NULL;
+	if (st->timed_out) {
+		snprintf(reason, sizeof reason, "timed out after %u seconds\n",
+		    st->timeout_s);
+		status = STATUS_FAILURE;
+		why = reason;
+	} else if (st->hooks != NULL && st->hooks->finish != NULL)
+		why = st->hooks->finish(st->hook_arg, st->task, code, &status);
+	task_send_final(st->task, status, code, st->cancelled, why);
+	proc_free(st);
+	admit_task_done(a);
+	return 1;
+}
+
+static void
+proc_on_flush(evutil_socket_t fd, short events, void *arg)
+{
+	struct proc_task *st = arg;
+
+	(void)fd;
+	(void)events;
+	framer_flush(&st->out.framer, 0, proc_emit, &st->out);
+	framer_flush(&st->err.framer, 0, proc_emit, &st->err);
+}
+
+/* A partial line goes out flush_delay_ms after it arrived, at the latest. */
+static void
+proc_arm_flush(struct proc_task *st)
+{
+	if (evtimer_pending(st->flush, NULL))
+		return;
+	if (framer_pending(&st->out.framer) == 0 &&
+	    framer_pending(&st->err.framer) == 0)
+		return;
+	timer_add_ms(st->flush, st->agent->opts->flush_delay_ms);
+}
+
+static void
+proc_pause(struct proc_task *st)
+{
+	if (st->paused)
+		return;
+	st->paused = 1;
+	if (st->out.ev != NULL)
+		event_del(st->out.ev);
+	if (st->err.ev != NULL)
+		event_del(st->err.ev);
+}
+
+static void
+proc_on_read(evutil_socket_t fd, short events, void *arg)
+{
+	static char buf[PROC_READ_SIZE];
+	struct proc_stream *s = arg;
+	struct proc_task *st = s->st;
+	ssize_t n;
+
+	(void)events;
+	n = read(fd, buf, sizeof buf);
+	if (n > 0) {
+		framer_push(&s->framer, buf, (size_t)n, proc_emit, s);
+		proc_arm_flush(st);
+		if (link_congested(st->agent->link))
+			proc_pause(st);
+		return;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == -1)
+		log_warn("task %s: reading its %s: %s", task_id(st->task),
+		    s->which == OUTPUT_STDOUT ? "stdout" : "stderr",
+		    strerror(errno));
+	framer_flush(&s->framer, 1, proc_emit, s);
+	proc_stream_close(s);
+	proc_check_done(st);
+}
+
+/* The main process has exited: what it left behind goes too. */
+static void
+proc_on_exit(void *arg, pid_t pid, int status)
+{
+	struct proc_task *st = arg;
+
+	(void)pid;
+	st->reaped = 1;
+	st->wstatus = status;
+	if (!st->killing && proc_tree_alive(st))
+		proc_kill_begin(st, "main process exited, others remain");
+	proc_check_done(st);
+}
+
+static void
+proc_stream_init(struct proc_task *st, struct proc_stream *s,
+    enum output_stream which, int fd)
+{
+	s->st = st;
+	s->which = which;
+	s->fd = fd;
+	framer_init(&s->framer, PROC_MAX_PIECE);
+	s->ev = event_new(st->agent->base, fd, EV_READ | EV_PERSIST,
+	    proc_on_read, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
+		fatalx("cannot watch a task's output");
+}
+
+static void
+proc_close_pair(int fds[2])
+{
+	if (fds[0] != -1)
+		close(fds[0]);
+	if (fds[1] != -1)
+		close(fds[1]);
+}
+
+/* Cancels the task: 0 if the kill sequence starts now, 1 if it had. */
+static int
+proc_cancel(void *arg)
+{
+	struct proc_task *st = arg;
+
+	if (st->cancelled)
+		return 1;
+	st->cancelled = 1;
+	if (st->killing)
+		return 1;
+	if (st->hooks != NULL && st->hooks->cancel != NULL)
+		st->hooks->cancel(st->hook_arg, st->agent->opts->kill_grace_s);
+	proc_kill_begin(st, "cancelled");
+	return 0;
+}
+
+static struct event *
+proc_timer(struct proc_task *st, event_callback_fn fn)
+{
+	struct event *ev;
+
+	if ((ev = evtimer_new(st->agent->base, fn, st)) == NULL)
+		fatalx("cannot create a task's timer");
+	return ev;
+}
+
+/*
+ * Starts the process SPEC describes for the task REQ asked for; T is its
+ * registration if it waited in the queue.  Returns 0, or -1 with *cause
+ * set to a one-line reason (for the FAILURE final) when it cannot start;
+ * SPEC's hook argument is then freed here.
+ */
+int
+task_proc_start(struct agent *a, struct task *t, const struct request *req,
+    const struct proc_spec *spec, char **cause)
+{
+	struct compat_spawn sp;
+	struct proc_task *st;
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error;
+	char **envp, marker[64];
+	pid_t pid;
+
+	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
+	    compat_set_nonblock(out[0]) != 0 ||
+	    compat_set_nonblock(err[0]) != 0) {
+		xasprintf(cause, "cannot create pipes: %s", strerror(errno));
+		proc_close_pair(out);
+		proc_close_pair(err);
+		goto fail;
+	}
+
+	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
+	    (long)getpid(), ++proc_serial);
+	envp = proc_env(spec->env, spec->n_env, marker);
+	memset(&sp, 0, sizeof sp);
+	sp.path = spec->path;
+	sp.argv = spec->argv;
+	sp.envp = envp;
+	sp.dir = spec->dir;
+	sp.out_fd = out[1];
+	sp.err_fd = err[1];
+	error = compat_spawn(&sp, &pid);
+	free(envp);
+	close(out[1]);
+	close(err[1]);
+	if (error != 0) {
+		xasprintf(cause, "cannot start %s: %s", spec->path,
+		    strerror(error));
+		close(out[0]);
+		close(err[0]);
+		goto fail;
+	}
+
+	st = xcalloc(1, sizeof *st);
+	st->agent = a;
+	if (t == NULL)
+		t = task_new(a, req->task_id, req->agent_id, TASK_RUNNING);
+	else
+		task_set_state(t, TASK_RUNNING);
+	st->task = t;
+	task_set_cancel(t, proc_cancel, st);
+	task_set_kind(t, spec->kind);
+	st->hooks = spec->hooks;
+	st->hook_arg = spec->hook_arg;
+	st->pid = pid;
+	memcpy(st->marker, marker, sizeof marker);
+	clock_gettime(CLOCK_MONOTONIC, &st->started);
+	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
+	st->flush = proc_timer(st, proc_on_flush);
+	st->kill_timer = proc_timer(st, proc_on_kill_timer);
+	st->poll_timer = proc_timer(st, proc_on_poll);
+	st->timeout_timer = proc_timer(st, proc_on_timeout);
+	st->timeout_s = req->timeout_seconds != 0 ? req->timeout_seconds :
+	    a->opts->default_timeout_s;
+	if (st->timeout_s != 0)
+		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
+	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0]);
+	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0]);
+	st->next = proc_running;
+	if (proc_running != NULL)
+		proc_running->prev = st;
+	proc_running = st;
+	proc_running_n++;
+	reaper_watch(pid, proc_on_exit, st);
+
+	log_info("task %s started: pid %ld: %s", task_id(st->task), (long)pid,
+	    spec->what);
+	if (link_congested(a->link))
+		proc_pause(st);
+	return 0;
+
+fail:
+	if (spec->hooks != NULL && spec->hooks->free != NULL)
+		spec->hooks->free(spec->hook_arg);
+	return -1;
+}
+
+/* The spool has room again: every paused task reads on. */
+void
+task_proc_resume_all(void)
+{
+	struct proc_task *st;
+
+	for (st = proc_running; st != NULL; st = st->next) {
+		if (!st->paused)
+			continue;
+		st->paused = 0;
+		if (st->out.ev != NULL)
+			event_add(st->out.ev, NULL);
+		if (st->err.ev != NULL)
+			event_add(st->err.ev, NULL);
+	}
+}
+
+/* Cancels every running task (agent shutdown). */
+void
+task_proc_cancel_all(void)
+{
+	struct proc_task *st;
+
+	for (st = proc_running; st != NULL; st = st->next)
+		proc_cancel(st);
+	/* Their output must drain for them to finish. */
+	task_proc_resume_all();
+}
+
+/* SIGKILL now, whatever is left of the grace periods (second signal). */
+void
+task_proc_hurry_all(void)
+{
+	struct proc_task *st;
+	int sig;
+
+	for (st = proc_running; st != NULL; st = st->next) {
+		st->killing = 1;
+		if ((sig = kill_hurry(&st->kill)) == 0)
+			continue;
+		proc_signal_tree(st, sig);
+		timer_add_ms(st->kill_timer, PROC_GIVE_UP_MS);
+		timer_add_ms(st->poll_timer, PROC_POLL_MS);
+	}
+}
+
+size_t
+task_proc_running(void)
+{
+	return proc_running_n;
+}
