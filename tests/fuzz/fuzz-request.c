@@ -3,9 +3,9 @@
  * TaskRequest, as if the server had sent it.
  *
  * The agent is real (registry, admission, cancel, answers into a link that
- * never connects), except that its shell does not exist: no input can run
- * a command on the fuzzing machine, and every task that would start takes
- * the "cannot start" path instead.
+ * never connects), except that its shell and its Docker CLI do not exist:
+ * no input can run a command on the fuzzing machine, and every task that
+ * would start takes the "cannot start" path instead.
  */
 
 #include "config.h"
@@ -46,13 +46,14 @@ fuzz_setup(void)
 {
 	char *argv[] = { (char *)"fuzz", (char *)"--agent-id=fuzz",
 	    (char *)"--agent-token=t", (char *)"--shell=/nonexistent/shell",
+	    (char *)"--docker-binary=/nonexistent/docker",
 	    (char *)"--max-concurrent-tasks=2", (char *)"--max-queued-tasks=4",
 	    NULL };
 	char *env[] = { NULL }, *text;
 
 	log_set_level(LOG_ERROR);
 	options_init(&opts);
-	if (options_parse(&opts, 6, argv, env, &text) != OPTIONS_OK)
+	if (options_parse(&opts, 7, argv, env, &text) != OPTIONS_OK)
 		abort();
 	grpc_init();
 	agent.base = event_base_new();
