@@ -345,6 +345,21 @@ docker_check_one(const char *value, int (*check)(const char *),
 	return -1;
 }
 
+/* The operations on one container: subcommand and the ID's field name. */
+struct docker_container_op {
+	enum docker_kind kind;
+	const char *cmd;
+	const char *field;
+};
+static const struct docker_container_op docker_container_ops[] = {
+	{ DOCKER_START, "start", "docker_start.id" },
+	{ DOCKER_STOP, "stop", "docker_stop.id" },
+	{ DOCKER_LOGS, "logs", "docker_logs.id" },
+	{ DOCKER_REMOVE, "rm", "docker_remove.id" },
+	{ DOCKER_INSPECT, "inspect", "docker_inspect.id" },
+	{ DOCKER_NONE, NULL, NULL },
+};
+
 void
 docker_argv_free(char **v)
 {
@@ -369,6 +384,7 @@ docker_argv(const struct docker_op *d, const char *binary,
 {
 	static const char image[] = "an image reference";
 	static const char container[] = "a container ID or name";
+	const struct docker_container_op *op;
 	struct docker_vec a = { NULL, 0 };
 	size_t i;
 
@@ -430,19 +446,21 @@ docker_argv(const struct docker_op *d, const char *binary,
 		break;
 	}
 
-	/* The operations on one container. */
+	/* The operations on one container: check it, then their options. */
+	for (op = docker_container_ops; op->cmd != NULL; op++) {
+		if (op->kind == d->kind)
+			break;
+	}
+	if (op->cmd == NULL) {
+		*cause = xstrdup("docker_operation has no operation set");
+		goto fail;
+	}
+	if (docker_check_one(d->id, docker_check_container, op->field,
+	    container, cause))
+		goto fail;
+	docker_push(&a, op->cmd);
 	switch (d->kind) {
-	case DOCKER_START:
-		if (docker_check_one(d->id, docker_check_container,
-		    "docker_start.id", container, cause))
-			goto fail;
-		docker_push(&a, "start");
-		break;
 	case DOCKER_STOP:
-		if (docker_check_one(d->id, docker_check_container,
-		    "docker_stop.id", container, cause))
-			goto fail;
-		docker_push(&a, "stop");
 		if (d->stop_timeout != 0) {
 			char t[16];
 
@@ -451,13 +469,10 @@ docker_argv(const struct docker_op *d, const char *binary,
 		}
 		break;
 	case DOCKER_LOGS:
-		if (docker_check_one(d->id, docker_check_container,
-		    "docker_logs.id", container, cause) ||
-		    (*d->tail != '\0' && docker_check_one(d->tail,
+		if (*d->tail != '\0' && docker_check_one(d->tail,
 		    docker_check_tail, "docker_logs.tail",
-		    "a number of lines or \"all\"", cause)))
+		    "a number of lines or \"all\"", cause))
 			goto fail;
-		docker_push(&a, "logs");
 		if (d->follow)
 			docker_push(&a, "--follow");
 		if (*d->tail != '\0')
@@ -466,22 +481,11 @@ docker_argv(const struct docker_op *d, const char *binary,
 			docker_push(&a, "--timestamps");
 		break;
 	case DOCKER_REMOVE:
-		if (docker_check_one(d->id, docker_check_container,
-		    "docker_remove.id", container, cause))
-			goto fail;
-		docker_push(&a, "rm");
 		if (d->force)
 			docker_push(&a, "--force");
 		break;
-	case DOCKER_INSPECT:
-		if (docker_check_one(d->id, docker_check_container,
-		    "docker_inspect.id", container, cause))
-			goto fail;
-		docker_push(&a, "inspect");
-		break;
 	default:
-		*cause = xstrdup("docker_operation has no operation set");
-		goto fail;
+		break;
 	}
 	docker_push(&a, d->id);
 	return a.v;
