@@ -20,8 +20,8 @@ test_images(void)
 		"alpine", "alpine:3.19", "library/alpine:latest",
 		"docker.io/library/alpine", "ghcr.io/owner/repo/sub:v1.2.3",
 		"localhost/app", "localhost:5000/app:dev",
-		"registry.example.com:5000/team/app@sha256:"
-		"0123456789abcdef0123456789abcdef",
+		("registry.example.com:5000/team/app@sha256:"
+		"0123456789abcdef0123456789abcdef"),
 		"my-app__x.y", "a-----b", "app:TAG_1.0-rc",
 	};
 	static const char *const bad[] = {
