@@ -168,10 +168,14 @@ struct backoff {
 	uint64_t max_ms;
 	unsigned multiplier_pct;	/* 150 is 1.5x */
 	uint64_t ceiling_ms;		/* the current upper bound */
+	uint64_t healthy_ms;		/* up this long: start over */
+	uint64_t up_since_ms;
+	int up;
 };
 typedef uint32_t (*backoff_random_fn)(void *);
-void backoff_init(struct backoff *, uint64_t, uint64_t, unsigned);
-uint64_t backoff_next(struct backoff *, backoff_random_fn, void *);
+void backoff_init(struct backoff *, uint64_t, uint64_t, unsigned, uint64_t);
+void backoff_connected(struct backoff *, uint64_t);
+uint64_t backoff_next(struct backoff *, uint64_t, backoff_random_fn, void *);
 void backoff_reset(struct backoff *);
 
 /* wire.c: the only file that sees protobuf-c's types. */

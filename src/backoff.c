@@ -3,8 +3,10 @@
  *
  * Exponential with full jitter: the n-th delay is drawn uniformly from
  * [0, min(max, initial * multiplier^n)], so that a fleet of agents cut off
- * together does not reconnect together.  The random source is passed in,
- * which keeps these functions pure and testable.
+ * together does not reconnect together.  A stream that stayed up for
+ * healthy_ms before it ended starts the sequence over.  The random source
+ * and the clock are passed in, which keeps these functions pure and
+ * testable.
  */
 
 #include "config.h"
@@ -15,19 +17,38 @@
 
 void
 backoff_init(struct backoff *b, uint64_t initial_ms, uint64_t max_ms,
-    unsigned multiplier_pct)
+    unsigned multiplier_pct, uint64_t healthy_ms)
 {
 	b->initial_ms = initial_ms == 0 ? 1 : initial_ms;
 	b->max_ms = max_ms < b->initial_ms ? b->initial_ms : max_ms;
 	b->multiplier_pct = multiplier_pct < 100 ? 100 : multiplier_pct;
 	b->ceiling_ms = b->initial_ms;
+	b->healthy_ms = healthy_ms;
+	b->up_since_ms = 0;
+	b->up = 0;
 }
 
-/* Returns the next delay in milliseconds and raises the ceiling. */
+/* A stream has opened at NOW_MS (any clock that only goes forward). */
+void
+backoff_connected(struct backoff *b, uint64_t now_ms)
+{
+	b->up = 1;
+	b->up_since_ms = now_ms;
+}
+
+/*
+ * The stream ended at NOW_MS: returns the delay before the next attempt, in
+ * milliseconds, and raises the ceiling.
+ */
 uint64_t
-backoff_next(struct backoff *b, backoff_random_fn rnd, void *arg)
+backoff_next(struct backoff *b, uint64_t now_ms, backoff_random_fn rnd,
+    void *arg)
 {
 	uint64_t delay, next;
+
+	if (b->up && now_ms - b->up_since_ms >= b->healthy_ms)
+		backoff_reset(b);
+	b->up = 0;
 
 	delay = (uint64_t)(((double)rnd(arg) / 4294967296.0) *
 	    (double)(b->ceiling_ms + 1));
@@ -40,7 +61,7 @@ backoff_next(struct backoff *b, backoff_random_fn rnd, void *arg)
 	return delay;
 }
 
-/* Called once a stream has stayed healthy: the next failure starts over. */
+/* The next failure starts over. */
 void
 backoff_reset(struct backoff *b)
 {

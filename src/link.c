@@ -45,7 +45,7 @@
 #define LINK_RESEND_BYTES (4 * 1024 * 1024)
 #define LINK_RESEND_COUNT 1024
 /* A closing stream waits this long for the server's status. */
-#define LINK_CLOSE_WAIT_MS 2000
+#define LINK_CLOSE_WAIT_MS 1000
 
 struct link_call;
 
@@ -94,7 +94,6 @@ struct link {
 
 	struct backoff backoff;
 	struct event *retry;
-	struct event *healthy;
 	struct event *close_wait;
 	int closing;
 	char *tls_roots;		/* --tls-ca-file's PEM, or NULL */
@@ -270,7 +269,6 @@ link_on_status(struct link_op *op, int ok)
 	c->finished = 1;
 	if (l->call == c)
 		l->call = NULL;
-	evtimer_del(l->healthy);
 	server = l->addrs[l->addr];
 
 	/* What the transport took last may not have reached the server. */
@@ -285,7 +283,8 @@ link_on_status(struct link_op *op, int ok)
 		log_debug("stream closed: status %d (%s) %s", (int)c->status,
 		    link_status_name(c->status), details);
 	} else {
-		delay = backoff_next(&l->backoff, compat_random32, NULL);
+		delay = backoff_next(&l->backoff, compat_monotime_ms(),
+		    compat_random32, NULL);
 		/* A stream that never got going: try the next server. */
 		if (!c->got_message && l->n_addrs > 1)
 			l->addr = (l->addr + 1) % l->n_addrs;
@@ -320,16 +319,6 @@ link_on_retry(evutil_socket_t fd, short events, void *arg)
 	link_connect(arg);
 }
 
-/* The stream has stayed up a while: the next failure starts over. */
-static void
-link_on_healthy(evutil_socket_t fd, short events, void *arg)
-{
-	struct link *l = arg;
-
-	(void)fd;
-	(void)events;
-	backoff_reset(&l->backoff);
-}
 
 /* The server did not end a closing stream in time: cancel it. */
 static void
@@ -462,7 +451,7 @@ link_connect(struct link *l)
 	ops[1].data.recv_message.recv_message = &c->recv_buf;
 	link_start_batch(c, ops, 2, &c->op_recv, "a receive");
 
-	timer_add_ms(l->healthy, LINK_HEALTHY_SECONDS * 1000);
+	backoff_connected(&l->backoff, compat_monotime_ms());
 	link_pump(l);
 }
 
@@ -555,11 +544,11 @@ link_new(struct event_base *base, const struct options *opts,
 	if (opts->tls && opts->tls_ca_file != NULL)
 		l->tls_roots = link_read_pem(opts->tls_ca_file);
 	backoff_init(&l->backoff, opts->reconnect_initial_ms,
-	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct);
+	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct,
+	    LINK_HEALTHY_SECONDS * 1000);
 	l->retry = evtimer_new(base, link_on_retry, l);
-	l->healthy = evtimer_new(base, link_on_healthy, l);
 	l->close_wait = evtimer_new(base, link_on_close_wait, l);
-	if (l->retry == NULL || l->healthy == NULL || l->close_wait == NULL)
+	if (l->retry == NULL || l->close_wait == NULL)
 		fatalx("cannot create the link's timers");
 	l->cq = link_cq_start(base);
 	return l;
@@ -620,7 +609,6 @@ link_close(struct link *l)
 
 	l->closing = 1;
 	evtimer_del(l->retry);
-	evtimer_del(l->healthy);
 	if (c == NULL)
 		return;
 	memset(&op, 0, sizeof op);
@@ -645,7 +633,6 @@ link_free(struct link *l)
 	free(l->addrs);
 	free(l->tls_roots);
 	event_free(l->retry);
-	event_free(l->healthy);
 	event_free(l->close_wait);
 	free(l);
 }

@@ -29,7 +29,7 @@
 extern char **environ;
 
 /* Shutdown waits for cancelled tasks this long beyond their grace. */
-#define MAIN_DRAIN_EXTRA_MS 1500
+#define MAIN_DRAIN_EXTRA_MS 1000
 
 static struct agent agent;
 static struct event *main_drain_timer;

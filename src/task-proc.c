@@ -74,7 +74,7 @@ struct proc_task {
 	int paused;
 	struct proc_stream out, err;
 	struct event *flush;
-	struct timespec started;
+	uint64_t started_ms;
 
 	char marker[64];	/* PROC_MARKER=<agent pid>-<serial> */
 	pid_t *tree;		/* the task's processes when last looked */
@@ -239,11 +239,7 @@ proc_free(struct proc_task *st)
 static double
 proc_elapsed(const struct proc_task *st)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - st->started.tv_sec) +
-	    (double)(now.tv_nsec - st->started.tv_nsec) / 1e9;
+	return (double)(compat_monotime_ms() - st->started_ms) / 1000.0;
 }
 
 /* Looks again for the task's processes beyond its process group. */
@@ -595,7 +591,7 @@ task_proc_start(struct agent *a, struct task *t, const struct request *req,
 	st->hook_arg = spec->hook_arg;
 	st->pid = pid;
 	memcpy(st->marker, marker, sizeof marker);
-	clock_gettime(CLOCK_MONOTONIC, &st->started);
+	st->started_ms = compat_monotime_ms();
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
 	st->flush = proc_timer(st, proc_on_flush);
 	st->kill_timer = proc_timer(st, proc_on_kill_timer);

@@ -35,6 +35,9 @@ int compat_subreaper_enable(void);
 size_t compat_proctree_collect(pid_t, const char *, const pid_t *, size_t,
     pid_t **);
 
+/* monotime.c: milliseconds from a clock that never goes back. */
+uint64_t compat_monotime_ms(void);
+
 /* features.c: which way each shim went, for --version and the tests. */
 const char *compat_features(void);
 
