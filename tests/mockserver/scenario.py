@@ -54,6 +54,8 @@ where nothing listens.
     duplicates ID N          wait until N exact resends of earlier messages
                              have arrived, and no more
     signal-agent SIGNAME     send the agent a signal, without waiting
+    agent-log-close          stop reading the agent's log: its stderr is
+                             then a pipe with no reader
     process RE               wait until a process's command line matches
     no-process RE            wait until no process's command line matches
     fd-count NAME            ${NAME} = descriptors the agent holds now
@@ -183,6 +185,7 @@ class Agent:
 
     def __init__(self, argv, env, log_path):
         self.lines = []
+        self.stop_reading = False
         self.cond = threading.Condition()
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
@@ -199,8 +202,16 @@ class Agent:
             with self.cond:
                 self.lines.append(line)
                 self.cond.notify_all()
+            if self.stop_reading:
+                self.log.write("(the scenario stops reading this log)\n")
+                self.proc.stdout.close()
+                break
         with self.cond:
             self.cond.notify_all()
+
+    def close_log(self):
+        """The reader closes the pipe after the next line it reads."""
+        self.stop_reading = True
 
     def wait_log(self, pattern, timeout):
         rx = re.compile(pattern)
@@ -735,6 +746,11 @@ class Scenario:
         if self.rss_peak_kib >= limit:
             raise ScenarioFailure("agent RSS peaked at %d KiB, limit %d KiB"
                                   % (self.rss_peak_kib, limit))
+
+    def step_agent_log_close(self, args):
+        # The reader goes away after the next line: the agent's later log
+        # lines meet a closed pipe (EPIPE, and SIGPIPE were it not ignored).
+        self.agent.close_log()
 
     def step_signal_agent(self, args):
         self.agent.proc.send_signal(getattr(signal, args[0]))
