@@ -75,6 +75,7 @@ void buf_reserve(struct buf *, size_t);
 void buf_append(struct buf *, const void *, size_t);
 void buf_consume(struct buf *, size_t);
 void buf_clear(struct buf *);
+int buf_read_file(struct buf *, const char *, size_t, char **);
 
 /* timer.c */
 struct event;

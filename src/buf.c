@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,37 @@ void
 buf_clear(struct buf *b)
 {
 	b->len = 0;
+}
+
+/*
+ * Reads the file PATH whole into B (emptied first), refusing more than MAX
+ * bytes.  Returns 0, or -1 with *cause set ("path: what went wrong").
+ */
+int
+buf_read_file(struct buf *b, const char *path, size_t max, char **cause)
+{
+	char chunk[8192];
+	size_t n;
+	FILE *f;
+
+	buf_clear(b);
+	if ((f = fopen(path, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b->len + n > max) {
+			fclose(f);
+			xasprintf(cause, "%s: larger than %zu bytes", path, max);
+			return -1;
+		}
+		buf_append(b, chunk, n);
+	}
+	if (ferror(f)) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return 0;
 }

@@ -23,7 +23,6 @@
 
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,33 +221,14 @@ int
 config_load(const char *path, struct config *c, char **cause)
 {
 	struct buf text;
-	char chunk[8192];
-	size_t n;
-	FILE *f;
 	int rc;
 
 	memset(c, 0, sizeof *c);
-	if ((f = fopen(path, "r")) == NULL) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	buf_init(&text);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (text.len + n > 1024 * 1024) {
-			fclose(f);
-			buf_free(&text);
-			xasprintf(cause, "%s: larger than 1 MiB", path);
-			return -1;
-		}
-		buf_append(&text, chunk, n);
-	}
-	if (ferror(f)) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		fclose(f);
+	if (buf_read_file(&text, path, 1024 * 1024, cause) != 0) {
 		buf_free(&text);
 		return -1;
 	}
-	fclose(f);
 	rc = config_parse(text.data != NULL ? text.data : "", text.len, path,
 	    c, cause);
 	buf_free(&text);

@@ -485,16 +485,11 @@ static char *
 link_read_pem(const char *path)
 {
 	struct buf b;
-	char chunk[4096];
-	size_t n;
-	FILE *f;
+	char *cause;
 
-	if ((f = fopen(path, "r")) == NULL)
-		fatal("cannot read the TLS CA file %s", path);
 	buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
+	if (buf_read_file(&b, path, 16 * 1024 * 1024, &cause) != 0)
+		fatalx("cannot read the TLS CA file %s", cause);
 	buf_append(&b, "", 1);
 	return b.data;
 }

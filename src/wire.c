@@ -26,6 +26,26 @@ wire_string(ProtobufCBinaryData b)
 	return xmemdup0(b.data, b.len);
 }
 
+/* Copies N bytes fields into a NULL-terminated array of C strings. */
+static int
+wire_strings(ProtobufCBinaryData *in, size_t n, char ***out, size_t *n_out,
+    const char *field, char **cause)
+{
+	size_t i;
+
+	*out = xcalloc(n + 1, sizeof **out);
+	*n_out = 0;
+	for (i = 0; i < n; i++) {
+		if (((*out)[i] = wire_string(in[i])) == NULL) {
+			xasprintf(cause, "%s entry %zu contains a NUL byte",
+			    field, i + 1);
+			return -1;
+		}
+		(*n_out)++;
+	}
+	return 0;
+}
+
 static int
 wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
     char **cause)
@@ -46,40 +66,16 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 		return -1;
 	}
 	req->timeout_seconds = m->timeout_seconds;
-	req->env = xcalloc(m->n_env + 1, sizeof *req->env);
-	for (i = 0; i < m->n_env; i++) {
-		if ((req->env[i] = wire_string(m->env[i])) == NULL) {
-			xasprintf(cause, "env entry %zu contains a NUL byte",
-			    i + 1);
-			return -1;
-		}
-		req->n_env++;
+	if (wire_strings(m->env, m->n_env, &req->env, &req->n_env, "env",
+	    cause) != 0)
+		return -1;
+	for (i = 0; i < req->n_env; i++) {
 		eq = strchr(req->env[i], '=');
 		if (eq == NULL || eq == req->env[i]) {
 			xasprintf(cause, "env entry %zu is not NAME=VALUE",
 			    i + 1);
 			return -1;
 		}
-	}
-	return 0;
-}
-
-/* Copies N bytes fields into a NULL-terminated array of C strings. */
-static int
-wire_strings(ProtobufCBinaryData *in, size_t n, char ***out, size_t *n_out,
-    const char *field, char **cause)
-{
-	size_t i;
-
-	*out = xcalloc(n + 1, sizeof **out);
-	*n_out = 0;
-	for (i = 0; i < n; i++) {
-		if (((*out)[i] = wire_string(in[i])) == NULL) {
-			xasprintf(cause, "%s entry %zu contains a NUL byte",
-			    field, i + 1);
-			return -1;
-		}
-		(*n_out)++;
 	}
 	return 0;
 }
