@@ -13,22 +13,32 @@
 
 #include "agent.h"
 
+/* Parses the NULL-terminated arguments in AP as a command line. */
 static enum options_result
-parse(struct options *o, char **text, const char *const *env, ...)
+vparse(struct options *o, char **text, const char *const *env, va_list ap)
 {
 	char *argv[32];
 	const char *arg;
-	va_list ap;
 	int argc = 0;
 
 	argv[argc++] = (char *)"nodelink-agent";
-	va_start(ap, env);
 	while ((arg = va_arg(ap, const char *)) != NULL)
 		argv[argc++] = (char *)arg;
-	va_end(ap);
 	argv[argc] = NULL;
 	options_init(o);
 	return options_parse(o, argc, argv, (char *const *)env, text);
+}
+
+static enum options_result
+parse(struct options *o, char **text, const char *const *env, ...)
+{
+	enum options_result r;
+	va_list ap;
+
+	va_start(ap, env);
+	r = vparse(o, text, env, ap);
+	va_end(ap);
+	return r;
 }
 
 static const char *const no_env[] = { NULL };
@@ -113,21 +123,15 @@ test_environment_and_precedence(void)
 static void
 expect_error(const char *want, ...)
 {
-	char *argv[16], *text;
 	struct options o;
-	const char *arg;
+	enum options_result r;
+	char *text;
 	va_list ap;
-	int argc = 0;
 
-	argv[argc++] = (char *)"nodelink-agent";
 	va_start(ap, want);
-	while ((arg = va_arg(ap, const char *)) != NULL)
-		argv[argc++] = (char *)arg;
+	r = vparse(&o, &text, no_env, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	options_init(&o);
-	g_assert_cmpint(options_parse(&o, argc, argv, (char *const *)no_env,
-	    &text), ==, OPTIONS_ERROR);
+	g_assert_cmpint(r, ==, OPTIONS_ERROR);
 	if (strstr(text, want) == NULL)
 		g_error("error '%s' does not contain '%s'", text, want);
 	free(text);
