@@ -7,6 +7,9 @@
  * Beyond the queue a task gets a FAILURE final saying the agent is busy.
  * Slots are refilled from a deferred event, not from inside the finishing
  * task's own callbacks, so that no handler runs inside another.
+ *
+ * Admission knows no kind of task: it is handed the function that starts
+ * one (dispatch.c's) and calls it when a slot is free.
  */
 
 #include "config.h"
@@ -20,157 +23,130 @@
 #include "agent.h"
 
 struct admit_entry {
-	struct admit_entry *next;
+	TAILQ_ENTRY(admit_entry) entry;
 	struct task *task;
 	struct request req;
 };
+TAILQ_HEAD(admit_queue, admit_entry);
 
-static struct admit_entry *admit_head, **admit_tail = &admit_head;
-static size_t admit_len;
+static struct admit_queue admit_queue = TAILQ_HEAD_INITIALIZER(admit_queue);
 static struct event *admit_pump_event;
-
-/* Starts REQ now; a task that cannot start is answered with FAILURE. */
-static void
-admit_start(struct agent *a, struct task *t, const struct request *req)
-{
-	char *cause = NULL;
-	int rc = -1;
-
-	switch (req->kind) {
-	case REQUEST_SHELL:
-		rc = task_shell_start(a, t, req, &cause);
-		break;
-	case REQUEST_DOCKER:
-		rc = task_docker_start(a, t, req, &cause);
-		break;
-	default:
-		cause = xstrdup("this kind of task cannot run here");
-		break;
-	}
-	if (rc != 0)
-		task_fail(a, t, req, "%s", cause);
-	free(cause);
-}
+static struct agent *admit_agent;
+static admit_start_fn admit_start;
 
 static int
-admit_has_slot(const struct agent *a)
+admit_has_slot(void)
 {
-	return task_count(TASK_RUNNING) < a->opts->max_concurrent_tasks;
+	return task_count(TASK_RUNNING) < admit_agent->opts->max_concurrent_tasks;
+}
+
+static void
+admit_remove(struct admit_entry *e)
+{
+	TAILQ_REMOVE(&admit_queue, e, entry);
+	task_set_cancel(e->task, NULL, NULL);
+	wire_request_free(&e->req);
+	free(e);
 }
 
 static void
 admit_on_pump(evutil_socket_t fd, short events, void *arg)
 {
-	struct agent *a = arg;
 	struct admit_entry *e;
+	struct request req;
+	struct task *t;
 
 	(void)fd;
 	(void)events;
-	while (admit_head != NULL && admit_has_slot(a) && !a->shutting_down) {
-		e = admit_head;
-		admit_head = e->next;
-		if (admit_head == NULL)
-			admit_tail = &admit_head;
-		admit_len--;
-		admit_start(a, e->task, &e->req);
-		wire_request_free(&e->req);
-		free(e);
+	(void)arg;
+	while ((e = TAILQ_FIRST(&admit_queue)) != NULL && admit_has_slot() &&
+	    !admit_agent->shutting_down) {
+		t = e->task;
+		req = e->req;
+		memset(&e->req, 0, sizeof e->req);
+		admit_remove(e);
+		admit_start(t, &req);
+		wire_request_free(&req);
 	}
 }
 
-void
-admit_init(struct agent *a)
+/* A queued task's cancel: it leaves the queue, never having started. */
+static int
+admit_on_cancel(void *arg)
 {
-	admit_pump_event = event_new(a->base, -1, 0, admit_on_pump, a);
+	admit_remove(arg);
+	return 0;
+}
+
+void
+admit_init(struct agent *a, admit_start_fn start)
+{
+	admit_agent = a;
+	admit_start = start;
+	admit_pump_event = event_new(a->base, -1, 0, admit_on_pump, NULL);
 	if (admit_pump_event == NULL)
 		fatalx("cannot create the admission event");
 }
 
-/* Runs, queues or refuses a new task; takes over REQ's contents. */
+/*
+ * Starts the registered task T now, queues it, or refuses it; takes over
+ * REQ's contents when it queues.
+ */
 void
-admit_request(struct agent *a, struct request *req)
+admit_request(struct task *t, struct request *req)
 {
 	struct admit_entry *e;
-	char *id;
 
-	if (admit_head == NULL && admit_has_slot(a)) {
-		admit_start(a, NULL, req);
+	if (TAILQ_EMPTY(&admit_queue) && admit_has_slot()) {
+		admit_start(t, req);
 		return;
 	}
-	if (admit_len >= a->opts->max_queued_tasks) {
-		task_fail(a, NULL, req, "agent is busy: %zu tasks running and "
-		    "%zu queued", task_count(TASK_RUNNING), admit_len);
+	if (task_count(TASK_QUEUED) >= admit_agent->opts->max_queued_tasks) {
+		task_fail(t, "agent is busy: %zu tasks running and %zu queued",
+		    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 		return;
 	}
 	e = xcalloc(1, sizeof *e);
 	e->req = *req;
 	memset(req, 0, sizeof *req);
-	e->task = task_new(a, e->req.task_id, e->req.agent_id, TASK_QUEUED);
-	*admit_tail = e;
-	admit_tail = &e->next;
-	admit_len++;
-	id = log_escape(e->req.task_id, strlen(e->req.task_id), 200);
-	log_info("task %s queued at position %zu: %zu tasks running", id,
-	    admit_len, task_count(TASK_RUNNING));
-	free(id);
+	e->task = t;
+	task_set_state(t, TASK_QUEUED);
+	task_set_cancel(t, admit_on_cancel, e);
+	TAILQ_INSERT_TAIL(&admit_queue, e, entry);
+	log_info("task %s queued at position %zu: %zu tasks running",
+	    task_id(t), task_count(TASK_QUEUED), task_count(TASK_RUNNING));
 }
 
 /* A running task has finished: its slot goes to the queue's head. */
 void
-admit_task_done(struct agent *a)
+admit_task_done(void)
 {
-	(void)a;
-	if (admit_head != NULL)
+	if (!TAILQ_EMPTY(&admit_queue))
 		event_active(admit_pump_event, EV_TIMEOUT, 0);
-}
-
-/* Takes a queued task out of the queue; -1 if it was not there. */
-int
-admit_cancel_queued(struct task *t)
-{
-	struct admit_entry **pp, *e;
-
-	for (pp = &admit_head; (e = *pp) != NULL; pp = &e->next) {
-		if (e->task != t)
-			continue;
-		*pp = e->next;
-		if (admit_tail == &e->next)
-			admit_tail = pp;
-		admit_len--;
-		wire_request_free(&e->req);
-		free(e);
-		return 0;
-	}
-	return -1;
 }
 
 /* Answers every queued task as cancelled (agent shutdown). */
 void
-admit_cancel_all(struct agent *a)
+admit_cancel_all(void)
 {
 	struct admit_entry *e;
+	struct task *t;
 
-	(void)a;
-	while ((e = admit_head) != NULL) {
-		admit_head = e->next;
-		task_send_final(e->task, STATUS_FAILURE, 1, 1,
+	while ((e = TAILQ_FIRST(&admit_queue)) != NULL) {
+		t = e->task;
+		admit_remove(e);
+		task_send_final(t, STATUS_FAILURE, 1, 1,
 		    "cancelled before it started: the agent is shutting down");
-		wire_request_free(&e->req);
-		free(e);
 	}
-	admit_tail = &admit_head;
-	admit_len = 0;
-}
-
-size_t
-admit_queued(void)
-{
-	return admit_len;
 }
 
 void
 admit_free(void)
 {
+	struct admit_entry *e;
+
+	while ((e = TAILQ_FIRST(&admit_queue)) != NULL)
+		admit_remove(e);
 	if (admit_pump_event != NULL)
 		event_free(admit_pump_event);
 	admit_pump_event = NULL;

@@ -9,7 +9,8 @@
  *   main.c        start-up, signals, the loop, shutdown
  *   options.c     the option table: command line, environment, defaults
  *   config.c      the YAML configuration file
- *   log.c         time-stamped logging to stderr
+ *   log.c         time-stamped logging to stderr, every message escaped
+ *   vis.c         untrusted text escaped into bounded space (pure)
  *   link.c        the gRPC stream: calls, outbound spool, reconnects
  *   link-cq.c     completion-queue thread -> loop bridge
  *   spool.c       outbound messages and the resend window (pure)
@@ -38,6 +39,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "compat/queue.h"
 
 struct event_base;
 
@@ -84,25 +87,30 @@ void timer_add_ms(struct event *, uint64_t);
 /* log.c */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level);
-enum log_level log_get_level(void);
 int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
 void log_vmsg(enum log_level, const char *, va_list) printflike(2, 0);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
-void noreturn_fn fatal(const char *, ...) printflike(1, 2);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-char *log_escape(const char *, size_t, size_t);
+
+/* vis.c: untrusted text escaped into bounded space (never allocates). */
+#define VIS_JSON 1
+size_t vis_escape(char *, size_t, const char *, size_t, int);
+char *vis_strdup(const char *, size_t, size_t);
 
 /* options.c */
 struct options {
 	char *config;			/* YAML file, or NULL */
 	char *server;			/* host:port[,host:port...] */
+	char **servers;			/* ... split, at least one */
+	size_t n_servers;
 	int tls;
 	char *tls_ca_file;
+	char *tls_roots;		/* its PEM, read at start */
 	char *tls_server_name;
 	char *log_level;		/* debug|info|warn|error */
 	char *log_format;		/* text|json */
@@ -134,8 +142,9 @@ char *options_version(void);
 /* config.c: the YAML configuration file, flattened to section.name. */
 struct config_item {
 	char *key;
-	char *value;
+	char *value;		/* a list's items joined with commas */
 	unsigned long line;
+	int list;		/* the file gave a list */
 };
 struct config {
 	struct config_item *items;
@@ -149,6 +158,8 @@ void config_free(struct config *);
 
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
+size_t utf8_valid_char(const unsigned char *, size_t);
+int utf8_valid(const void *, size_t);
 
 /* framer.c: cuts one output stream into messages. */
 struct framer {
@@ -248,19 +259,20 @@ struct response {
 	int exit_code;
 };
 struct msg {
-	struct msg *next;
+	STAILQ_ENTRY(msg) entry;	/* in the spool or its window */
 	size_t len;
 	unsigned char data[];
 };
+STAILQ_HEAD(msg_queue, msg);
 int wire_decode_request(const void *, size_t, struct request *, char **);
 void wire_request_free(struct request *);
 struct msg *wire_encode_response(const struct response *);
 
 /* spool.c: outbound messages in order, and the window of those sent. */
 struct spool {
-	struct msg *head, **tail;
+	struct msg_queue queue;		/* waiting to be sent */
 	size_t bytes, count;
-	struct msg *win_head, **win_tail;
+	struct msg_queue window;	/* sent, kept for a resend */
 	size_t win_bytes, win_count;
 	size_t win_max_bytes, win_max_count;
 };
@@ -299,30 +311,36 @@ size_t link_spooled(const struct link *);
 void link_close(struct link *);
 void link_free(struct link *);
 
-/* dispatch.c */
+/* dispatch.c: registers tasks and knows their kinds. */
 struct agent;
-void dispatch_request(struct agent *, const void *, size_t);
-
-/* task.c */
 struct task;
+void dispatch_request(struct agent *, const void *, size_t);
+void dispatch_start(struct task *, const struct request *);
+
+/*
+ * What every part of the loop shares, passed as `struct agent *'; each
+ * file's own state (the registry, the queue, the running list) is a
+ * file-static variable named after the file.
+ */
 struct agent {
 	struct event_base *base;
 	struct options *opts;
 	struct link *link;
 	int shutting_down;
 };
+/* task.c: the registry, the per-state counts, the messages tasks send. */
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
 enum task_kind { TASK_KIND_SHELL, TASK_KIND_DOCKER };
 #define TASK_ID_MAX 1024	/* longer IDs are refused */
 struct task *task_find(const char *);
 struct task *task_new(struct agent *, const char *, const char *,
-	    enum task_state);
+	    enum task_kind);
 void task_set_state(struct task *, enum task_state);
 enum task_state task_state(const struct task *);
 size_t task_count(enum task_state);
 const char *task_id(const struct task *);
+struct agent *task_agent(const struct task *);
 void task_set_cancel(struct task *, int (*)(void *), void *);
-void task_set_kind(struct task *, enum task_kind);
 void task_set_container_id(struct task *, const char *);
 int task_cancel(struct task *);
 void task_send_output(struct task *, enum output_stream, const char *, size_t);
@@ -332,17 +350,17 @@ void task_resend_final(struct task *);
 void task_send_cancel_reply(struct task *, const char *);
 void task_cancel_unknown(struct agent *, const struct request *,
 	    const char *);
-void task_fail(struct agent *, struct task *, const struct request *,
-	    const char *, ...) printflike(4, 5);
+void task_fail(struct task *, const char *, ...) printflike(2, 3);
+void task_refuse(struct agent *, const struct request *, const char *, ...)
+	    printflike(3, 4);
 void task_free_all(void);
 
 /* admit.c: the concurrency limit and the queue behind it. */
-void admit_init(struct agent *);
-void admit_request(struct agent *, struct request *);
-void admit_task_done(struct agent *);
-int admit_cancel_queued(struct task *);
-void admit_cancel_all(struct agent *);
-size_t admit_queued(void);
+typedef void (*admit_start_fn)(struct task *, const struct request *);
+void admit_init(struct agent *, admit_start_fn);
+void admit_request(struct task *, struct request *);
+void admit_task_done(void);
+void admit_cancel_all(void);
 void admit_free(void);
 
 /* kill.c: a task's kill sequence, without I/O. */
@@ -356,6 +374,7 @@ int kill_begin(struct kill_seq *, int *);
 int kill_expire(struct kill_seq *);
 int kill_hurry(struct kill_seq *);
 int kill_current_signal(const struct kill_seq *);
+void kill_plan(uint64_t, char *, size_t);
 
 /* task-proc.c: a task that is a process, whatever its kind. */
 struct proc_hooks {
@@ -370,31 +389,28 @@ struct proc_hooks {
 	void (*free)(void *);
 };
 struct proc_spec {
-	enum task_kind kind;
 	const char *path;	/* the program, found */
 	char *const *argv;
 	char *const *env;	/* NAME=VALUE entries added to the agent's */
 	size_t n_env;
 	const char *dir;	/* or NULL */
 	const char *what;	/* for the log */
+	unsigned timeout_s;	/* 0: the agent's default */
 	const struct proc_hooks *hooks;
 	void *hook_arg;
 };
-int task_proc_start(struct agent *, struct task *, const struct request *,
-	    const struct proc_spec *, char **);
+int task_proc_start(struct task *, const struct proc_spec *, char **);
 char *task_proc_find_program(const char *);
+char **task_proc_env(char *const *, size_t, const char *);
 void task_proc_resume_all(void);
 void task_proc_cancel_all(void);
 void task_proc_hurry_all(void);
-size_t task_proc_running(void);
 
 /* task-shell.c */
-int task_shell_start(struct agent *, struct task *, const struct request *,
-	    char **);
+int task_shell_start(struct task *, const struct request *, char **);
 
 /* task-docker.c */
-int task_docker_start(struct agent *, struct task *, const struct request *,
-	    char **);
+int task_docker_start(struct task *, const struct request *, char **);
 
 /* docker.c: Docker's grammar and the CLI's argument vectors (pure). */
 int docker_check_image(const char *);
@@ -412,6 +428,7 @@ void docker_argv_free(char **);
 typedef void (*reaper_fn)(void *, pid_t, int);
 void reaper_start(struct event_base *);
 void reaper_watch(pid_t, reaper_fn, void *);
+int reaper_exited(pid_t);
 void reaper_stop(void);
 
 /* compat/ */

@@ -23,6 +23,9 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +39,13 @@
 
 static void
 config_add(struct config *c, const char *key, const char *value,
-    unsigned long line)
+    unsigned long line, int list)
 {
 	c->items = xreallocarray(c->items, c->n + 1, sizeof *c->items);
 	c->items[c->n].key = xstrdup(key);
 	c->items[c->n].value = xstrdup(value);
 	c->items[c->n].line = line;
+	c->items[c->n].list = list;
 	c->n++;
 }
 
@@ -155,7 +159,7 @@ config_parse(const char *text, size_t len, const char *name,
 			buf_append(&list, "", 1);
 			snprintf(key, sizeof key, "%s%s%s", path[0],
 			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
-			config_add(c, key, list.data, list_line);
+			config_add(c, key, list.data, list_line, 1);
 			in_list = 0;
 			expecting_key[depth] = 1;
 			break;
@@ -192,7 +196,7 @@ config_parse(const char *text, size_t len, const char *name,
 			}
 			snprintf(key, sizeof key, "%s%s%s", path[0],
 			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
-			config_add(c, key, scalar, line);
+			config_add(c, key, scalar, line, 0);
 			expecting_key[depth] = 1;
 			break;
 		case YAML_ALIAS_EVENT:
@@ -216,14 +220,33 @@ out:
 	return rc;
 }
 
-/* Reads and parses PATH; the same contract as config_parse(). */
+/*
+ * Reads and parses PATH; the same contract as config_parse().  The file
+ * can set the shell tasks run with: one that other users can write is
+ * refused, as sshd refuses such a key file.
+ */
 int
 config_load(const char *path, struct config *c, char **cause)
 {
 	struct buf text;
+	struct stat sb;
 	int rc;
 
 	memset(c, 0, sizeof *c);
+	if (stat(path, &sb) != 0) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s: not a regular file", path);
+		return -1;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		xasprintf(cause, "%s: writable by other users (mode %03o), who "
+		    "could make the agent run anything; chmod go-w it",
+		    path, (unsigned)(sb.st_mode & 0777));
+		return -1;
+	}
 	buf_init(&text);
 	if (buf_read_file(&text, path, 1024 * 1024, cause) != 0) {
 		buf_free(&text);

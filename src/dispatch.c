@@ -2,13 +2,18 @@
  * dispatch.c: one TaskRequest from the server to the handler for its kind.
  *
  * Whatever the server sends, the agent answers or logs it and carries on: a
- * message that does not decode is logged and dropped (there is no task ID
- * to answer), a request that cannot be served gets a FAILURE final with the
- * reason, and nothing here can end the stream or the agent.
+ * message that does not decode, or whose task ID is not valid UTF-8, is
+ * logged, counted and dropped (there is no ID the agent could send back),
+ * a request that cannot be served gets a FAILURE final with the reason,
+ * and nothing here can end the stream or the agent.
  *
  * A task ID is run at most once: a repeat of a queued or running task is
  * ignored, a repeat of a finished one is answered with its final message
  * again (see task.c for how long finished IDs are remembered).
+ *
+ * This file registers every task (task_new), and is the one place that
+ * knows the kinds of task: admission (admit.c) calls dispatch_start() when
+ * a task may run.
  */
 
 #include "config.h"
@@ -19,14 +24,17 @@
 
 #include "agent.h"
 
+/* Messages dropped because nothing in them could be answered. */
+static unsigned long dispatch_malformed;
+
 static void
-dispatch_cancel(struct agent *a, const struct request *req, const char *id)
+dispatch_cancel(struct agent *a, const struct request *req)
 {
 	struct task *t;
-	char msg[160];
+	char plan[64], msg[160];
 
 	t = task_find(req->task_id);
-	log_info("task %s: cancel requested%s%s", id,
+	log_info("task %s: cancel requested%s%s", req->task_id,
 	    *req->reason != '\0' ? ": " : "", req->reason);
 	if (t == NULL) {
 		task_cancel_unknown(a, req, "nothing to cancel: no task with "
@@ -36,7 +44,7 @@ dispatch_cancel(struct agent *a, const struct request *req, const char *id)
 	switch (task_state(t)) {
 	case TASK_NEW:
 	case TASK_QUEUED:
-		admit_cancel_queued(t);
+		task_cancel(t);
 		task_send_cancel_reply(t, "cancelled: the task was queued and "
 		    "never started");
 		task_send_final(t, STATUS_FAILURE, 1, 1,
@@ -44,13 +52,10 @@ dispatch_cancel(struct agent *a, const struct request *req, const char *id)
 		break;
 	case TASK_RUNNING:
 		if (task_cancel(t) == 0) {
-			if (a->opts->kill_grace_s == 0)
-				snprintf(msg, sizeof msg, "cancelling: the task "
-				    "was running; SIGKILL sent");
-			else
-				snprintf(msg, sizeof msg, "cancelling: the task "
-				    "was running; SIGTERM sent, SIGKILL in %u s",
-				    a->opts->kill_grace_s);
+			kill_plan((uint64_t)a->opts->kill_grace_s * 1000, plan,
+			    sizeof plan);
+			snprintf(msg, sizeof msg, "cancelling: the task was "
+			    "running; %s", plan);
 			task_send_cancel_reply(t, msg);
 		} else
 			task_send_cancel_reply(t, "cancelling: the task was "
@@ -65,15 +70,48 @@ dispatch_cancel(struct agent *a, const struct request *req, const char *id)
 
 /* A task ID the agent has seen before. */
 static void
-dispatch_repeat(struct task *t, const char *id)
+dispatch_repeat(struct task *t)
 {
 	if (task_state(t) == TASK_FINISHED) {
 		log_info("task %s finished already: sending its final message "
-		    "again", id);
+		    "again", task_id(t));
 		task_resend_final(t);
 	} else
-		log_warn("task %s is already %s: repeat ignored", id,
+		log_warn("task %s is already %s: repeat ignored", task_id(t),
 		    task_state(t) == TASK_RUNNING ? "running" : "queued");
+}
+
+/* Starts a task of any kind now; admission calls this when a slot is free. */
+void
+dispatch_start(struct task *t, const struct request *req)
+{
+	char *cause = NULL;
+	int rc = -1;
+
+	switch (req->kind) {
+	case REQUEST_SHELL:
+		rc = task_shell_start(t, req, &cause);
+		break;
+	case REQUEST_DOCKER:
+		rc = task_docker_start(t, req, &cause);
+		break;
+	case REQUEST_NONE:
+	case REQUEST_CANCEL:
+		cause = xstrdup("this kind of task cannot run here");
+		break;
+	}
+	if (rc != 0)
+		task_fail(t, "%s", cause);
+	free(cause);
+}
+
+/* Drops a message nothing can be sent back for. */
+static void
+dispatch_drop(const char *why)
+{
+	dispatch_malformed++;
+	log_warn("malformed message from the server ignored: %s (%lu so far)",
+	    why, dispatch_malformed);
 }
 
 /* Decodes one message from the server and acts on it. */
@@ -82,52 +120,60 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 {
 	struct request req;
 	struct task *t;
-	char *cause = NULL, *id = NULL;
+	char *cause = NULL;
 
-	if (wire_decode_request(data, len, &req, &cause) != 0) {
-		if (req.task_id != NULL && *req.task_id != '\0' &&
-		    task_find(req.task_id) == NULL)
-			task_fail(a, NULL, &req, "malformed request: %s", cause);
-		else
-			log_warn("malformed message from the server ignored: "
-			    "%s", cause);
+	if (wire_decode_request(data, len, &req, &cause) != 0 &&
+	    req.task_id == NULL) {
+		dispatch_drop(cause);
+		goto out;
+	}
+	if (!utf8_valid(req.task_id, strlen(req.task_id))) {
+		/* Echoed, it would make a strict server end the stream. */
+		dispatch_drop("task_id is not valid UTF-8");
+		goto out;
+	}
+	if (*req.task_id == '\0' && cause != NULL) {
+		dispatch_drop(cause);
 		goto out;
 	}
 	if (*req.task_id == '\0') {
-		task_fail(a, NULL, &req, "request has an empty task_id");
+		task_refuse(a, &req, "request has an empty task_id");
 		goto out;
 	}
 	if (strlen(req.task_id) > TASK_ID_MAX) {
-		task_fail(a, NULL, &req, "task_id is %zu bytes long; the limit "
-		    "is %d", strlen(req.task_id), TASK_ID_MAX);
+		task_refuse(a, &req, "task_id is %zu bytes long; the limit is "
+		    "%d", strlen(req.task_id), TASK_ID_MAX);
 		goto out;
 	}
-	id = log_escape(req.task_id, strlen(req.task_id), 200);
-	if (req.kind == REQUEST_CANCEL) {
-		dispatch_cancel(a, &req, id);
+	if ((t = task_find(req.task_id)) != NULL && cause == NULL &&
+	    req.kind == REQUEST_CANCEL) {
+		dispatch_cancel(a, &req);
 		goto out;
 	}
-	if ((t = task_find(req.task_id)) != NULL) {
-		dispatch_repeat(t, id);
+	if (t != NULL) {
+		if (cause != NULL)
+			log_warn("task %s: malformed repeat ignored: %s",
+			    req.task_id, cause);
+		else
+			dispatch_repeat(t);
 		goto out;
 	}
-	if (a->shutting_down) {
-		task_fail(a, NULL, &req, "agent is shutting down");
+	if (cause == NULL && req.kind == REQUEST_CANCEL) {
+		dispatch_cancel(a, &req);
 		goto out;
 	}
-	switch (req.kind) {
-	case REQUEST_SHELL:
-	case REQUEST_DOCKER:
-		admit_request(a, &req);
-		break;
-	case REQUEST_NONE:
-	case REQUEST_CANCEL:
-		task_fail(a, NULL, &req, "request has no task: expected "
-		    "shell_execute, docker_operation or task_cancel");
-		break;
-	}
+	t = task_new(a, req.task_id, req.agent_id,
+	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER : TASK_KIND_SHELL);
+	if (cause != NULL)
+		task_fail(t, "malformed request: %s", cause);
+	else if (a->shutting_down)
+		task_fail(t, "agent is shutting down");
+	else if (req.kind == REQUEST_NONE)
+		task_fail(t, "request has no task: expected shell_execute, "
+		    "docker_operation or task_cancel");
+	else
+		admit_request(t, &req);
 out:
-	free(id);
 	free(cause);
 	wire_request_free(&req);
 }

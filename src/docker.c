@@ -339,7 +339,7 @@ docker_check_one(const char *value, int (*check)(const char *),
 
 	if (check(value))
 		return 0;
-	shown = log_escape(value, strlen(value), 80);
+	shown = vis_strdup(value, strlen(value), 80);
 	xasprintf(cause, "%s '%s' is not %s", field, shown, what);
 	free(shown);
 	return -1;

@@ -72,3 +72,17 @@ kill_current_signal(const struct kill_seq *k)
 		return 0;
 	}
 }
+
+/* What a cancel with this grace does, in words, for the cancel's answer. */
+void
+kill_plan(uint64_t grace_ms, char *buf, size_t size)
+{
+	if (grace_ms == 0)
+		snprintf(buf, size, "SIGKILL sent");
+	else if (grace_ms % 1000 == 0)
+		snprintf(buf, size, "SIGTERM sent, SIGKILL in %llu s",
+		    (unsigned long long)(grace_ms / 1000));
+	else
+		snprintf(buf, size, "SIGTERM sent, SIGKILL in %.3f s",
+		    (double)grace_ms / 1000.0);
+}

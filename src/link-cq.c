@@ -21,16 +21,17 @@
 #include "agent.h"
 
 struct link_cq_item {
-	struct link_cq_item *next;
+	STAILQ_ENTRY(link_cq_item) entry;
 	struct link_op *op;
 	int ok;
 };
+STAILQ_HEAD(link_cq_items, link_cq_item);
 
 struct link_cq {
 	grpc_completion_queue *cq;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	struct link_cq_item *head, **tail;	/* under lock */
+	struct link_cq_items items;	/* under lock */
 	struct event *wake;
 };
 
@@ -49,12 +50,10 @@ link_cq_thread(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
 		item = xmalloc(sizeof *item);
-		item->next = NULL;
 		item->op = ev.tag;
 		item->ok = ev.success;
 		pthread_mutex_lock(&q->lock);
-		*q->tail = item;
-		q->tail = &item->next;
+		STAILQ_INSERT_TAIL(&q->items, item, entry);
 		pthread_mutex_unlock(&q->lock);
 		event_active(q->wake, EV_READ, 0);
 	}
@@ -66,17 +65,16 @@ static void
 link_cq_wake(evutil_socket_t fd, short events, void *arg)
 {
 	struct link_cq *q = arg;
-	struct link_cq_item *item, *next;
+	struct link_cq_items items = STAILQ_HEAD_INITIALIZER(items);
+	struct link_cq_item *item;
 
 	(void)fd;
 	(void)events;
 	pthread_mutex_lock(&q->lock);
-	item = q->head;
-	q->head = NULL;
-	q->tail = &q->head;
+	STAILQ_CONCAT(&items, &q->items);
 	pthread_mutex_unlock(&q->lock);
-	for (; item != NULL; item = next) {
-		next = item->next;
+	while ((item = STAILQ_FIRST(&items)) != NULL) {
+		STAILQ_REMOVE_HEAD(&items, entry);
 		item->op->done(item->op, item->ok);
 		free(item);
 	}
@@ -90,7 +88,7 @@ link_cq_start(struct event_base *base)
 
 	q = xcalloc(1, sizeof *q);
 	q->cq = grpc_completion_queue_create_for_next(NULL);
-	q->tail = &q->head;
+	STAILQ_INIT(&q->items);
 	pthread_mutex_init(&q->lock, NULL);
 	q->wake = event_new(base, -1, 0, link_cq_wake, q);
 	if (q->wake == NULL)

@@ -87,8 +87,9 @@ struct link {
 	struct spool spool;
 	size_t spool_limit;
 	int congested;
+	struct link_call *recv_held;	/* a receive waits for the spool */
 
-	char **addrs;			/* --server, split at commas */
+	char *const *addrs;		/* --server's list */
 	size_t n_addrs;
 	size_t addr;			/* the one in use */
 
@@ -96,7 +97,6 @@ struct link {
 	struct event *retry;
 	struct event *close_wait;
 	int closing;
-	char *tls_roots;		/* --tls-ca-file's PEM, or NULL */
 };
 
 static void link_connect(struct link *);
@@ -157,6 +157,7 @@ link_start_batch(struct link_call *c, const grpc_op *ops, size_t n,
 	return 0;
 }
 
+/* The stream's metadata went out (or could not). */
 static void
 link_on_start(struct link_op *op, int ok)
 {
@@ -168,6 +169,7 @@ link_on_start(struct link_op *op, int ok)
 	link_call_release(c);
 }
 
+/* The agent's half-close went out. */
 static void
 link_on_close_sent(struct link_op *op, int ok)
 {
@@ -178,6 +180,7 @@ link_on_close_sent(struct link_op *op, int ok)
 	link_call_release(c);
 }
 
+/* A message from the server arrived, or its side of the stream ended. */
 static void
 link_on_recv(struct link_op *op, int ok)
 {
@@ -211,7 +214,14 @@ link_on_recv(struct link_op *op, int ok)
 			    GRPC_SLICE_LENGTH(slice));
 		grpc_slice_unref(slice);
 	}
-	if (!c->finished)
+	if (c->finished)
+		;
+	else if (l->congested && l->recv_held == NULL) {
+		/* Every answer needs spool room: let gRPC's flow control hold
+		 * the server back until the spool drains (link_on_send). */
+		l->recv_held = c;
+		log_debug("outbound spool full: not reading requests");
+	} else
 		link_recv_next(c);
 	link_call_release(c);
 }
@@ -227,6 +237,7 @@ link_recv_next(struct link_call *c)
 	link_start_batch(c, &op, 1, &c->op_recv, "a receive");
 }
 
+/* A message left for the server: the spool's head is done with. */
 static void
 link_on_send(struct link_op *op, int ok)
 {
@@ -245,6 +256,9 @@ link_on_send(struct link_op *op, int ok)
 			log_debug("outbound spool drained to %zu bytes",
 			    spool_bytes(&l->spool));
 			l->h.drained(l->h.arg);
+			if (l->recv_held == c && !c->finished)
+				link_recv_next(c);
+			l->recv_held = NULL;
 		}
 	} else {
 		/* Kept at the head: it goes first on the next stream. */
@@ -254,6 +268,7 @@ link_on_send(struct link_op *op, int ok)
 	link_call_release(c);
 }
 
+/* The stream is over: its status says why; reconnect after a delay. */
 static void
 link_on_status(struct link_op *op, int ok)
 {
@@ -269,6 +284,8 @@ link_on_status(struct link_op *op, int ok)
 	c->finished = 1;
 	if (l->call == c)
 		l->call = NULL;
+	if (l->recv_held == c)
+		l->recv_held = NULL;
 	server = l->addrs[l->addr];
 
 	/* What the transport took last may not have reached the server. */
@@ -277,8 +294,9 @@ link_on_status(struct link_op *op, int ok)
 		log_debug("%zu recently sent message(s) will be sent again",
 		    resend);
 
-	details = log_escape((const char *)GRPC_SLICE_START_PTR(c->details),
-	    GRPC_SLICE_LENGTH(c->details), 512);
+	details = xmemdup0(GRPC_SLICE_START_PTR(c->details),
+	    GRPC_SLICE_LENGTH(c->details) < 512 ?
+	    GRPC_SLICE_LENGTH(c->details) : 512);
 	if (l->closing) {
 		log_debug("stream closed: status %d (%s) %s", (int)c->status,
 		    link_status_name(c->status), details);
@@ -372,8 +390,8 @@ link_channel_new(const struct link *l)
 	}
 
 	if (l->opts->tls)
-		creds = grpc_ssl_credentials_create(l->tls_roots, NULL, NULL,
-		    NULL);
+		creds = grpc_ssl_credentials_create(l->opts->tls_roots, NULL,
+		    NULL, NULL);
 	else
 		creds = grpc_insecure_credentials_create();
 	ch = grpc_channel_create(l->addrs[l->addr], creds, &chargs);
@@ -480,49 +498,6 @@ link_pump(struct link *l)
 	}
 }
 
-/* Reads a PEM file whole; the agent cannot do without it. */
-static char *
-link_read_pem(const char *path)
-{
-	struct buf b;
-	char *cause;
-
-	buf_init(&b);
-	if (buf_read_file(&b, path, 16 * 1024 * 1024, &cause) != 0)
-		fatalx("cannot read the TLS CA file %s", cause);
-	buf_append(&b, "", 1);
-	return b.data;
-}
-
-/* "a:1, b:2" -> { "a:1", "b:2" }; empty items are skipped. */
-static void
-link_split_addrs(struct link *l, const char *list)
-{
-	const char *p = list, *end;
-	size_t len;
-
-	while (*p != '\0') {
-		end = strchr(p, ',');
-		len = end != NULL ? (size_t)(end - p) : strlen(p);
-		while (len > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			len--;
-		}
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len > 0) {
-			l->addrs = xreallocarray(l->addrs, l->n_addrs + 1,
-			    sizeof *l->addrs);
-			l->addrs[l->n_addrs++] = xstrndup(p, len);
-		}
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	if (l->n_addrs == 0)
-		fatalx("no server address in '%s'", list);
-}
-
 struct link *
 link_new(struct event_base *base, const struct options *opts,
     const struct link_handlers *h)
@@ -535,9 +510,8 @@ link_new(struct event_base *base, const struct options *opts,
 	l->h = *h;
 	spool_init(&l->spool, LINK_RESEND_BYTES, LINK_RESEND_COUNT);
 	l->spool_limit = (size_t)opts->spool_mib * 1024 * 1024;
-	link_split_addrs(l, opts->server);
-	if (opts->tls && opts->tls_ca_file != NULL)
-		l->tls_roots = link_read_pem(opts->tls_ca_file);
+	l->addrs = opts->servers;
+	l->n_addrs = opts->n_servers;
 	backoff_init(&l->backoff, opts->reconnect_initial_ms,
 	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct,
 	    LINK_HEALTHY_SECONDS * 1000);
@@ -617,16 +591,10 @@ link_close(struct link *l)
 void
 link_free(struct link *l)
 {
-	size_t i;
-
 	if (l->channel != NULL)
 		grpc_channel_destroy(l->channel);
 	link_cq_stop(l->cq);
 	spool_free(&l->spool);
-	for (i = 0; i < l->n_addrs; i++)
-		free(l->addrs[i]);
-	free(l->addrs);
-	free(l->tls_roots);
 	event_free(l->retry);
 	event_free(l->close_wait);
 	free(l);

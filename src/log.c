@@ -3,9 +3,15 @@
  *
  * One line per event: "2026-11-26T22:45:49.123Z INFO message", or with
  * --log-format json one JSON object per line ({"time": ..., "level": ...,
- * "msg": ...}) for log collectors.  Values that come from the server or
- * from tasks go through log_escape() first, so that a hostile task ID
- * cannot forge log lines or flood the log.
+ * "msg": ...}) for log collectors.
+ *
+ * The logger escapes every message it writes (vis.c), whatever the call
+ * site passed: task IDs, commands and status texts come from the server
+ * and from tasks, and none of them may start a line of its own, drive a
+ * terminal, or break a collector's UTF-8 or JSON.  Call sites therefore
+ * pass raw values.  A line is built in bounded stack buffers and written
+ * with one write(2): logging never allocates, never aborts, and lines
+ * from gRPC's threads never interleave with the loop's.
  */
 
 #include "config.h"
@@ -17,8 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
+
+/* A message is cut beyond this many bytes, before and after escaping. */
+#define LOG_MSG_MAX 4096
+#define LOG_ESC_MAX 8192
 
 static enum log_level log_level = LOG_INFO;
 static int log_json;
@@ -33,21 +44,15 @@ log_set_level(enum log_level level)
 	log_level = level;
 }
 
-enum log_level
-log_get_level(void)
-{
-	return log_level;
-}
-
 /* "debug", "info", "warn" or "error"; returns -1 for anything else. */
 int
 log_parse_level(const char *name, enum log_level *level)
 {
-	static const char *const names[] = { "debug", "info", "warn", "error" };
 	size_t i;
 
-	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (strcmp(name, names[i]) == 0) {
+	for (i = 0; i < sizeof log_lower_names / sizeof log_lower_names[0];
+	    i++) {
+		if (strcmp(name, log_lower_names[i]) == 0) {
 			*level = (enum log_level)i;
 			return 0;
 		}
@@ -61,36 +66,32 @@ log_set_json(int json)
 	log_json = json;
 }
 
-/* Appends S to B as the inside of a JSON string. */
 static void
-log_json_escape(struct buf *b, const char *s)
+log_write(const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char c;
-	char esc[6];
+	ssize_t n;
 
-	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			buf_append(b, esc, 2);
-		} else if (c < 0x20) {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			buf_append(b, esc, 6);
-		} else
-			buf_append(b, s, 1);
+	while (len > 0) {
+		n = write(STDERR_FILENO, s, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* nowhere to report it */
+		s += n;
+		len -= (size_t)n;
 	}
 }
 
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	char stamp[32], line[2048];
+	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX];
+	char line[LOG_ESC_MAX + 128];
 	struct timeval tv;
 	struct tm tm;
 	time_t secs;
+	size_t len;
+	int n, saved = errno;
 
 	if (level < log_level)
 		return;
@@ -98,21 +99,24 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	secs = tv.tv_sec;
 	gmtime_r(&secs, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	vsnprintf(line, sizeof line, fmt, ap);
-	/* One write per line keeps lines whole when several threads log. */
-	if (log_json) {
-		struct buf b;
-
-		buf_init(&b);
-		log_json_escape(&b, line);
-		buf_append(&b, "", 1);
-		fprintf(stderr, "{\"time\":\"%s.%03dZ\",\"level\":\"%s\","
-		    "\"msg\":\"%s\"}\n", stamp, (int)(tv.tv_usec / 1000),
-		    log_lower_names[level], b.data);
-		buf_free(&b);
-	} else
-		fprintf(stderr, "%s.%03dZ %s %s\n", stamp,
-		    (int)(tv.tv_usec / 1000), log_names[level], line);
+	if ((n = vsnprintf(msg, sizeof msg, fmt, ap)) < 0)
+		n = 0;
+	len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+	msg[len] = '\0';
+	vis_escape(esc, sizeof esc, msg, len, log_json ? VIS_JSON : 0);
+	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < sizeof esc)
+		strcat(esc, "...");
+	if (log_json)
+		n = snprintf(line, sizeof line, "{\"time\":\"%s.%03dZ\","
+		    "\"level\":\"%s\",\"msg\":\"%s\"}\n", stamp,
+		    (int)(tv.tv_usec / 1000), log_lower_names[level], esc);
+	else
+		n = snprintf(line, sizeof line, "%s.%03dZ %s %s\n", stamp,
+		    (int)(tv.tv_usec / 1000), log_names[level], esc);
+	if (n > 0)
+		log_write(line, (size_t)n < sizeof line ? (size_t)n :
+		    sizeof line - 1);
+	errno = saved;
 }
 
 void
@@ -125,6 +129,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Logs and aborts: for what cannot happen or cannot be survived. */
 void
 fatalx(const char *fmt, ...)
 {
@@ -134,52 +139,4 @@ fatalx(const char *fmt, ...)
 	log_vmsg(LOG_ERROR, fmt, ap);
 	va_end(ap);
 	abort();
-}
-
-/* Like fatalx(), with strerror(errno) appended. */
-void
-fatal(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	int saved = errno;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	fatalx("%s: %s", msg, strerror(saved));
-}
-
-/*
- * Returns a printable copy of LEN bytes of S: control characters and
- * non-ASCII bytes as \xHH, at most MAX input bytes followed by "...".
- * The caller frees it.
- */
-char *
-log_escape(const char *s, size_t len, size_t max)
-{
-	static const char hex[] = "0123456789abcdef";
-	struct buf b;
-	size_t i, n;
-	unsigned char c;
-	char esc[4];
-
-	buf_init(&b);
-	n = len < max ? len : max;
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			buf_append(&b, &c, 1);
-			continue;
-		}
-		esc[0] = '\\';
-		esc[1] = 'x';
-		esc[2] = hex[c >> 4];
-		esc[3] = hex[c & 15];
-		buf_append(&b, esc, 4);
-	}
-	if (n < len)
-		buf_append(&b, "...", 3);
-	buf_append(&b, "", 1);
-	return b.data;
 }

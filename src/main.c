@@ -71,7 +71,8 @@ main_open_stdio(void)
 		close(fd);
 }
 
-/* A token in a file others can read is a token others have. */
+/* A token in a file others can read is a token others have (config.c
+ * refuses one that others can write). */
 static void
 main_check_config_mode(const struct options *o)
 {
@@ -82,6 +83,18 @@ main_check_config_mode(const struct options *o)
 	if (sb.st_mode & (S_IRGRP | S_IROTH))
 		log_warn("configuration file %s is readable by other users; "
 		    "if it holds the agent token, chmod 600 it", o->config);
+}
+
+/* A usage or configuration error: one escaped line, status 2. */
+static int
+main_usage_error(const char *text)
+{
+	char shown[2048];
+
+	vis_escape(shown, sizeof shown, text, strlen(text), 0);
+	fprintf(stderr, "%s: %s\nTry '%s --help' for more information.\n",
+	    AGENT_NAME, shown, AGENT_NAME);
+	return 2;
 }
 
 static void
@@ -105,7 +118,7 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task_proc_running() == 0 && link_spooled(a->link) == 0)
+	if (task_count(TASK_RUNNING) == 0 && link_spooled(a->link) == 0)
 		event_base_loopbreak(a->base);
 }
 
@@ -117,7 +130,7 @@ main_give_up(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	log_warn("exiting with %zu task(s) still running and %zu bytes "
-	    "unsent", task_proc_running(), link_spooled(a->link));
+	    "unsent", task_count(TASK_RUNNING), link_spooled(a->link));
 	event_base_loopbreak(a->base);
 }
 
@@ -135,13 +148,26 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	}
 	log_info("%s received: cancelling %zu running and %zu queued "
 	    "task(s), then exiting", strsignal((int)sig),
-	    task_proc_running(), admit_queued());
+	    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 	a->shutting_down = 1;
-	admit_cancel_all(a);
+	admit_cancel_all();
 	task_proc_cancel_all();
 	timer_add_ms(main_drain_timer, 20);
 	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
 	    1000 + MAIN_DRAIN_EXTRA_MS);
+}
+
+/*
+ * Signals an operator sends by habit (SIGHUP from logrotate, SIGUSR1)
+ * must not kill the agent and orphan its tasks: logged, and ignored.
+ */
+static void
+main_on_ignored_signal(evutil_socket_t sig, short events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	log_info("%s received: ignored (this agent has nothing to reload or "
+	    "reopen: it logs to stderr)", strsignal((int)sig));
 }
 
 int
@@ -149,7 +175,7 @@ main(int argc, char **argv)
 {
 	struct options opts;
 	struct link_handlers handlers;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup, *sigusr1;
 	enum options_result r;
 	enum log_level level;
 	char *text;
@@ -163,8 +189,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (r == OPTIONS_ERROR) {
-		fprintf(stderr, "%s: %s\nTry '%s --help' for more "
-		    "information.\n", AGENT_NAME, text, AGENT_NAME);
+		main_usage_error(text);
 		free(text);
 		options_free(&opts);
 		return 2;
@@ -174,6 +199,8 @@ main(int argc, char **argv)
 	log_set_json(strcmp(opts.log_format, "json") == 0);
 	main_check_config_mode(&opts);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* until the loop handles them */
+	signal(SIGUSR1, SIG_IGN);
 
 	gpr_set_log_function(main_grpc_log);
 	grpc_init();
@@ -194,19 +221,24 @@ main(int argc, char **argv)
 		log_info("no child subreaper on this system: a cancel reaches "
 		    "a task's process group only");
 	reaper_start(agent.base);
-	admit_init(&agent);
+	admit_init(&agent, dispatch_start);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
 	handlers.arg = &agent;
 	agent.link = link_new(agent.base, &opts, &handlers);
 	sigterm = evsignal_new(agent.base, SIGTERM, main_on_signal, &agent);
 	sigint = evsignal_new(agent.base, SIGINT, main_on_signal, &agent);
+	sighup = evsignal_new(agent.base, SIGHUP, main_on_ignored_signal, NULL);
+	sigusr1 = evsignal_new(agent.base, SIGUSR1, main_on_ignored_signal,
+	    NULL);
 	main_drain_timer = event_new(agent.base, -1, EV_PERSIST,
 	    main_check_drained, &agent);
 	main_give_up_timer = evtimer_new(agent.base, main_give_up, &agent);
-	if (sigterm == NULL || sigint == NULL || main_drain_timer == NULL ||
+	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
+	    sigusr1 == NULL || main_drain_timer == NULL ||
 	    main_give_up_timer == NULL ||
-	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sighup, NULL) != 0 || evsignal_add(sigusr1, NULL) != 0)
 		fatalx("cannot watch signals");
 
 	link_start(agent.link);
@@ -220,6 +252,8 @@ main(int argc, char **argv)
 	event_free(main_give_up_timer);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
+	event_free(sigusr1);
 	reaper_stop();
 	admit_free();
 	task_free_all();

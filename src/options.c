@@ -41,8 +41,10 @@ struct option_entry {
 	char short_name;
 	enum option_type type;
 	size_t offset;
-	const char *env;
+	int env;		/* settable as NODELINK_<NAME> (options_env_name) */
+	const char *env_alias;	/* an older variable that works too */
 	const char *key;	/* in the configuration file */
+	int list;		/* the file may give a list (comma-joined) */
 	const char *def;	/* default, as it would be written */
 	unsigned min, max;
 	const char *arg;	/* the value's name in --help */
@@ -52,83 +54,114 @@ struct option_entry {
 #define OFF(field) offsetof(struct options, field)
 
 static const struct option_entry options_table[] = {
-	{ "config", 'c', OPT_STRING, OFF(config), "NODELINK_CONFIG", NULL,
-	  NULL, 0, 0, "FILE",
-	  "read settings from this YAML file" },
-	{ "server", 's', OPT_STRING, OFF(server), "NODELINK_SERVER_ADDRESS",
-	  "server.address", "localhost:9090", 0, 0, "ADDR[,ADDR...]",
-	  "the nodelink server(s), host:port; the next is tried when one "
-	  "fails" },
-	{ "agent-id", 0, OPT_STRING, OFF(agent_id), "NODELINK_AGENT_ID",
-	  "agent.id", NULL, 0, 0, "ID",
-	  "this agent's ID (required)" },
-	{ "agent-token", 0, OPT_STRING, OFF(agent_token),
-	  "NODELINK_AGENT_TOKEN", "agent.token", NULL, 0, 0, "TOKEN",
-	  "this agent's secret token (required); prefer the environment or "
-	  "the file: a command line is visible to other users" },
-	{ "tls", 0, OPT_FLAG, OFF(tls), "NODELINK_TLS", "server.tls_enabled",
-	  NULL, 0, 0, NULL,
-	  "connect with TLS" },
-	{ "tls-ca-file", 0, OPT_STRING, OFF(tls_ca_file), NULL,
-	  "server.tls_ca_file", NULL, 0, 0, "FILE",
-	  "trusted CA certificates (PEM) for TLS; default: the system's" },
-	{ "tls-server-name", 0, OPT_STRING, OFF(tls_server_name), NULL,
-	  "server.tls_server_name", NULL, 0, 0, "NAME",
-	  "the name the server's certificate must carry, if not its host" },
-	{ "shell", 0, OPT_STRING, OFF(shell), "NODELINK_SHELL", "agent.shell",
-	  "bash", 0, 0, "PATH",
-	  "shell that runs commands as: SHELL -c CMD" },
-	{ "docker-binary", 0, OPT_STRING, OFF(docker_binary),
-	  "NODELINK_DOCKER_BINARY", "docker.binary", "docker", 0, 0, "PATH",
-	  "the Docker CLI that runs Docker operations (podman works too)" },
-	{ "max-concurrent-tasks", 0, OPT_UINT, OFF(max_concurrent_tasks),
-	  "NODELINK_MAX_CONCURRENT_TASKS", "agent.max_concurrent_tasks",
-	  "100", 1, 100000, "N",
-	  "tasks running at once; more wait in a queue" },
-	{ "max-queued-tasks", 0, OPT_UINT, OFF(max_queued_tasks), NULL,
-	  "agent.max_queued_tasks", "1000", 0, 1000000, "N",
-	  "tasks waiting; beyond them the agent answers busy" },
-	{ "kill-grace", 0, OPT_UINT, OFF(kill_grace_s), NULL,
-	  "agent.kill_grace", "10", 0, 3600, "SECONDS",
-	  "SIGTERM to SIGKILL when a task is cancelled (0: SIGKILL at once)" },
-	{ "default-timeout", 0, OPT_UINT, OFF(default_timeout_s), NULL,
-	  "agent.default_timeout", "0", 0, 31536000, "SECONDS",
-	  "time limit of tasks that set none (0: no limit)" },
-	{ "flush-delay-ms", 0, OPT_UINT, OFF(flush_delay_ms), NULL,
-	  "agent.flush_delay_ms", "100", 1, 60000, "MS",
-	  "a partial output line is sent after this long" },
-	{ "spool-mib", 0, OPT_UINT, OFF(spool_mib), "NODELINK_SPOOL_MIB",
-	  "agent.spool_mib", "64", 1, 65536, "MIB",
-	  "output held for the server before tasks' pipes pause" },
-	{ "reconnect-initial-ms", 0, OPT_UINT, OFF(reconnect_initial_ms), NULL,
-	  "server.reconnect_initial_ms", "1000", 1, 3600000, "MS",
-	  "first reconnect delay ceiling" },
-	{ "reconnect-max-ms", 0, OPT_UINT, OFF(reconnect_max_ms), NULL,
-	  "server.reconnect_max_ms", "60000", 1, 3600000, "MS",
-	  "largest reconnect delay" },
-	{ "reconnect-multiplier", 0, OPT_FACTOR,
-	  OFF(reconnect_multiplier_pct), NULL, "server.reconnect_multiplier",
-	  "1.5", 100, 1000, "X",
-	  "growth of the reconnect delay per failure" },
-	{ "keepalive-ms", 0, OPT_UINT, OFF(keepalive_ms), NULL,
-	  "server.keepalive_ms", "360000", 1000, 86400000, "MS",
-	  "ping an idle connection this often (default gRPC servers refuse "
-	  "pings more often than every 5 minutes)" },
-	{ "keepalive-timeout-ms", 0, OPT_UINT, OFF(keepalive_timeout_ms), NULL,
-	  "server.keepalive_timeout_ms", "20000", 100, 3600000, "MS",
-	  "a ping unanswered this long means the server is gone" },
-	{ "log-level", 0, OPT_CHOICE, OFF(log_level), "NODELINK_LOG_LEVEL",
-	  "logging.level", "info", 0, 0, "debug|info|warn|error",
-	  "the least severe messages logged" },
-	{ "log-format", 0, OPT_CHOICE, OFF(log_format), "NODELINK_LOG_FORMAT",
-	  "logging.format", "text", 0, 0, "text|json",
-	  "log lines as text or as JSON objects" },
-	{ "verbose", 'v', OPT_COUNT, OFF(verbose), NULL, NULL, NULL, 0, 0,
-	  NULL, "log debug messages too (--log-level debug)" },
-	{ "help", 'h', OPT_HELP, 0, NULL, NULL, NULL, 0, 0, NULL,
-	  "show this help and exit" },
-	{ "version", 'V', OPT_VERSION, 0, NULL, NULL, NULL, 0, 0, NULL,
-	  "show the version and exit" },
+	{ .name = "config", .short_name = 'c', .type = OPT_STRING,
+	  .offset = OFF(config), .env = 1, .arg = "FILE",
+	  .help = "read settings from this YAML file" },
+	{ .name = "server", .short_name = 's', .type = OPT_STRING,
+	  .offset = OFF(server), .env = 1,
+	  .env_alias = "NODELINK_SERVER_ADDRESS", .key = "server.address",
+	  .list = 1, .def = "localhost:9090", .arg = "ADDR[,ADDR...]",
+	  .help = "the nodelink server(s), host:port; the next is tried "
+	  "when one fails" },
+	{ .name = "agent-id", .type = OPT_STRING, .offset = OFF(agent_id),
+	  .env = 1, .key = "agent.id", .arg = "ID",
+	  .help = "this agent's ID (required)" },
+	{ .name = "agent-token", .type = OPT_STRING,
+	  .offset = OFF(agent_token), .env = 1, .key = "agent.token",
+	  .arg = "TOKEN",
+	  .help = "this agent's secret token (required); prefer the "
+	  "environment or the file: a command line is visible to other "
+	  "users" },
+	{ .name = "tls", .type = OPT_FLAG, .offset = OFF(tls), .env = 1,
+	  .key = "server.tls_enabled",
+	  .help = "connect with TLS" },
+	{ .name = "tls-ca-file", .type = OPT_STRING,
+	  .offset = OFF(tls_ca_file), .env = 1, .key = "server.tls_ca_file",
+	  .arg = "FILE",
+	  .help = "trusted CA certificates (PEM) for TLS; default: the "
+	  "system's" },
+	{ .name = "tls-server-name", .type = OPT_STRING,
+	  .offset = OFF(tls_server_name), .env = 1,
+	  .key = "server.tls_server_name", .arg = "NAME",
+	  .help = "the name the server's certificate must carry, if not its "
+	  "host" },
+	{ .name = "shell", .type = OPT_STRING, .offset = OFF(shell), .env = 1,
+	  .key = "agent.shell", .def = "bash", .arg = "PATH",
+	  .help = "shell that runs commands as: SHELL -c CMD" },
+	{ .name = "docker-binary", .type = OPT_STRING,
+	  .offset = OFF(docker_binary), .env = 1, .key = "docker.binary",
+	  .def = "docker", .arg = "PATH",
+	  .help = "the Docker CLI that runs Docker operations (podman works "
+	  "too)" },
+	{ .name = "max-concurrent-tasks", .type = OPT_UINT,
+	  .offset = OFF(max_concurrent_tasks), .env = 1,
+	  .key = "agent.max_concurrent_tasks", .def = "100", .min = 1,
+	  .max = 100000, .arg = "N",
+	  .help = "tasks running at once; more wait in a queue" },
+	{ .name = "max-queued-tasks", .type = OPT_UINT,
+	  .offset = OFF(max_queued_tasks), .env = 1,
+	  .key = "agent.max_queued_tasks", .def = "1000", .min = 0,
+	  .max = 1000000, .arg = "N",
+	  .help = "tasks waiting; beyond them the agent answers busy" },
+	{ .name = "kill-grace", .type = OPT_UINT, .offset = OFF(kill_grace_s),
+	  .env = 1, .key = "agent.kill_grace", .def = "10", .min = 0,
+	  .max = 3600, .arg = "SECONDS",
+	  .help = "SIGTERM to SIGKILL when a task is cancelled (0: SIGKILL "
+	  "at once)" },
+	{ .name = "default-timeout", .type = OPT_UINT,
+	  .offset = OFF(default_timeout_s), .env = 1,
+	  .key = "agent.default_timeout", .def = "0", .min = 0,
+	  .max = 31536000, .arg = "SECONDS",
+	  .help = "time limit of tasks that set none (0: no limit)" },
+	{ .name = "flush-delay-ms", .type = OPT_UINT,
+	  .offset = OFF(flush_delay_ms), .env = 1,
+	  .key = "agent.flush_delay_ms", .def = "100", .min = 1,
+	  .max = 60000, .arg = "MS",
+	  .help = "a partial output line is sent after this long" },
+	{ .name = "spool-mib", .type = OPT_UINT, .offset = OFF(spool_mib),
+	  .env = 1, .key = "agent.spool_mib", .def = "64", .min = 1,
+	  .max = 65536, .arg = "MIB",
+	  .help = "messages held for the server before tasks' pipes and "
+	  "the server's requests pause" },
+	{ .name = "reconnect-initial-ms", .type = OPT_UINT,
+	  .offset = OFF(reconnect_initial_ms), .env = 1,
+	  .key = "server.reconnect_initial_ms", .def = "1000", .min = 1,
+	  .max = 3600000, .arg = "MS",
+	  .help = "first reconnect delay ceiling" },
+	{ .name = "reconnect-max-ms", .type = OPT_UINT,
+	  .offset = OFF(reconnect_max_ms), .env = 1,
+	  .key = "server.reconnect_max_ms", .def = "60000", .min = 1,
+	  .max = 3600000, .arg = "MS",
+	  .help = "largest reconnect delay" },
+	{ .name = "reconnect-multiplier", .type = OPT_FACTOR,
+	  .offset = OFF(reconnect_multiplier_pct), .env = 1,
+	  .key = "server.reconnect_multiplier", .def = "1.5", .min = 100,
+	  .max = 1000, .arg = "X",
+	  .help = "growth of the reconnect delay per failure" },
+	{ .name = "keepalive-ms", .type = OPT_UINT,
+	  .offset = OFF(keepalive_ms), .env = 1, .key = "server.keepalive_ms",
+	  .def = "360000", .min = 1000, .max = 86400000, .arg = "MS",
+	  .help = "ping an idle connection this often (default gRPC servers "
+	  "refuse pings more often than every 5 minutes)" },
+	{ .name = "keepalive-timeout-ms", .type = OPT_UINT,
+	  .offset = OFF(keepalive_timeout_ms), .env = 1,
+	  .key = "server.keepalive_timeout_ms", .def = "20000", .min = 100,
+	  .max = 3600000, .arg = "MS",
+	  .help = "a ping unanswered this long means the server is gone" },
+	{ .name = "log-level", .type = OPT_CHOICE, .offset = OFF(log_level),
+	  .env = 1, .key = "logging.level", .def = "info",
+	  .arg = "debug|info|warn|error",
+	  .help = "the least severe messages logged" },
+	{ .name = "log-format", .type = OPT_CHOICE, .offset = OFF(log_format),
+	  .env = 1, .key = "logging.format", .def = "text", .arg = "text|json",
+	  .help = "log lines as text or as JSON objects" },
+	{ .name = "verbose", .short_name = 'v', .type = OPT_COUNT,
+	  .offset = OFF(verbose),
+	  .help = "log debug messages too (--log-level debug)" },
+	{ .name = "help", .short_name = 'h', .type = OPT_HELP,
+	  .help = "show this help and exit" },
+	{ .name = "version", .short_name = 'V', .type = OPT_VERSION,
+	  .help = "show the version and exit" },
 };
 
 #define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
@@ -145,6 +178,10 @@ options_free(struct options *o)
 	const struct option_entry *e;
 	size_t i;
 
+	for (i = 0; i < o->n_servers; i++)
+		free(o->servers[i]);
+	free(o->servers);
+	free(o->tls_roots);
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
 		if (e->type == OPT_STRING || e->type == OPT_CHOICE)
@@ -337,24 +374,129 @@ options_getenv(char *const *envp, const char *name)
 	return NULL;
 }
 
-/* Every key in the file must name a setting: a typo is an error. */
+/* NODELINK_ and the option's name in capitals, '_' for '-'. */
+static void
+options_env_name(const struct option_entry *e, char *buf, size_t size)
+{
+	size_t i;
+
+	snprintf(buf, size, "NODELINK_%s", e->name);
+	for (i = 0; buf[i] != '\0'; i++) {
+		if (buf[i] == '-')
+			buf[i] = '_';
+		else if (buf[i] >= 'a' && buf[i] <= 'z')
+			buf[i] = (char)(buf[i] - 'a' + 'A');
+	}
+}
+
+/* True if SECTION (LEN bytes) begins some setting's key, as "agent". */
+static int
+options_is_section(const char *section, size_t len)
+{
+	size_t k;
+
+	for (k = 0; k < OPTIONS_COUNT; k++) {
+		if (options_table[k].key != NULL &&
+		    strncmp(options_table[k].key, section, len) == 0 &&
+		    options_table[k].key[len] == '.')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Every key in the file must name a setting (a typo is an error), and
+ * have the shape the setting takes.  A key is quoted shortened and
+ * escaped: the file may be anything, even one that is not the agent's.
+ */
 static int
 options_check_config(const struct config *cfg, const char *path,
     char **text)
 {
+	const struct config_item *item;
+	const struct option_entry *e;
+	char *shown;
 	size_t i, k;
 
 	for (i = 0; i < cfg->n; i++) {
-		for (k = 0; k < OPTIONS_COUNT; k++) {
+		item = &cfg->items[i];
+		for (k = 0, e = NULL; k < OPTIONS_COUNT && e == NULL; k++) {
 			if (options_table[k].key != NULL &&
-			    strcmp(options_table[k].key, cfg->items[i].key) == 0)
-				break;
+			    strcmp(options_table[k].key, item->key) == 0)
+				e = &options_table[k];
 		}
-		if (k == OPTIONS_COUNT) {
+		shown = vis_strdup(item->key, strlen(item->key), 40);
+		if (e == NULL && strchr(item->key, '.') == NULL &&
+		    options_is_section(item->key, strlen(item->key)))
+			xasprintf(text, "%s:%lu: '%s' must be a mapping of "
+			    "settings (%s: then name: value lines indented "
+			    "below it)", path, item->line, shown, shown);
+		else if (e == NULL)
 			xasprintf(text, "%s:%lu: unknown setting '%s'", path,
-			    cfg->items[i].line, cfg->items[i].key);
+			    item->line, shown);
+		else if (item->list && !e->list)
+			xasprintf(text, "%s:%lu: %s takes one value, not a "
+			    "list", path, item->line, shown);
+		free(shown);
+		if (*text != NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Addresses split at commas, blanks trimmed; at least one. */
+static int
+options_split_servers(struct options *o, char **text)
+{
+	const char *p = o->server, *end;
+	size_t len;
+
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > 0) {
+			o->servers = xreallocarray(o->servers,
+			    o->n_servers + 1, sizeof *o->servers);
+			o->servers[o->n_servers++] = xstrndup(p, len);
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	if (o->n_servers == 0) {
+		xasprintf(text, "--server: no server address in '%s'",
+		    o->server);
+		return -1;
+	}
+	return 0;
+}
+
+/* What needs more than a look at one value: status 2 if it fails. */
+static int
+options_finish(struct options *o, char **text)
+{
+	struct buf pem;
+	char *cause;
+
+	if (options_split_servers(o, text) != 0)
+		return -1;
+	if (o->tls && o->tls_ca_file != NULL) {
+		buf_init(&pem);
+		if (buf_read_file(&pem, o->tls_ca_file, 16 * 1024 * 1024,
+		    &cause) != 0) {
+			xasprintf(text, "cannot read the TLS CA file %s", cause);
+			free(cause);
+			buf_free(&pem);
 			return -1;
 		}
+		buf_append(&pem, "", 1);
+		o->tls_roots = pem.data;
 	}
 	return 0;
 }
@@ -374,7 +516,7 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 	const struct config_item *item;
 	struct config cfg;
 	const char *arg, *name, *value, *eq;
-	char origin[128];
+	char origin[128], env[64];
 	size_t i, len;
 	int k;
 
@@ -437,8 +579,8 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 	/* The configuration file, named on the command line or in the
 	 * environment, comes between the environment and the defaults. */
 	memset(&cfg, 0, sizeof cfg);
-	if (o->config == NULL &&
-	    (value = options_getenv(envp, "NODELINK_CONFIG")) != NULL &&
+	options_env_name(&options_table[0], env, sizeof env);
+	if (o->config == NULL && (value = options_getenv(envp, env)) != NULL &&
 	    *value != '\0')
 		o->config = xstrdup(value);
 	if (o->config != NULL && config_load(o->config, &cfg, text) != 0)
@@ -452,9 +594,16 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		e = &options_table[i];
 		if (seen[i])
 			continue;
-		if (e->env != NULL &&
-		    (value = options_getenv(envp, e->env)) != NULL) {
-			snprintf(origin, sizeof origin, "%s", e->env);
+		value = NULL;
+		if (e->env) {
+			options_env_name(e, env, sizeof env);
+			if ((value = options_getenv(envp, env)) == NULL &&
+			    e->env_alias != NULL &&
+			    (value = options_getenv(envp, e->env_alias)) != NULL)
+				snprintf(env, sizeof env, "%s", e->env_alias);
+		}
+		if (value != NULL) {
+			snprintf(origin, sizeof origin, "%s", env);
 			if (options_set(o, e, value, origin, text) != 0)
 				goto error;
 		} else if (e->key != NULL &&
@@ -483,6 +632,8 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		    "set NODELINK_AGENT_TOKEN");
 		return OPTIONS_ERROR;
 	}
+	if (options_finish(o, text) != 0)
+		return OPTIONS_ERROR;
 	return OPTIONS_OK;
 
 error:
@@ -496,7 +647,7 @@ options_help(void)
 {
 	const struct option_entry *e;
 	struct buf b;
-	char line[512], left[64];
+	char line[768], left[64], env[64];
 	size_t i;
 
 	buf_init(&b);
@@ -518,11 +669,14 @@ options_help(void)
 			snprintf(line, sizeof line, " [%s]", e->def);
 			buf_append(&b, line, strlen(line));
 		}
-		if (e->env != NULL || e->key != NULL) {
-			snprintf(line, sizeof line, "\n  %-32s %s%s%s%s", "",
-			    e->env != NULL ? "environment: " : "",
-			    e->env != NULL ? e->env : "",
-			    e->env != NULL && e->key != NULL ? ", file: " :
+		if (e->env || e->key != NULL) {
+			if (e->env)
+				options_env_name(e, env, sizeof env);
+			snprintf(line, sizeof line, "\n  %-32s %s%s%s%s%s%s", "",
+			    e->env ? "environment: " : "", e->env ? env : "",
+			    e->env_alias != NULL ? " or " : "",
+			    e->env_alias != NULL ? e->env_alias : "",
+			    e->env && e->key != NULL ? ", file: " :
 			    e->key != NULL ? "file: " : "",
 			    e->key != NULL ? e->key : "");
 			buf_append(&b, line, strlen(line));
@@ -530,9 +684,12 @@ options_help(void)
 		buf_append(&b, "\n", 1);
 	}
 	snprintf(line, sizeof line,
-	    "\nThe original agent's spelling works too: -agent_id=ID "
-	    "-agent_token=TOKEN.\nThe command line wins over the environment, "
-	    "which wins over the file.\n");
+	    "\nEvery setting but -v, -h and -V can also come from the "
+	    "environment, as NODELINK_\nand its name in capitals with '_' for "
+	    "'-': --kill-grace=5 is NODELINK_KILL_GRACE=5.\nThe original "
+	    "agent's spelling works too: -agent_id=ID -agent_token=TOKEN.\n"
+	    "The command line wins over the environment, which wins over the "
+	    "file.\nTasks never see NODELINK_* variables.\n");
 	buf_append(&b, line, strlen(line));
 	buf_append(&b, "", 1);
 	return b.data;

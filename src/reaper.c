@@ -2,9 +2,10 @@
  * reaper.c: every child is reaped in one place.
  *
  * A libevent SIGCHLD event runs waitpid(-1, WNOHANG) until nothing is left
- * and hands each status to whoever watches that pid.  Signals are turned
- * into loop events by libevent, so the handlers run on the loop's thread
- * like everything else.
+ * and hands each status to whoever watches that pid, found in a red-black
+ * tree (a thousand children exiting at once cost a thousand lookups, not a
+ * thousand list walks).  Signals are turned into loop events by libevent,
+ * so the handlers run on the loop's thread like everything else.
  */
 
 #include "config.h"
@@ -16,25 +17,38 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
 #include "agent.h"
+#include "compat/tree.h"
 
 struct reaper_watch {
-	struct reaper_watch *next;
+	RB_ENTRY(reaper_watch) entry;
 	pid_t pid;
 	reaper_fn fn;
 	void *arg;
 };
+RB_HEAD(reaper_tree, reaper_watch);
 
 static struct event *reaper_event;
-static struct reaper_watch *reaper_watches;
+static struct reaper_tree reaper_watches = RB_INITIALIZER(&reaper_watches);
+
+static int
+reaper_cmp(struct reaper_watch *a, struct reaper_watch *b)
+{
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+/* (Not _STATIC: libbsd's spelling of that does not compile.) */
+RB_PROTOTYPE(reaper_tree, reaper_watch, entry, reaper_cmp)
+RB_GENERATE(reaper_tree, reaper_watch, entry, reaper_cmp)
 
 static void
 reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 {
-	struct reaper_watch **pp, *w;
+	struct reaper_watch key, *w;
 	pid_t pid;
 	int status;
 
@@ -47,16 +61,13 @@ reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 			continue;
 		if (pid <= 0)
 			break;
-		for (pp = &reaper_watches; *pp != NULL; pp = &(*pp)->next) {
-			if ((*pp)->pid == pid)
-				break;
-		}
-		if ((w = *pp) == NULL) {
+		key.pid = pid;
+		if ((w = RB_FIND(reaper_tree, &reaper_watches, &key)) == NULL) {
 			log_debug("reaped process %ld, which no task owned",
 			    (long)pid);
 			continue;
 		}
-		*pp = w->next;
+		RB_REMOVE(reaper_tree, &reaper_watches, w);
 		w->fn(w->arg, pid, status);
 		free(w);
 	}
@@ -80,17 +91,32 @@ reaper_watch(pid_t pid, reaper_fn fn, void *arg)
 	w->pid = pid;
 	w->fn = fn;
 	w->arg = arg;
-	w->next = reaper_watches;
-	reaper_watches = w;
+	if (RB_INSERT(reaper_tree, &reaper_watches, w) != NULL)
+		fatalx("process %ld watched twice", (long)pid);
+}
+
+/*
+ * True if child PID has exited but is not reaped yet (its SIGCHLD is still
+ * on its way): it is left for the reaper, unreaped.
+ */
+int
+reaper_exited(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+		return 0;
+	return si.si_pid == pid;
 }
 
 void
 reaper_stop(void)
 {
-	struct reaper_watch *w;
+	struct reaper_watch *w, *next;
 
-	while ((w = reaper_watches) != NULL) {
-		reaper_watches = w->next;
+	RB_FOREACH_SAFE(w, reaper_tree, &reaper_watches, next) {
+		RB_REMOVE(reaper_tree, &reaper_watches, w);
 		free(w);
 	}
 	if (reaper_event != NULL)

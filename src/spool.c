@@ -26,12 +26,10 @@
 void
 spool_init(struct spool *s, size_t win_max_bytes, size_t win_max_count)
 {
-	s->head = NULL;
-	s->tail = &s->head;
+	STAILQ_INIT(&s->queue);
 	s->bytes = 0;
 	s->count = 0;
-	s->win_head = NULL;
-	s->win_tail = &s->win_head;
+	STAILQ_INIT(&s->window);
 	s->win_bytes = 0;
 	s->win_count = 0;
 	s->win_max_bytes = win_max_bytes;
@@ -41,9 +39,7 @@ spool_init(struct spool *s, size_t win_max_bytes, size_t win_max_count)
 void
 spool_push(struct spool *s, struct msg *m)
 {
-	m->next = NULL;
-	*s->tail = m;
-	s->tail = &m->next;
+	STAILQ_INSERT_TAIL(&s->queue, m, entry);
 	s->bytes += SPOOL_COST(m);
 	s->count++;
 }
@@ -51,7 +47,7 @@ spool_push(struct spool *s, struct msg *m)
 struct msg *
 spool_peek(const struct spool *s)
 {
-	return s->head;
+	return STAILQ_FIRST(&s->queue);
 }
 
 /* The head was sent: it moves to the window, whose oldest may drop out. */
@@ -60,25 +56,19 @@ spool_ack(struct spool *s)
 {
 	struct msg *m, *old;
 
-	if ((m = s->head) == NULL)
+	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
 		return;
-	s->head = m->next;
-	if (s->head == NULL)
-		s->tail = &s->head;
+	STAILQ_REMOVE_HEAD(&s->queue, entry);
 	s->bytes -= SPOOL_COST(m);
 	s->count--;
 
-	m->next = NULL;
-	*s->win_tail = m;
-	s->win_tail = &m->next;
+	STAILQ_INSERT_TAIL(&s->window, m, entry);
 	s->win_bytes += SPOOL_COST(m);
 	s->win_count++;
-	while ((old = s->win_head) != NULL &&
+	while ((old = STAILQ_FIRST(&s->window)) != NULL &&
 	    (s->win_bytes > s->win_max_bytes ||
 	    s->win_count > s->win_max_count)) {
-		s->win_head = old->next;
-		if (s->win_head == NULL)
-			s->win_tail = &s->win_head;
+		STAILQ_REMOVE_HEAD(&s->window, entry);
 		s->win_bytes -= SPOOL_COST(old);
 		s->win_count--;
 		free(old);
@@ -91,16 +81,12 @@ spool_rewind(struct spool *s)
 {
 	size_t n = s->win_count;
 
-	if (s->win_head == NULL)
+	if (STAILQ_EMPTY(&s->window))
 		return 0;
-	*s->win_tail = s->head;
-	if (s->head == NULL)
-		s->tail = s->win_tail;
-	s->head = s->win_head;
+	STAILQ_CONCAT(&s->window, &s->queue);	/* the queue is now empty */
+	STAILQ_CONCAT(&s->queue, &s->window);
 	s->bytes += s->win_bytes;
 	s->count += s->win_count;
-	s->win_head = NULL;
-	s->win_tail = &s->win_head;
 	s->win_bytes = 0;
 	s->win_count = 0;
 	return n;
@@ -120,12 +106,12 @@ spool_count(const struct spool *s)
 }
 
 static void
-spool_free_list(struct msg *m)
+spool_free_queue(struct msg_queue *q)
 {
-	struct msg *next;
+	struct msg *m;
 
-	for (; m != NULL; m = next) {
-		next = m->next;
+	while ((m = STAILQ_FIRST(q)) != NULL) {
+		STAILQ_REMOVE_HEAD(q, entry);
 		free(m);
 	}
 }
@@ -133,7 +119,7 @@ spool_free_list(struct msg *m)
 void
 spool_free(struct spool *s)
 {
-	spool_free_list(s->head);
-	spool_free_list(s->win_head);
+	spool_free_queue(&s->queue);
+	spool_free_queue(&s->window);
 	spool_init(s, s->win_max_bytes, s->win_max_count);
 }

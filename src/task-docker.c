@@ -26,8 +26,6 @@
 
 #include "agent.h"
 
-extern char **environ;
-
 struct docker_task {
 	struct agent *agent;
 	char *binary;		/* the CLI, found on PATH */
@@ -70,6 +68,7 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	struct docker_task *dt = arg;
 	struct compat_spawn sp;
 	char *argv[5], grace[32];
+	char **envp;
 	int null_fd, error;
 	pid_t pid;
 
@@ -89,10 +88,12 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	memset(&sp, 0, sizeof sp);
 	sp.path = dt->binary;
 	sp.argv = argv;
-	sp.envp = environ;
+	envp = task_proc_env(NULL, 0, NULL);
+	sp.envp = envp;
 	sp.out_fd = null_fd;
 	sp.err_fd = null_fd;
 	error = compat_spawn(&sp, &pid);
+	free(envp);
 	close(null_fd);
 	if (error != 0) {
 		log_warn("cannot stop container %s: %s", dt->name,
@@ -160,9 +161,9 @@ static const struct proc_hooks docker_hooks = {
 
 /* Starts a Docker operation; the contract of task_proc_start(). */
 int
-task_docker_start(struct agent *a, struct task *t, const struct request *req,
-    char **cause)
+task_docker_start(struct task *t, const struct request *req, char **cause)
 {
+	struct agent *a = task_agent(t);
 	const struct docker_op *d = req->docker;
 	struct docker_task *dt;
 	struct proc_spec spec;
@@ -214,17 +215,17 @@ task_docker_start(struct agent *a, struct task *t, const struct request *req,
 				buf_append(&b, " ", 1);
 			buf_append(&b, argv[i], strlen(argv[i]));
 		}
-		what = log_escape(b.data, b.len, 300);
+		buf_append(&b, "", 1);
+		xasprintf(&what, "%.300s%s", b.data, b.len > 301 ? "..." : "");
 		buf_free(&b);
 	}
 	memset(&spec, 0, sizeof spec);
-	spec.kind = TASK_KIND_DOCKER;
 	spec.path = dt->binary;
 	spec.argv = argv;
 	spec.what = what;
 	spec.hooks = &docker_hooks;
 	spec.hook_arg = dt;
-	rc = task_proc_start(a, t, req, &spec, cause);
+	rc = task_proc_start(t, &spec, cause);
 	free(what);
 	docker_argv_free(argv);
 	return rc;

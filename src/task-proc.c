@@ -50,6 +50,8 @@
 #define PROC_GIVE_UP_MS 2000
 /* Every task's processes carry this in their environment. */
 #define PROC_MARKER "NODELINK_AGENT_TASK"
+/* The agent's own settings (options.c) all begin so. */
+#define PROC_AGENT_ENV_PREFIX "NODELINK_"
 
 extern char **environ;
 
@@ -64,7 +66,7 @@ struct proc_stream {
 };
 
 struct proc_task {
-	struct proc_task *next, *prev;	/* the running list */
+	LIST_ENTRY(proc_task) entry;	/* the running list */
 	struct agent *agent;
 	struct task *task;
 	pid_t pid;
@@ -92,8 +94,7 @@ struct proc_task {
 	void *hook_arg;
 };
 
-static struct proc_task *proc_running;
-static size_t proc_running_n;
+static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running);
 static unsigned long proc_serial;
 
 /* Finds an executable NAME on the agent's PATH; NULL if there is none. */
@@ -142,28 +143,44 @@ proc_env_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* The agent's own settings, its token above all, are never a task's. */
+static int
+proc_env_is_agents(const char *entry)
+{
+	return strncmp(entry, PROC_AGENT_ENV_PREFIX,
+	    sizeof PROC_AGENT_ENV_PREFIX - 1) == 0;
+}
+
 /*
- * The task's environment: the agent's, with the task's entries added; a
- * task entry replaces an inherited one of the same name, and of repeated
- * task entries the last wins.  Sorting keeps this O(n log n) for requests
- * with thousands of entries.
+ * A task's environment: the agent's, less its own NODELINK_* settings,
+ * with the task's entries added, and MARKER (if not NULL) last; a task
+ * entry replaces an inherited one of the same name, and of repeated task
+ * entries the last wins.  Sorting keeps this O(n log n) for requests with
+ * thousands of entries.  The caller frees the array (not the strings).
  */
-static char **
-proc_env(char *const *add, size_t n_add, const char *marker)
+char **
+task_proc_env(char *const *add, size_t n_add, const char *marker)
 {
 	struct proc_env_entry *all;
 	size_t n_inherited = 0, n, i, k;
 	const char *eq;
 	char **envp;
+	char **inherited;
 
-	while (environ[n_inherited] != NULL)
+	for (i = 0; environ[i] != NULL; i++)
 		n_inherited++;
-	n = n_inherited + n_add + 1;
-	all = xcalloc(n, sizeof *all);
+	inherited = xcalloc(n_inherited + 1, sizeof *inherited);
+	for (i = 0, k = 0; environ[i] != NULL; i++) {
+		if (!proc_env_is_agents(environ[i]))
+			inherited[k++] = environ[i];
+	}
+	n_inherited = k;
+	n = n_inherited + n_add + (marker != NULL ? 1 : 0);
+	all = xcalloc(n + 1, sizeof *all);
 	for (i = 0; i < n; i++) {
 		if (i < n_inherited)
-			all[i].s = environ[i];
-		else if (i < n - 1)
+			all[i].s = inherited[i];
+		else if (i < n_inherited + n_add)
 			all[i].s = add[i - n_inherited];
 		else
 			all[i].s = marker;	/* last: no task entry beats it */
@@ -181,6 +198,7 @@ proc_env(char *const *add, size_t n_add, const char *marker)
 		envp[k++] = (char *)(uintptr_t)all[i].s;
 	}
 	free(all);
+	free(inherited);
 	return envp;
 }
 
@@ -215,13 +233,7 @@ proc_stream_close(struct proc_stream *s)
 static void
 proc_free(struct proc_task *st)
 {
-	if (st->prev != NULL)
-		st->prev->next = st->next;
-	else
-		proc_running = st->next;
-	if (st->next != NULL)
-		st->next->prev = st->prev;
-	proc_running_n--;
+	LIST_REMOVE(st, entry);
 	proc_stream_close(&st->out);
 	proc_stream_close(&st->err);
 	framer_free(&st->out.framer);
@@ -351,6 +363,11 @@ proc_on_poll(evutil_socket_t fd, short events, void *arg)
 	timer_add_ms(st->poll_timer, PROC_POLL_MS);
 }
 
+/*
+ * The time limit is up.  Only a process still running when it is has
+ * timed out: one that ended by itself meanwhile (the agent was stopped,
+ * or busy, and its exit is not reaped yet) is reported as it ended.
+ */
 static void
 proc_on_timeout(evutil_socket_t fd, short events, void *arg)
 {
@@ -358,6 +375,11 @@ proc_on_timeout(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	if (st->reaped || reaper_exited(st->pid)) {
+		log_debug("task %s: time limit reached after it ended",
+		    task_id(st->task));
+		return;
+	}
 	st->timed_out = 1;
 	proc_kill_begin(st, "timed out");
 }
@@ -371,7 +393,6 @@ static int
 proc_check_done(struct proc_task *st)
 {
 	char reason[96];
-	struct agent *a = st->agent;
 	enum response_status status;
 	const char *why;
 	int code;
@@ -400,7 +421,7 @@ proc_check_done(struct proc_task *st)
 		why = st->hooks->finish(st->hook_arg, st->task, code, &status);
 	task_send_final(st->task, status, code, st->cancelled, why);
 	proc_free(st);
-	admit_task_done(a);
+	admit_task_done();
 	return 1;
 }
 
@@ -532,15 +553,14 @@ proc_timer(struct proc_task *st, event_callback_fn fn)
 }
 
 /*
- * Starts the process SPEC describes for the task REQ asked for; T is its
- * registration if it waited in the queue.  Returns 0, or -1 with *cause
- * set to a one-line reason (for the FAILURE final) when it cannot start;
- * SPEC's hook argument is then freed here.
+ * Starts the process SPEC describes for the registered task T.  Returns 0,
+ * or -1 with *cause set to a one-line reason (for the FAILURE final) when
+ * it cannot start; SPEC's hook argument is then freed here.
  */
 int
-task_proc_start(struct agent *a, struct task *t, const struct request *req,
-    const struct proc_spec *spec, char **cause)
+task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 {
+	struct agent *a = task_agent(t);
 	struct compat_spawn sp;
 	struct proc_task *st;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error;
@@ -558,7 +578,7 @@ task_proc_start(struct agent *a, struct task *t, const struct request *req,
 
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
-	envp = proc_env(spec->env, spec->n_env, marker);
+	envp = task_proc_env(spec->env, spec->n_env, marker);
 	memset(&sp, 0, sizeof sp);
 	sp.path = spec->path;
 	sp.argv = spec->argv;
@@ -580,13 +600,9 @@ task_proc_start(struct agent *a, struct task *t, const struct request *req,
 
 	st = xcalloc(1, sizeof *st);
 	st->agent = a;
-	if (t == NULL)
-		t = task_new(a, req->task_id, req->agent_id, TASK_RUNNING);
-	else
-		task_set_state(t, TASK_RUNNING);
+	task_set_state(t, TASK_RUNNING);
 	st->task = t;
 	task_set_cancel(t, proc_cancel, st);
-	task_set_kind(t, spec->kind);
 	st->hooks = spec->hooks;
 	st->hook_arg = spec->hook_arg;
 	st->pid = pid;
@@ -597,17 +613,13 @@ task_proc_start(struct agent *a, struct task *t, const struct request *req,
 	st->kill_timer = proc_timer(st, proc_on_kill_timer);
 	st->poll_timer = proc_timer(st, proc_on_poll);
 	st->timeout_timer = proc_timer(st, proc_on_timeout);
-	st->timeout_s = req->timeout_seconds != 0 ? req->timeout_seconds :
+	st->timeout_s = spec->timeout_s != 0 ? spec->timeout_s :
 	    a->opts->default_timeout_s;
 	if (st->timeout_s != 0)
 		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
 	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0]);
 	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0]);
-	st->next = proc_running;
-	if (proc_running != NULL)
-		proc_running->prev = st;
-	proc_running = st;
-	proc_running_n++;
+	LIST_INSERT_HEAD(&proc_running, st, entry);
 	reaper_watch(pid, proc_on_exit, st);
 
 	log_info("task %s started: pid %ld: %s", task_id(st->task), (long)pid,
@@ -628,7 +640,7 @@ task_proc_resume_all(void)
 {
 	struct proc_task *st;
 
-	for (st = proc_running; st != NULL; st = st->next) {
+	LIST_FOREACH(st, &proc_running, entry) {
 		if (!st->paused)
 			continue;
 		st->paused = 0;
@@ -645,7 +657,7 @@ task_proc_cancel_all(void)
 {
 	struct proc_task *st;
 
-	for (st = proc_running; st != NULL; st = st->next)
+	LIST_FOREACH(st, &proc_running, entry)
 		proc_cancel(st);
 	/* Their output must drain for them to finish. */
 	task_proc_resume_all();
@@ -658,7 +670,7 @@ task_proc_hurry_all(void)
 	struct proc_task *st;
 	int sig;
 
-	for (st = proc_running; st != NULL; st = st->next) {
+	LIST_FOREACH(st, &proc_running, entry) {
 		st->killing = 1;
 		if ((sig = kill_hurry(&st->kill)) == 0)
 			continue;
@@ -668,8 +680,3 @@ task_proc_hurry_all(void)
 	}
 }
 
-size_t
-task_proc_running(void)
-{
-	return proc_running_n;
-}

@@ -20,9 +20,9 @@
 
 /* Starts a shell task; the contract of task_proc_start(). */
 int
-task_shell_start(struct agent *a, struct task *t, const struct request *req,
-    char **cause)
+task_shell_start(struct task *t, const struct request *req, char **cause)
 {
+	struct agent *a = task_agent(t);
 	struct proc_spec spec;
 	struct stat sb;
 	char *shell, *argv[4], *what;
@@ -49,17 +49,18 @@ task_shell_start(struct agent *a, struct task *t, const struct request *req,
 	argv[1] = (char *)"-c";
 	argv[2] = req->cmd;
 	argv[3] = NULL;
-	what = log_escape(req->cmd, strlen(req->cmd), 200);
+	xasprintf(&what, "%.200s%s", req->cmd, strlen(req->cmd) > 200 ?
+	    "..." : "");
 
 	memset(&spec, 0, sizeof spec);
-	spec.kind = TASK_KIND_SHELL;
 	spec.path = shell;
 	spec.argv = argv;
 	spec.env = req->env;
 	spec.n_env = req->n_env;
 	spec.dir = *req->working_dir != '\0' ? req->working_dir : NULL;
 	spec.what = what;
-	rc = task_proc_start(a, t, req, &spec, cause);
+	spec.timeout_s = req->timeout_seconds;
+	rc = task_proc_start(t, &spec, cause);
 	free(what);
 	free(shell);
 	return rc;

@@ -3,20 +3,21 @@
  * that makes "never run a task ID twice" true.
  *
  * Every task ID the agent has answered stays registered: queued, running,
- * or finished.  A finished task keeps a copy of its final message, so that
- * a server that sends the task again (delivery is at-least-once) gets the
- * same answer instead of a second run.  Finished tasks are forgotten oldest
- * first, beyond TASK_REMEMBER_MAX of them or TASK_REMEMBER_SECONDS of age,
- * which bounds the memory this takes.
+ * or finished.  dispatch.c registers a task, in one place, before admission
+ * decides whether it runs now or waits.  A finished task keeps a copy of
+ * its final message, so that a server that sends the task again (delivery
+ * is at-least-once) gets the same answer instead of a second run.
+ * Finished tasks are forgotten oldest first, beyond TASK_REMEMBER_MAX of
+ * them or TASK_REMEMBER_SECONDS of age, which bounds the memory this takes.
  *
- * Tasks are found by ID in a binary tree (POSIX tsearch: in every libc, so
- * no container code of our own).  A task numbers its messages from 1 (the
- * seq field), so that a server can drop the duplicates a resend causes.
+ * Tasks are found by ID in a red-black tree (compat/tree.h); finished ones
+ * also sit in a queue in finishing order.  The counts per state are kept
+ * here and nowhere else.  A task numbers its messages from 1 (the seq
+ * field), so that a server can drop the duplicates a resend causes.
  */
 
 #include "config.h"
 
-#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "compat/tree.h"
 
 #define TASK_REMEMBER_MAX 10000
 #define TASK_REMEMBER_SECONDS 3600
@@ -31,48 +33,56 @@
 #define TASK_REASON_MAX 1024
 
 struct task {
+	RB_ENTRY(task) entry;		/* the registry */
+	TAILQ_ENTRY(task) finished;	/* finished tasks, oldest first */
 	char *id;
 	char *reply_id;		/* agent_id for the task's responses */
 	struct agent *agent;
 	enum task_state state;
-	uint64_t seq;		/* of the last message sent */
 	enum task_kind kind;	/* which response its messages carry */
+	uint64_t seq;		/* of the last message sent */
 	char *container_id;	/* for a Docker run's final message */
-	int (*cancel)(void *);	/* stops a running task's work */
+	int (*cancel)(void *);	/* stops a queued or running task */
 	void *owner;
 
-	/* Finished tasks: the final message, in finishing order. */
-	struct msg *final;
+	struct msg *final;	/* a finished task's last word */
 	time_t finished_at;
-	struct task *older, *newer;
 };
 
-static void *task_root;
-static size_t task_counts[4];
-static struct task *task_oldest, *task_newest;
+RB_HEAD(task_tree, task);
+TAILQ_HEAD(task_finished_list, task);
+
+static struct task_tree task_tree = RB_INITIALIZER(&task_tree);
+static struct task_finished_list task_finished =
+    TAILQ_HEAD_INITIALIZER(task_finished);
+static size_t task_counts[TASK_FINISHED + 1];
 
 static int
-task_cmp(const void *a, const void *b)
+task_cmp(struct task *a, struct task *b)
 {
-	return strcmp(((const struct task *)a)->id,
-	    ((const struct task *)b)->id);
+	return strcmp(a->id, b->id);
 }
+
+/* (Not _STATIC: libbsd's spelling of that does not compile.) */
+RB_PROTOTYPE(task_tree, task, entry, task_cmp)
+RB_GENERATE(task_tree, task, entry, task_cmp)
 
 struct task *
 task_find(const char *id)
 {
 	struct task key;
-	void *found;
 
 	key.id = (char *)(uintptr_t)id;
-	found = tfind(&key, &task_root, task_cmp);
-	return found != NULL ? *(struct task **)found : NULL;
+	return RB_FIND(task_tree, &task_tree, &key);
 }
 
-/* Registers task ID; REPLY_ID is the request's agent_id, if it had one. */
+/*
+ * Registers task ID, not yet queued or running; REPLY_ID is the request's
+ * agent_id, if it had one.  The ID must not be registered already.
+ */
 struct task *
 task_new(struct agent *a, const char *id, const char *reply_id,
-    enum task_state state)
+    enum task_kind kind)
 {
 	struct task *t;
 
@@ -81,18 +91,20 @@ task_new(struct agent *a, const char *id, const char *reply_id,
 	t->reply_id = xstrdup(reply_id != NULL && *reply_id != '\0' ?
 	    reply_id : a->opts->agent_id);
 	t->agent = a;
-	t->state = state;
-	if (tsearch(t, &task_root, task_cmp) == NULL)
-		fatalx("out of memory registering a task");
-	task_counts[state]++;
+	t->kind = kind;
+	t->state = TASK_NEW;
+	if (RB_INSERT(task_tree, &task_tree, t) != NULL)
+		fatalx("task registered twice");
+	task_counts[TASK_NEW]++;
 	return t;
 }
 
 static void
 task_free(struct task *t)
 {
-	if (tdelete(t, &task_root, task_cmp) == NULL)
-		fatalx("task %s was not registered", t->id);
+	RB_REMOVE(task_tree, &task_tree, t);
+	if (t->state == TASK_FINISHED)
+		TAILQ_REMOVE(&task_finished, t, finished);
 	task_counts[t->state]--;
 	free(t->id);
 	free(t->reply_id);
@@ -107,16 +119,10 @@ task_forget_old(time_t now)
 {
 	struct task *t;
 
-	while ((t = task_oldest) != NULL &&
+	while ((t = TAILQ_FIRST(&task_finished)) != NULL &&
 	    (task_counts[TASK_FINISHED] > TASK_REMEMBER_MAX ||
-	    now - t->finished_at > TASK_REMEMBER_SECONDS)) {
-		task_oldest = t->newer;
-		if (task_oldest != NULL)
-			task_oldest->older = NULL;
-		else
-			task_newest = NULL;
+	    now - t->finished_at > TASK_REMEMBER_SECONDS))
 		task_free(t);
-	}
 }
 
 void
@@ -145,18 +151,18 @@ task_id(const struct task *t)
 	return t->id;
 }
 
-/* FN(OWNER) cancels the running task's work; see task_cancel(). */
+struct agent *
+task_agent(const struct task *t)
+{
+	return t->agent;
+}
+
+/* FN(OWNER) cancels the queued or running task; see task_cancel(). */
 void
 task_set_cancel(struct task *t, int (*fn)(void *), void *owner)
 {
 	t->cancel = fn;
 	t->owner = owner;
-}
-
-void
-task_set_kind(struct task *t, enum task_kind kind)
-{
-	t->kind = kind;
 }
 
 void
@@ -189,7 +195,6 @@ task_msg_copy(const struct msg *m)
 	struct msg *c;
 
 	c = xmalloc(sizeof *c + m->len);
-	c->next = NULL;
 	c->len = m->len;
 	memcpy(c->data, m->data, m->len);
 	return c;
@@ -222,13 +227,7 @@ task_finish(struct task *t, struct msg *m)
 	t->owner = NULL;
 	task_set_state(t, TASK_FINISHED);
 	t->finished_at = now;
-	t->older = task_newest;
-	t->newer = NULL;
-	if (task_newest != NULL)
-		task_newest->newer = t;
-	else
-		task_oldest = t;
-	task_newest = t;
+	TAILQ_INSERT_TAIL(&task_finished, t, finished);
 	task_forget_old(now);
 }
 
@@ -296,71 +295,73 @@ task_cancel_unknown(struct agent *a, const struct request *req,
 {
 	struct task *t;
 
-	t = task_new(a, req->task_id, req->agent_id, TASK_NEW);
+	t = task_new(a, req->task_id, req->agent_id, TASK_KIND_SHELL);
 	task_finish(t, task_cancel_reply_msg(t, message));
 }
 
-/* Cuts S to at most MAX bytes on a character boundary. */
-static void
-task_cut_reason(char *s, size_t max)
+/* Formats a FAILURE reason, cut to TASK_REASON_MAX on a character. */
+static char *
+task_reason(const char *fmt, va_list ap)
 {
-	size_t len = strlen(s);
+	char *s;
+	size_t len;
 
-	if (len <= max)
-		return;
-	len = max - 3;
-	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
-		len--;	/* do not split a UTF-8 character */
-	memcpy(s + len, "...", 4);
+	xvasprintf(&s, fmt, ap);
+	if ((len = strlen(s)) > TASK_REASON_MAX) {
+		len = TASK_REASON_MAX - 3;
+		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+			len--;	/* do not split a UTF-8 character */
+		memcpy(s + len, "...", 4);
+	}
+	return s;
 }
 
 /*
- * Answers a request that cannot run with a FAILURE final (exit code 1) and
- * the reason, which is logged too.  T is the request's registered task, or
- * NULL to register one now; an empty or overlong task ID is answered but
- * never registered.
+ * Answers a registered task that cannot run with a FAILURE final (exit
+ * code 1) and the reason, which is logged too.
  */
 void
-task_fail(struct agent *a, struct task *t, const struct request *req,
-    const char *fmt, ...)
+task_fail(struct task *t, const char *fmt, ...)
 {
-	char *reason, *id;
+	char *reason;
 	va_list ap;
 
 	va_start(ap, fmt);
-	xvasprintf(&reason, fmt, ap);
+	reason = task_reason(fmt, ap);
 	va_end(ap);
-	task_cut_reason(reason, TASK_REASON_MAX);
-	id = log_escape(req->task_id, strlen(req->task_id), 200);
-	log_warn("task %s refused: %s", id, reason);
-	free(id);
-	if (t == NULL && (*req->task_id == '\0' ||
-	    strlen(req->task_id) > TASK_ID_MAX)) {
-		struct task once;
-		struct response r;
+	log_warn("task %s refused: %s", t->id, reason);
+	task_send_final(t, STATUS_FAILURE, 1, 0, reason);
+	free(reason);
+}
 
-		/* Answered from the stack: nothing of it is kept. */
-		memset(&once, 0, sizeof once);
-		once.kind = req->kind == REQUEST_DOCKER ? TASK_KIND_DOCKER :
-		    TASK_KIND_SHELL;
-		once.id = req->task_id;
-		once.reply_id = *req->agent_id != '\0' ? req->agent_id :
-		    a->opts->agent_id;
-		task_response_init(&once, &r);
-		r.status = STATUS_FAILURE;
-		r.is_final = 1;
-		r.exit_code = 1;
-		r.stream = OUTPUT_STDERR;
-		r.text = reason;
-		r.text_len = strlen(reason);
-		link_send(a->link, wire_encode_response(&r));
-	} else {
-		if (t == NULL)
-			t = task_new(a, req->task_id, req->agent_id, TASK_NEW);
-		task_set_kind(t, req->kind == REQUEST_DOCKER ?
-		    TASK_KIND_DOCKER : TASK_KIND_SHELL);
-		task_send_final(t, STATUS_FAILURE, 1, 0, reason);
-	}
+/*
+ * Answers a request that is never registered (its task ID is empty or
+ * too long to remember) with a FAILURE final; nothing of it is kept.
+ */
+void
+task_refuse(struct agent *a, const struct request *req, const char *fmt, ...)
+{
+	struct response r;
+	char *reason;
+	va_list ap;
+
+	va_start(ap, fmt);
+	reason = task_reason(fmt, ap);
+	va_end(ap);
+	log_warn("task %s refused: %s", req->task_id, reason);
+	memset(&r, 0, sizeof r);
+	r.agent_id = *req->agent_id != '\0' ? req->agent_id :
+	    a->opts->agent_id;
+	r.task_id = req->task_id;
+	r.seq = 1;
+	r.docker = req->kind == REQUEST_DOCKER;
+	r.status = STATUS_FAILURE;
+	r.is_final = 1;
+	r.exit_code = 1;
+	r.stream = OUTPUT_STDERR;
+	r.text = reason;
+	r.text_len = strlen(reason);
+	link_send(a->link, wire_encode_response(&r));
 	free(reason);
 }
 
@@ -368,11 +369,8 @@ task_fail(struct agent *a, struct task *t, const struct request *req,
 void
 task_free_all(void)
 {
-	struct task *t;
+	struct task *t, *next;
 
-	while (task_root != NULL) {
-		t = *(struct task **)task_root;
+	RB_FOREACH_SAFE(t, task_tree, &task_tree, next)
 		task_free(t);
-	}
-	task_oldest = task_newest = NULL;
 }

@@ -96,3 +96,44 @@ utf8_repair(const void *in, size_t len, struct buf *out, int final)
 	buf_append(out, p + run, i - run);
 	return i;
 }
+
+/*
+ * Length of the valid UTF-8 character at the start of P (N bytes
+ * available): 1 to 4, or 0 if the bytes there are not one.
+ */
+size_t
+utf8_valid_char(const unsigned char *p, size_t n)
+{
+	unsigned char lo, hi;
+	int len, j;
+
+	if (n == 0 || (len = utf8_lead(p[0], &lo, &hi)) == 0 ||
+	    (size_t)len > n)
+		return 0;
+	for (j = 1; j < len; j++) {
+		if (p[j] < lo || p[j] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return (size_t)len;
+}
+
+/* True if all LEN bytes of S are valid UTF-8. */
+int
+utf8_valid(const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = utf8_valid_char(p + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}

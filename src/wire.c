@@ -26,19 +26,41 @@ wire_string(ProtobufCBinaryData b)
 	return xmemdup0(b.data, b.len);
 }
 
-/* Copies N bytes fields into a NULL-terminated array of C strings. */
+/*
+ * A string field as a C string: no NUL byte (no process could be given
+ * it) and valid UTF-8 (proto3 requires it, and the agent may quote it
+ * back).  Returns 0, or -1 with *cause naming FIELD.
+ */
+static int
+wire_field(ProtobufCBinaryData b, char **out, const char *field,
+    char **cause)
+{
+	if ((*out = wire_string(b)) == NULL) {
+		xasprintf(cause, "%s contains a NUL byte", field);
+		return -1;
+	}
+	if (!utf8_valid(b.data, b.len)) {
+		xasprintf(cause, "%s is not valid UTF-8", field);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies N string fields into a NULL-terminated array of C strings. */
 static int
 wire_strings(ProtobufCBinaryData *in, size_t n, char ***out, size_t *n_out,
     const char *field, char **cause)
 {
+	char name[64];
 	size_t i;
 
 	*out = xcalloc(n + 1, sizeof **out);
 	*n_out = 0;
 	for (i = 0; i < n; i++) {
-		if (((*out)[i] = wire_string(in[i])) == NULL) {
-			xasprintf(cause, "%s entry %zu contains a NUL byte",
-			    field, i + 1);
+		snprintf(name, sizeof name, "%s entry %zu", field, i + 1);
+		if (wire_field(in[i], &(*out)[i], name, cause) != 0) {
+			if ((*out)[i] != NULL)
+				(*n_out)++;
 			return -1;
 		}
 		(*n_out)++;
@@ -53,18 +75,15 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 	size_t i;
 	char *eq;
 
-	if ((req->cmd = wire_string(m->cmd)) == NULL) {
-		*cause = xstrdup("cmd contains a NUL byte");
+	if (wire_field(m->cmd, &req->cmd, "cmd", cause) != 0)
 		return -1;
-	}
 	if (*req->cmd == '\0') {
 		*cause = xstrdup("cmd is empty");
 		return -1;
 	}
-	if ((req->working_dir = wire_string(m->working_dir)) == NULL) {
-		*cause = xstrdup("working_dir contains a NUL byte");
+	if (wire_field(m->working_dir, &req->working_dir, "working_dir",
+	    cause) != 0)
 		return -1;
-	}
 	req->timeout_seconds = m->timeout_seconds;
 	if (wire_strings(m->env, m->n_env, &req->env, &req->n_env, "env",
 	    cause) != 0)
@@ -76,18 +95,6 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 			    i + 1);
 			return -1;
 		}
-	}
-	return 0;
-}
-
-/* A required string field: present, without NUL bytes. */
-static int
-wire_field(ProtobufCBinaryData b, char **out, const char *field,
-    char **cause)
-{
-	if ((*out = wire_string(b)) == NULL) {
-		xasprintf(cause, "%s contains a NUL byte", field);
-		return -1;
 	}
 	return 0;
 }
@@ -184,8 +191,10 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		rc = -1;
 		goto out;
 	}
-	if ((req->agent_id = wire_string(m->agent_id)) == NULL) {
-		*cause = xstrdup("agent_id contains a NUL byte");
+	if (wire_field(m->agent_id, &req->agent_id, "agent_id", cause) != 0) {
+		/* Answered with the agent's own ID, never echoed. */
+		free(req->agent_id);
+		req->agent_id = xstrdup("");
 		rc = -1;
 		goto out;
 	}
@@ -201,12 +210,10 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		break;
 	case PB__TASK_REQUEST__TASK_TASK_CANCEL:
 		req->kind = REQUEST_CANCEL;
-		req->reason = wire_string(m->task_cancel->reason);
-		if (req->reason == NULL) {
-			*cause = xstrdup("task_cancel.reason contains a NUL "
-			    "byte");
-			rc = -1;
-		}
+		/* The reason is only logged (escaped): a bad one must not
+		 * stop the cancel. */
+		if ((req->reason = wire_string(m->task_cancel->reason)) == NULL)
+			req->reason = xstrdup("(a reason with a NUL byte)");
 		break;
 	default:
 		req->kind = REQUEST_NONE;
@@ -313,7 +320,6 @@ wire_encode_response(const struct response *r)
 	}
 	len = pb__task_response__get_packed_size(&m);
 	out = xmalloc(sizeof *out + len);
-	out->next = NULL;
 	out->len = pb__task_response__pack(&m, out->data);
 	return out;
 }

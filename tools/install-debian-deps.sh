@@ -3,7 +3,8 @@
 # need.  Run as root (or through sudo) on Debian 12 or later.
 #
 #   build:  gcc make autoconf automake pkg-config, gRPC C core, protobuf-c,
-#           libevent (and protoc-c/protoc for a git checkout)
+#           libevent, libyaml, libbsd's list and tree headers (and
+#           protoc-c/protoc for a git checkout)
 #   tests:  GLib (unit tests), Python grpcio and protobuf (mock server),
 #           openssl (a TLS certificate), util-linux and procps (flock,
 #           setsid, pkill in scenarios), clang and its sanitizer and
@@ -11,7 +12,7 @@
 set -e
 packages="build-essential autoconf automake pkg-config
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libevent-dev libyaml-dev
+  libevent-dev libyaml-dev libbsd-dev
   libglib2.0-dev python3 python3-grpcio python3-protobuf
   openssl util-linux procps clang libclang-rt-14-dev valgrind"
 if [ "$(id -u)" -ne 0 ]; then

@@ -65,7 +65,9 @@ test_states_and_lookup(void)
 	struct task *t;
 
 	setup();
-	t = task_new(&agent, "q", "", TASK_QUEUED);
+	t = task_new(&agent, "q", "", TASK_KIND_SHELL);
+	g_assert_cmpint(task_state(t), ==, TASK_NEW);
+	task_set_state(t, TASK_QUEUED);
 	g_assert_true(task_find("q") == t);
 	g_assert_null(task_find("other"));
 	g_assert_cmpuint(task_count(TASK_QUEUED), ==, 1);
@@ -86,7 +88,8 @@ test_resend_is_identical(void)
 	size_t before, first;
 
 	setup();
-	t = task_new(&agent, "r", "", TASK_RUNNING);
+	t = task_new(&agent, "r", "", TASK_KIND_SHELL);
+	task_set_state(t, TASK_RUNNING);
 	task_send_output(t, OUTPUT_STDOUT, "x\n", 2);
 	before = link_spooled(agent.link);
 	task_send_final(t, STATUS_COMPLETED, 3, 0, NULL);
@@ -104,10 +107,12 @@ test_forgets_oldest_finished(void)
 	int i;
 
 	setup();
-	running = task_new(&agent, "still-running", "", TASK_RUNNING);
+	running = task_new(&agent, "still-running", "", TASK_KIND_SHELL);
+	task_set_state(running, TASK_RUNNING);
 	for (i = 0; i < 10001; i++) {
 		snprintf(id, sizeof id, "t%d", i);
-		t = task_new(&agent, id, "", TASK_RUNNING);
+		t = task_new(&agent, id, "", TASK_KIND_SHELL);
+		task_set_state(t, TASK_RUNNING);
 		task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
 	}
 	g_assert_cmpuint(task_count(TASK_FINISHED), ==, 10000);
@@ -121,18 +126,14 @@ test_forgets_oldest_finished(void)
 static void
 test_long_failure_reason_is_cut(void)
 {
-	struct request req;
 	struct task *t;
 	char *reason;
 	size_t before;
 
 	setup();
-	memset(&req, 0, sizeof req);
-	req.task_id = (char *)"long";
-	req.agent_id = (char *)"";
 	reason = g_strnfill(100000, 'r');
 	before = link_spooled(agent.link);
-	task_fail(&agent, NULL, &req, "%s", reason);
+	task_fail(task_new(&agent, "long", "", TASK_KIND_SHELL), "%s", reason);
 	t = task_find("long");
 	g_assert_nonnull(t);
 	g_assert_cmpint(task_state(t), ==, TASK_FINISHED);

@@ -18,7 +18,6 @@ msg_new(unsigned char tag, size_t len)
 {
 	struct msg *m = xmalloc(sizeof *m + len);
 
-	m->next = NULL;
 	m->len = len;
 	memset(m->data, tag, len);
 	return m;
