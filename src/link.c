@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/util.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -100,6 +101,17 @@ struct link {
 };
 
 static void link_connect(struct link *);
+
+/* Jitter for the reconnect delay: libevent's generator does the job. */
+static uint32_t
+link_random32(void *arg)
+{
+	uint32_t r;
+
+	(void)arg;
+	evutil_secure_rng_get_bytes(&r, sizeof r);
+	return r;
+}
 static void link_pump(struct link *);
 static void link_recv_next(struct link_call *);
 
@@ -302,7 +314,7 @@ link_on_status(struct link_op *op, int ok)
 		    link_status_name(c->status), details);
 	} else {
 		delay = backoff_next(&l->backoff, compat_monotime_ms(),
-		    compat_random32, NULL);
+		    link_random32, NULL);
 		/* A stream that never got going: try the next server. */
 		if (!c->got_message && l->n_addrs > 1)
 			l->addr = (l->addr + 1) % l->n_addrs;

@@ -568,8 +568,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	pid_t pid;
 
 	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
-	    compat_set_nonblock(out[0]) != 0 ||
-	    compat_set_nonblock(err[0]) != 0) {
+	    evutil_make_socket_nonblocking(out[0]) != 0 ||
+	    evutil_make_socket_nonblocking(err[0]) != 0) {
 		xasprintf(cause, "cannot create pipes: %s", strerror(errno));
 		proc_close_pair(out);
 		proc_close_pair(err);

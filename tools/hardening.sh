@@ -5,7 +5,7 @@
 #   clang-sanitizers  clang, -Wall -Wextra -Werror, AddressSanitizer and
 #                     UndefinedBehaviorSanitizer: the whole suite
 #   fallbacks         every platform shim forced onto its fallback
-#                     (fork+exec, pipe+fcntl, close loop, libevent's random,
+#                     (fork+exec, pipe+fcntl, close loop,
 #                     no process tree): the whole suite
 #   valgrind          the unit tests under memcheck
 #   fuzz              each libFuzzer target for FUZZ_SECONDS (60), then
@@ -43,7 +43,7 @@ fallbacks() {
   unpack fallbacks && cd "$top/fallbacks" &&
     ./configure -q --enable-werror --disable-process-tree \
       ac_cv_func_posix_spawn=no ac_cv_func_pipe2=no ac_cv_func_closefrom=no \
-      ac_cv_func_getrandom=no ac_cv_func_arc4random=no &&
+      ac_cv_func_close_range=no &&
     make -j"$jobs" >/dev/null && ./nodelink-agent --version | tail -n 1 &&
     make -j"$jobs" check
 }

@@ -13,9 +13,13 @@
 
 /* pipe-cloexec.c: a pipe whose both ends are close-on-exec. */
 int compat_pipe_cloexec(int[2]);
-int compat_set_nonblock(int);
 
-/* spawn.c: start PATH with ARGV and ENVP in a new process group, stdin from
+/* closefrom.c, where the C library lacks it. */
+#ifndef HAVE_CLOSEFROM
+void closefrom(int);
+#endif
+
+/* spawn-posix.c or spawn-fork.c: start PATH with ARGV and ENVP in a new process group, stdin from
  * /dev/null, stdout and stderr on the given descriptors, in DIR (or the
  * agent's directory when NULL), with no other descriptor inherited.
  * Returns 0 and the pid, or an errno value. */
@@ -40,8 +44,5 @@ uint64_t compat_monotime_ms(void);
 
 /* features.c: which way each shim went, for --version and the tests. */
 const char *compat_features(void);
-
-/* random.c: 32 random bits from the best source the platform has. */
-uint32_t compat_random32(void *);
 
 #endif /* NODELINK_COMPAT_H */

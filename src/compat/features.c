@@ -22,15 +22,12 @@ compat_features(void)
 #else
 	    " pipe-fcntl"
 #endif
-#ifdef HAVE_CLOSEFROM
+#if defined(HAVE_CLOSEFROM)
 	    " closefrom"
-#endif
-#if defined(HAVE_ARC4RANDOM)
-	    " arc4random"
-#elif defined(HAVE_GETRANDOM)
-	    " getrandom"
+#elif defined(HAVE_CLOSE_RANGE)
+	    " close_range"
 #else
-	    " libevent-random"
+	    " close-loop"
 #endif
 #ifdef PROCTREE_LINUX
 	    " process-tree"

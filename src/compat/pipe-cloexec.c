@@ -35,14 +35,3 @@ compat_pipe_cloexec(int fds[2])
 	return 0;
 #endif
 }
-
-int
-compat_set_nonblock(int fd)
-{
-	int flags;
-
-	flags = fcntl(fd, F_GETFL);
-	if (flags == -1)
-		return -1;
-	return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}

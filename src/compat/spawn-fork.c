@@ -1,0 +1,111 @@
+/*
+ * spawn-fork.c: start a task's process with fork() and exec(), where
+ * posix_spawn() lacks the chdir or closefrom file action (configure
+ * decides; spawn-posix.c says what the child gets).
+ *
+ * Between fork() and exec() the child makes only async-signal-safe calls:
+ * the agent has gRPC's threads, whose locks may be held at the fork.  An
+ * error before exec() goes back to the agent through a close-on-exec pipe,
+ * so that the task's FAILURE final can say what it was.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+
+/* In the child: everything here is async-signal-safe. */
+static void noreturn_fn
+spawn_child(const struct compat_spawn *s, int report)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig, fd, error;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (setpgid(0, 0) != 0)
+		goto fail;
+	if (s->dir != NULL && chdir(s->dir) != 0)
+		goto fail;
+	if ((fd = open("/dev/null", O_RDONLY)) == -1)
+		goto fail;
+	if ((fd != 0 && dup2(fd, 0) == -1) ||
+	    dup2(s->out_fd, 1) == -1 || dup2(s->err_fd, 2) == -1)
+		goto fail;
+	/* The report pipe moves to 3, close-on-exec, and all else goes. */
+	if (report != 3) {
+		if (dup2(report, 3) == -1)
+			goto fail;
+		report = 3;
+	}
+	if (fcntl(report, F_SETFD, FD_CLOEXEC) == -1)
+		goto fail;
+	closefrom(4);	/* the report pipe, at 3, stays */
+	execve(s->path, s->argv, s->envp);
+fail:
+	error = errno;
+	(void)!write(report, &error, sizeof error);
+	_exit(127);
+}
+
+int
+compat_spawn(const struct compat_spawn *s, pid_t *pid)
+{
+	int report[2], error = 0;
+	sigset_t all, saved;
+	ssize_t n;
+	pid_t child;
+
+	if (compat_pipe_cloexec(report) != 0)
+		return errno;
+	/*
+	 * No signal handler may run in the child before it has reset them
+	 * all: libevent's would write to the agent's own signal pipe.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	child = fork();
+	if (child == 0) {
+		close(report[0]);
+		spawn_child(s, report[1]);
+	}
+	error = errno;
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (child == -1) {
+		close(report[0]);
+		close(report[1]);
+		return error;
+	}
+	close(report[1]);
+	do
+		n = read(report[0], &error, sizeof error);
+	while (n == -1 && errno == EINTR);
+	close(report[0]);
+	if (n == (ssize_t)sizeof error) {
+		/* The child never ran the task: reap it here. */
+		while (waitpid(child, NULL, 0) == -1 && errno == EINTR)
+			;
+		return error;
+	}
+	*pid = child;
+	return 0;
+}
