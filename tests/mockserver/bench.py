@@ -20,6 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import launch  # noqa: E402
 import nodelink_pb2 as pb  # noqa: E402
 from mockserver import MockServer, shell_request  # noqa: E402
 
@@ -60,10 +61,10 @@ def main(argv):
 
     server = MockServer()
     server.start()
-    agent = subprocess.Popen(
-        [args.agent, "--server", "127.0.0.1:%d" % server.port,
-         "--agent-id", "bench", "--agent-token", "bench",
-         "--log-level", "warn"], stdin=subprocess.DEVNULL)
+    agent = launch.start_agent(
+        args.agent, ["--server", "127.0.0.1:%d" % server.port,
+                     "--agent-id", "bench", "--agent-token", "bench",
+                     "--log-level", "warn"])
     try:
         ev = server.events.get(timeout=30)
         stream = ev[1]

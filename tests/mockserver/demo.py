@@ -17,6 +17,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import launch  # noqa: E402
 import nodelink_pb2 as pb  # noqa: E402
 from mockserver import MockServer, print_response, shell_request  # noqa: E402
 
@@ -39,11 +40,11 @@ def main(argv):
     server = MockServer()
     server.start()
     print("== mock nodelink server on 127.0.0.1:%d" % server.port)
-    agent = subprocess.Popen(
-        [args.agent, "--server", "127.0.0.1:%d" % server.port,
-         "--agent-id", "demo-agent", "--agent-token", "demo-token"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+    agent = launch.start_agent(
+        args.agent, ["--server", "127.0.0.1:%d" % server.port,
+                     "--agent-id", "demo-agent", "--agent-token",
+                     "demo-token"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     lock = threading.Lock()
 

@@ -90,6 +90,8 @@ where nothing listens.
     require FEATURE...       skip the scenario unless the agent was built
                              with these (see `nodelink-agent --version`)
     set NAME VALUE           define ${NAME}
+    set-scaled NAME N        define ${NAME} as N times $NODELINK_TEST_SCALE
+                             (default 1; at least 1), for heavy scenarios
     set-repeat NAME TEXT N   define ${NAME} as TEXT repeated N times
     cancel-many PREFIX N     cancel PREFIX-1 .. PREFIX-N
     cancel-reply-many PREFIX N [message=RE]
@@ -116,6 +118,7 @@ import time
 
 import grpc
 
+import launch
 import nodelink_pb2 as pb
 
 from mockserver import FreezingProxy, MockServer, shell_request
@@ -127,6 +130,14 @@ class ScenarioFailure(Exception):
 
 class ScenarioSkipped(Exception):
     pass
+
+
+def _scale():
+    """NODELINK_TEST_SCALE shrinks heavy scenarios (0.1: a tenth)."""
+    try:
+        return float(os.environ.get("NODELINK_TEST_SCALE", "1"))
+    except ValueError:
+        return 1.0
 
 
 def _timeout_scale():
@@ -188,9 +199,9 @@ class Agent:
         self.stop_reading = False
         self.cond = threading.Condition()
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        self.proc = launch.start_agent(argv[0], argv[1:], env=env,
+                                       stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -258,7 +269,8 @@ class Scenario:
                      "MOCKDIR": os.path.dirname(os.path.abspath(__file__)),
                      "FREE_PORT": _free_port()}
         self.rss_peak_kib = 0
-        self.agent_env = dict(os.environ)
+        self.agent_env = launch.agent_env()
+        self._progress_at = time.monotonic()
         self.server = MockServer()
         self.agent = None
         self.agents_started = 0
@@ -291,6 +303,7 @@ class Scenario:
         return True
 
     def _on_message(self, raw):
+        self._progress_at = time.monotonic()
         try:
             resp = pb.TaskResponse.FromString(raw)
         except Exception as e:
@@ -354,13 +367,18 @@ class Scenario:
                                     _rss_kib(self.agent.proc.pid))
 
     def _wait(self, pred, what, timeout=None):
-        deadline = time.monotonic() + (timeout or self.timeout)
+        """Waits until PRED() holds.  The limit counts from the start or
+        from the agent's last message, whichever is later: a busy machine
+        makes progress slowly, a broken agent makes none."""
+        limit = timeout or self.timeout
+        start = time.monotonic()
         self._sample_rss()
         while not pred():
             self._sample_rss()
-            left = deadline - time.monotonic()
+            left = max(start, self._progress_at) + limit - time.monotonic()
             if left <= 0:
-                raise ScenarioFailure("timed out waiting for %s" % what)
+                raise ScenarioFailure("timed out waiting for %s (no "
+                                      "progress for %.0f s)" % (what, limit))
             if self.agent is not None and self.agent.proc.poll() is not None \
                     and self.server.events.empty():
                 raise ScenarioFailure("agent exited (status %s) while "
@@ -375,8 +393,8 @@ class Scenario:
             name = m.group(1)
             if name in self.vars:
                 return str(self.vars[name])
-            if name in os.environ:
-                return os.environ[name]
+            if name in self.agent_env:
+                return self.agent_env[name]
             raise ScenarioFailure("${%s} is not defined" % name)
         return re.sub(r"\$\{(\w+)\}", value, word)
 
@@ -865,6 +883,9 @@ class Scenario:
             if feature not in have:
                 raise ScenarioSkipped("this build lacks %s (built with: %s)"
                                       % (feature, " ".join(have)))
+
+    def step_set_scaled(self, args):
+        self.vars[args[0]] = max(1, int(round(int(args[1]) * _scale())))
 
     def step_set(self, args):
         self.vars[args[0]] = args[1]

@@ -1,0 +1,43 @@
+"""How every test program starts the agent: scenario.py, demo.py, bench.py.
+
+The agent under test gets an environment built from scratch: a fixed PATH
+and nothing of the caller's NODELINK_* settings (a NODELINK_CONFIG in the
+developer's shell must not change what a scenario tests).  Sanitizer
+options pass through, since the build that needs them sets them.
+
+NODELINK_TEST_WRAPPER, if set, is a command line the agent runs under,
+for example "valgrind --error-exitcode=99 --leak-check=full" to run the
+whole scenario suite under valgrind, as memcached's harness can.
+"""
+
+import os
+import shlex
+import subprocess
+
+FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PASSED_THROUGH = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                  "TMPDIR", "HOME")
+
+
+def agent_env(extra=None):
+    """The agent's environment: fixed, plus EXTRA (a dict)."""
+    env = {"PATH": FIXED_PATH, "LANG": "C.UTF-8"}
+    for name in PASSED_THROUGH:
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(extra or {})
+    return env
+
+
+def agent_argv(agent, args):
+    """The command line: the wrapper, if any, the agent, ARGS."""
+    wrapper = shlex.split(os.environ.get("NODELINK_TEST_WRAPPER", ""))
+    return wrapper + [agent] + list(args)
+
+
+def start_agent(agent, args, env=None, **popen):
+    """Starts the agent with ARGS; POPEN goes to subprocess.Popen."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(agent_argv(agent, args),
+                            env=env if env is not None else agent_env(),
+                            **popen)
