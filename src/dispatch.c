@@ -120,7 +120,7 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 {
 	struct request req;
 	struct task *t;
-	char *cause = NULL;
+	char *cause = NULL, *why;
 
 	if (wire_decode_request(data, len, &req, &cause) != 0 &&
 	    req.task_id == NULL) {
@@ -129,7 +129,10 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	}
 	if (!utf8_valid(req.task_id, strlen(req.task_id))) {
 		/* Echoed, it would make a strict server end the stream. */
-		dispatch_drop("task_id is not valid UTF-8");
+		xasprintf(&why, "task_id '%.200s' is not valid UTF-8",
+		    req.task_id);
+		dispatch_drop(why);
+		free(why);
 		goto out;
 	}
 	if (*req.task_id == '\0' && cause != NULL) {

@@ -405,6 +405,22 @@ options_is_section(const char *section, size_t len)
 }
 
 /*
+ * A key as an error message may show it: names as settings have them are
+ * shown (shortened); anything else might be a line of a file that is not
+ * the agent's, such as a password hash, and is not shown at all.
+ */
+static char *
+options_shown_key(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || strspn(key, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != len)
+		return xstrdup("(a name no setting has)");
+	return vis_strdup(key, len, 40);
+}
+
+/*
  * Every key in the file must name a setting (a typo is an error), and
  * have the shape the setting takes.  A key is quoted shortened and
  * escaped: the file may be anything, even one that is not the agent's.
@@ -425,7 +441,7 @@ options_check_config(const struct config *cfg, const char *path,
 			    strcmp(options_table[k].key, item->key) == 0)
 				e = &options_table[k];
 		}
-		shown = vis_strdup(item->key, strlen(item->key), 40);
+		shown = options_shown_key(item->key);
 		if (e == NULL && strchr(item->key, '.') == NULL &&
 		    options_is_section(item->key, strlen(item->key)))
 			xasprintf(text, "%s:%lu: '%s' must be a mapping of "

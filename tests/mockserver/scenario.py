@@ -4,14 +4,14 @@ A scenario is a text file of steps, one per line, split like a shell line
 (quotes group words; '#' starts a comment).  ${TMP} is a fresh directory for
 the scenario, ${PORT} the server's port, ${AGENT} the agent binary,
 ${AGENT_PID} the running agent's process ID, ${FREE_PORT} a loopback port
-where nothing listens.
+where nothing listens, ${NL} ${CR} ${ESC} those control characters.
 
     agent [ARG...]           start the agent against this server (with
                              --agent-id agent1 --agent-token secret1 -v
                              unless `agent-bare` is used instead)
     agent-bare [ARG...]      start the agent with exactly these arguments
     agent-env NAME=VALUE     environment for the agent started next
-    agent-exits CODE [stderr=RE]
+    agent-exits CODE [stderr=RE] [stderr-lacks=RE]
                              the agent exits by itself with CODE
     stop-agent [exit=CODE]   SIGTERM, then the agent exits (default 0)
     accept [KEY=VALUE...]    a stream opens with this metadata
@@ -41,6 +41,7 @@ where nothing listens.
     expect ID [CHECK...]     wait for the task's final message, then check:
         status=COMPLETED|FAILURE   exit=N   cancelled=yes|no
         stdout=RE  stderr=RE       (re.search, DOTALL)
+        stdout-lacks=RE  stderr-lacks=RE
         stdout-is=TEXT  stderr-is=TEXT   stdout-of=CMD (bash output)
         stdout-bytes=N  max-chunk=N  min-chunks=N  whole-lines
         container-id=RE  kind=shell_execute|docker_operation
@@ -80,6 +81,9 @@ where nothing listens.
     rss-peak-below MIB       the peak stayed below MIB
     log RE                   wait for an agent log line matching RE
     log-lacks RE             no agent log line so far matches RE
+    log-every RE             every agent log line so far matches RE
+    log-json                 every agent log line so far is a JSON object
+                             with time, level and msg
     log-count RE N           wait for N agent log lines matching RE
     rejections-match-log RE  the server rejected as many streams as the
                              agent logged lines matching RE (or one more,
@@ -266,6 +270,7 @@ class Scenario:
         self.out = out
         self.timeout = 30.0 * _timeout_scale()
         self.vars = {"TMP": workdir, "AGENT": agent_path,
+                     "NL": "\n", "CR": "\r", "ESC": "\x1b",
                      "MOCKDIR": os.path.dirname(os.path.abspath(__file__)),
                      "FREE_PORT": _free_port()}
         self.rss_peak_kib = 0
@@ -442,6 +447,8 @@ class Scenario:
                 code, args[0]))
         if "stderr" in opts:
             self.agent.wait_log(opts["stderr"][0], 1)
+        for pattern in opts.get("stderr-lacks", []):
+            self._log_lacks(pattern)
 
     def step_stop_agent(self, args):
         opts, _ = self._kv(args)
@@ -672,6 +679,10 @@ class Scenario:
                 check(re.search(pattern, text, re.S),
                       "%s does not match %r: %r" % (which, pattern,
                                                     _clip(text)))
+            for pattern in opts.get(which + "-lacks", []):
+                m = re.search(pattern, text, re.S)
+                check(not m, "%s matches %r: %r" % (
+                    which, pattern, m and _clip(text[m.start():])))
             for want in opts.get(which + "-is", []):
                 want = codecs.decode(want, "unicode_escape")
                 check(text == want, "%s is %r, expected %r" % (
@@ -756,6 +767,9 @@ class Scenario:
 
     def step_rss_peak_below(self, args):
         limit = int(args[0]) * 1024
+        self._sample_rss()
+        if self.rss_peak_kib == 0:
+            raise ScenarioFailure("no RSS sample of the agent was taken")
         self.out("(agent RSS peak: %.1f MiB)" % (self.rss_peak_kib / 1024))
         if os.environ.get("NODELINK_TEST_SANITIZED"):
             self.out("(not checked: a sanitized agent's memory is not its "
@@ -836,7 +850,9 @@ class Scenario:
             self._pump(0.05)
 
     def step_log(self, args):
+        self._sample_rss()
         self.agent.wait_log(args[0], self.timeout)
+        self._sample_rss()
 
     def step_log_count(self, args):
         rx, want = re.compile(args[0]), int(args[1])
@@ -856,13 +872,39 @@ class Scenario:
                                   "logged %d rejections" % (
                                       self.server.rejections, logged))
 
-    def step_log_lacks(self, args):
+    def step_log_every(self, args):
         rx = re.compile(args[0])
+        with self.agent.cond:
+            lines = list(self.agent.lines)
+        for i, line in enumerate(lines):
+            if not rx.search(line):
+                raise ScenarioFailure("agent log line %d does not match %r: "
+                                      "%r" % (i + 1, args[0], _clip(line)))
+
+    def step_log_json(self, args):
+        with self.agent.cond:
+            lines = list(self.agent.lines)
+        for i, line in enumerate(lines):
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                raise ScenarioFailure("agent log line %d is not JSON (%s): "
+                                      "%r" % (i + 1, e, _clip(line)))
+            if not (isinstance(obj, dict) and
+                    set(obj) >= {"time", "level", "msg"}):
+                raise ScenarioFailure("agent log line %d lacks time, level "
+                                      "or msg: %r" % (i + 1, _clip(line)))
+
+    def step_log_lacks(self, args):
+        self._log_lacks(args[0])
+
+    def _log_lacks(self, pattern):
+        rx = re.compile(pattern)
         with self.agent.cond:
             for line in self.agent.lines:
                 if rx.search(line):
-                    raise ScenarioFailure("agent log line matches %r: %s" %
-                                          (args[0], line))
+                    raise ScenarioFailure("agent log line matches %r: %r" %
+                                          (pattern, _clip(line)))
 
     def step_exec(self, args):
         r = subprocess.run(["bash", "-c", args[0]], capture_output=True,
