@@ -97,8 +97,7 @@ dispatch_start(struct task *t, const struct request *req)
 		break;
 	case REQUEST_NONE:
 	case REQUEST_CANCEL:
-		cause = xstrdup("this kind of task cannot run here");
-		break;
+		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
 	if (rc != 0)
 		task_fail(t, "%s", cause);
