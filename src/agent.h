@@ -118,6 +118,7 @@ struct options {
 	char *agent_token;
 	char *shell;			/* runs tasks as: shell -c cmd */
 	char *docker_binary;		/* the Docker CLI (or podman) */
+	char *wire_dialect;		/* auto|design|upstream */
 	int verbose;
 	unsigned flush_delay_ms;	/* partial lines wait this long */
 	unsigned spool_mib;		/* outbound output before pipes pause */
@@ -209,6 +210,7 @@ struct request {
 	uint32_t timeout_seconds;
 	/* REQUEST_CANCEL */
 	char *reason;
+	int cancel_upstream;	/* answer at upstream's field (wire.c) */
 	/* REQUEST_DOCKER */
 	struct docker_op *docker;
 };
@@ -253,6 +255,7 @@ struct response {
 	int is_final;
 	int cancelled;
 	int is_cancel_reply;	/* task_cancel response, else shell_execute */
+	int cancel_upstream;	/* ... at upstream's field 7, not 8 */
 	enum output_stream stream;
 	const char *text;	/* output, reason or cancel message */
 	size_t text_len;
@@ -264,6 +267,9 @@ struct msg {
 	unsigned char data[];
 };
 STAILQ_HEAD(msg_queue, msg);
+enum wire_dialect { WIRE_AUTO, WIRE_DESIGN, WIRE_UPSTREAM };
+int wire_parse_dialect(const char *, enum wire_dialect *);
+void wire_set_dialect(enum wire_dialect);
 int wire_decode_request(const void *, size_t, struct request *, char **);
 void wire_request_free(struct request *);
 struct msg *wire_encode_response(const struct response *);
@@ -347,7 +353,8 @@ void task_send_output(struct task *, enum output_stream, const char *, size_t);
 void task_send_final(struct task *, enum response_status, int, int,
 	    const char *);
 void task_resend_final(struct task *);
-void task_send_cancel_reply(struct task *, const char *);
+void task_send_cancel_reply(struct task *, const struct request *,
+	    const char *);
 void task_cancel_unknown(struct agent *, const struct request *,
 	    const char *);
 void task_fail(struct task *, const char *, ...) printflike(2, 3);

@@ -45,7 +45,7 @@ dispatch_cancel(struct agent *a, const struct request *req)
 	case TASK_NEW:
 	case TASK_QUEUED:
 		task_cancel(t);
-		task_send_cancel_reply(t, "cancelled: the task was queued and "
+		task_send_cancel_reply(t, req, "cancelled: the task was queued and "
 		    "never started");
 		task_send_final(t, STATUS_FAILURE, 1, 1,
 		    "cancelled before it started");
@@ -56,13 +56,13 @@ dispatch_cancel(struct agent *a, const struct request *req)
 			    sizeof plan);
 			snprintf(msg, sizeof msg, "cancelling: the task was "
 			    "running; %s", plan);
-			task_send_cancel_reply(t, msg);
+			task_send_cancel_reply(t, req, msg);
 		} else
-			task_send_cancel_reply(t, "cancelling: the task was "
+			task_send_cancel_reply(t, req, "cancelling: the task was "
 			    "already being stopped");
 		break;
 	case TASK_FINISHED:
-		task_send_cancel_reply(t, "nothing to cancel: the task had "
+		task_send_cancel_reply(t, req, "nothing to cancel: the task had "
 		    "already finished");
 		break;
 	}

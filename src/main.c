@@ -178,6 +178,7 @@ main(int argc, char **argv)
 	struct event *sigterm, *sigint, *sighup, *sigusr1;
 	enum options_result r;
 	enum log_level level;
+	enum wire_dialect dialect;
 	char *text;
 
 	main_open_stdio();
@@ -197,6 +198,8 @@ main(int argc, char **argv)
 	if (log_parse_level(opts.log_level, &level) == 0)
 		log_set_level(level);
 	log_set_json(strcmp(opts.log_format, "json") == 0);
+	if (wire_parse_dialect(opts.wire_dialect, &dialect) == 0)
+		wire_set_dialect(dialect);
 	main_check_config_mode(&opts);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* until the loop handles them */

@@ -85,6 +85,12 @@ static const struct option_entry options_table[] = {
 	  .key = "server.tls_server_name", .arg = "NAME",
 	  .help = "the name the server's certificate must carry, if not its "
 	  "host" },
+	{ .name = "wire-dialect", .type = OPT_CHOICE,
+	  .offset = OFF(wire_dialect), .env = 1, .key = "server.wire_dialect",
+	  .def = "auto", .arg = "auto|design|upstream",
+	  .help = "which numbering of the cancel to speak: the design's "
+	  "(TaskRequest 5, answered at 8), the released upstream server's "
+	  "(6, answered at 7), or each cancel's own (auto)" },
 	{ .name = "shell", .type = OPT_STRING, .offset = OFF(shell), .env = 1,
 	  .key = "agent.shell", .def = "bash", .arg = "PATH",
 	  .help = "shell that runs commands as: SHELL -c CMD" },

@@ -264,7 +264,8 @@ task_resend_final(struct task *t)
 }
 
 static struct msg *
-task_cancel_reply_msg(struct task *t, const char *message)
+task_cancel_reply_msg(struct task *t, const struct request *req,
+    const char *message)
 {
 	struct response r;
 
@@ -273,16 +274,18 @@ task_cancel_reply_msg(struct task *t, const char *message)
 	r.is_final = 1;
 	r.cancelled = 1;
 	r.is_cancel_reply = 1;
+	r.cancel_upstream = req->cancel_upstream;
 	r.text = message;
 	r.text_len = strlen(message);
 	return wire_encode_response(&r);
 }
 
-/* The agent's answer to a cancel request. */
+/* The agent's answer to the cancel request REQ. */
 void
-task_send_cancel_reply(struct task *t, const char *message)
+task_send_cancel_reply(struct task *t, const struct request *req,
+    const char *message)
 {
-	link_send(t->agent->link, task_cancel_reply_msg(t, message));
+	link_send(t->agent->link, task_cancel_reply_msg(t, req, message));
 }
 
 /*
@@ -296,7 +299,7 @@ task_cancel_unknown(struct agent *a, const struct request *req,
 	struct task *t;
 
 	t = task_new(a, req->task_id, req->agent_id, TASK_KIND_SHELL);
-	task_finish(t, task_cancel_reply_msg(t, message));
+	task_finish(t, task_cancel_reply_msg(t, req, message));
 }
 
 /* Formats a FAILURE reason, cut to TASK_REASON_MAX on a character. */

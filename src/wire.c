@@ -17,6 +17,79 @@
 #include "agent.h"
 #include "nodelink.pb-c.h"
 
+/*
+ * Two numberings of the cancel exist.  The design document's, which
+ * proto/nodelink.proto follows: TaskRequest.task_cancel = 5, answered at
+ * TaskResponse.task_cancel = 8.  The released upstream server's own
+ * agent.proto: TaskRequest.task_cancel = 6 (its 5 is a LogMessage it never
+ * sends to agents), answered at TaskResponse.task_cancel = 7 (our 7 is
+ * docker_operation).  Field 6 is unused in our TaskRequest, so a cancel
+ * there is unambiguous.  This file alone decides which numbering a cancel
+ * is read and answered in (--wire-dialect):
+ *
+ *   auto      a cancel at 5 or 6, answered in the numbering it came in
+ *   design    only 5 is a cancel (6 is an unknown field, as before)
+ *   upstream  a cancel at 5 or 6, always answered at 7
+ *
+ * protobuf-c keeps fields it does not know as unknown fields, their data
+ * starting with the length prefix: field 6 is read from there, and
+ * upstream's 7 is written as one.
+ */
+#define WIRE_UPSTREAM_CANCEL 6		/* TaskRequest */
+#define WIRE_UPSTREAM_CANCEL_REPLY 7	/* TaskResponse */
+
+static enum wire_dialect wire_dialect = WIRE_AUTO;
+
+int
+wire_parse_dialect(const char *name, enum wire_dialect *d)
+{
+	if (strcmp(name, "auto") == 0)
+		*d = WIRE_AUTO;
+	else if (strcmp(name, "design") == 0)
+		*d = WIRE_DESIGN;
+	else if (strcmp(name, "upstream") == 0)
+		*d = WIRE_UPSTREAM;
+	else
+		return -1;
+	return 0;
+}
+
+void
+wire_set_dialect(enum wire_dialect d)
+{
+	wire_dialect = d;
+}
+
+/* Upstream's TaskCancel at field 6, if the message has one (else NULL). */
+static Pb__TaskCancel *
+wire_upstream_cancel(const Pb__TaskRequest *m)
+{
+	const ProtobufCMessageUnknownField *u;
+	uint64_t len = 0;
+	unsigned i, shift;
+	size_t k;
+
+	if (wire_dialect == WIRE_DESIGN)
+		return NULL;
+	for (i = m->base.n_unknown_fields; i > 0; i--) {
+		u = &m->base.unknown_fields[i - 1];	/* the last one wins */
+		if (u->tag != WIRE_UPSTREAM_CANCEL ||
+		    u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+			continue;
+		/* The length prefix (protobuf-c checked it when parsing). */
+		for (k = 0, shift = 0; k < u->len && k < 10; k++, shift += 7) {
+			len |= (uint64_t)(u->data[k] & 0x7f) << shift;
+			if ((u->data[k] & 0x80) == 0)
+				break;
+		}
+		if (k == u->len || k == 10 || len != u->len - k - 1)
+			return NULL;
+		return pb__task_cancel__unpack(NULL, (size_t)len,
+		    u->data + k + 1);
+	}
+	return NULL;
+}
+
 /* A C string copy of a bytes field; NULL if it holds a NUL byte. */
 static char *
 wire_string(ProtobufCBinaryData b)
@@ -165,6 +238,17 @@ wire_decode_docker(const Pb__DockerOperation *m, struct docker_op *d,
 	}
 }
 
+/* The reason is only logged (escaped): a bad one must not stop the cancel. */
+static char *
+wire_cancel_reason(const Pb__TaskCancel *c)
+{
+	char *reason;
+
+	if ((reason = wire_string(c->reason)) == NULL)
+		reason = xstrdup("(a reason with a NUL byte)");
+	return reason;
+}
+
 /*
  * Decodes one TaskRequest.  Returns 0, or -1 with *cause set; even then
  * req->task_id is set when the message named one, so that the caller can
@@ -174,6 +258,7 @@ int
 wire_decode_request(const void *data, size_t len, struct request *req,
     char **cause)
 {
+	Pb__TaskCancel *upstream_cancel;
 	Pb__TaskRequest *m;
 	int rc = 0;
 
@@ -198,6 +283,14 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		rc = -1;
 		goto out;
 	}
+	if (m->task_case == PB__TASK_REQUEST__TASK__NOT_SET &&
+	    (upstream_cancel = wire_upstream_cancel(m)) != NULL) {
+		req->kind = REQUEST_CANCEL;
+		req->cancel_upstream = 1;
+		req->reason = wire_cancel_reason(upstream_cancel);
+		pb__task_cancel__free_unpacked(upstream_cancel, NULL);
+		goto out;
+	}
 	switch (m->task_case) {
 	case PB__TASK_REQUEST__TASK_SHELL_EXECUTE:
 		req->kind = REQUEST_SHELL;
@@ -210,10 +303,8 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		break;
 	case PB__TASK_REQUEST__TASK_TASK_CANCEL:
 		req->kind = REQUEST_CANCEL;
-		/* The reason is only logged (escaped): a bad one must not
-		 * stop the cancel. */
-		if ((req->reason = wire_string(m->task_cancel->reason)) == NULL)
-			req->reason = xstrdup("(a reason with a NUL byte)");
+		req->cancel_upstream = wire_dialect == WIRE_UPSTREAM;
+		req->reason = wire_cancel_reason(m->task_cancel);
 		break;
 	default:
 		req->kind = REQUEST_NONE;
@@ -285,8 +376,9 @@ wire_encode_response(const struct response *r)
 	Pb__TaskCancelResponse cancel = PB__TASK_CANCEL_RESPONSE__INIT;
 	Pb__DockerOperationResponse docker =
 	    PB__DOCKER_OPERATION_RESPONSE__INIT;
+	ProtobufCMessageUnknownField upstream = { 0, 0, 0, NULL };
 	struct msg *out;
-	size_t len;
+	size_t len, n;
 
 	m.agent_id = wire_bytes(r->agent_id, strlen(r->agent_id));
 	m.task_id = wire_bytes(r->task_id, strlen(r->task_id));
@@ -294,7 +386,20 @@ wire_encode_response(const struct response *r)
 	m.is_final = r->is_final != 0;
 	m.cancelled = r->cancelled != 0;
 	m.seq = r->seq;
-	if (r->is_cancel_reply) {
+	if (r->is_cancel_reply && r->cancel_upstream) {
+		cancel.message = wire_bytes(r->text, r->text_len);
+		len = pb__task_cancel_response__get_packed_size(&cancel);
+		upstream.data = xmalloc(len + 10);
+		for (n = 0; len >= 0x80; len >>= 7)	/* the length prefix */
+			upstream.data[n++] = (uint8_t)(len | 0x80);
+		upstream.data[n++] = (uint8_t)len;
+		upstream.len = n + pb__task_cancel_response__pack(&cancel,
+		    upstream.data + n);
+		upstream.tag = WIRE_UPSTREAM_CANCEL_REPLY;
+		upstream.wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+		m.base.n_unknown_fields = 1;
+		m.base.unknown_fields = &upstream;
+	} else if (r->is_cancel_reply) {
 		cancel.message = wire_bytes(r->text, r->text_len);
 		m.response_case = PB__TASK_RESPONSE__RESPONSE_TASK_CANCEL;
 		m.task_cancel = &cancel;
@@ -321,5 +426,6 @@ wire_encode_response(const struct response *r)
 	len = pb__task_response__get_packed_size(&m);
 	out = xmalloc(sizeof *out + len);
 	out->len = pb__task_response__pack(&m, out->data);
+	free(upstream.data);
 	return out;
 }

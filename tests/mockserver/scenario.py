@@ -33,7 +33,12 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     require-docker           skip unless a real Docker engine answers
     request ID none          send a TaskRequest with no task set
     request ID docker-run IMG
-    cancel ID [reason=TEXT]  send a TaskCancel
+    cancel ID [reason=TEXT]  send a TaskCancel (at field 5, or 6 after
+                             `server-dialect upstream`)
+    server-dialect design|upstream
+                             the numbering the server speaks: upstream's
+                             sends cancels at TaskRequest 6 and reads
+                             TaskResponse 7 as the cancel's answer
     raw HEX                  send these bytes as one message
     end [CODE DETAILS]       end the stream (status OK, or CODE)
     output ID stdout|stderr RE
@@ -45,7 +50,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
         stdout-is=TEXT  stderr-is=TEXT   stdout-of=CMD (bash output)
         stdout-bytes=N  max-chunk=N  min-chunks=N  whole-lines
         container-id=RE  kind=shell_execute|docker_operation
-    cancel-reply ID [message=RE]
+    cancel-reply ID [message=RE] [field=7|8]
                              wait for the agent's answer to a cancel
     no-message ID            nothing was ever sent for ID
     no-final ID              ID has not sent its final message (yet)
@@ -162,6 +167,7 @@ class TaskLog:
         self.chunks = []  # (stream, text) of each IN_PROGRESS message
         self.final = None
         self.cancel_reply = None
+        self.cancel_reply_field = None
         self.last_seq = 0
         self.raw_by_seq = {}
         self.duplicates = 0
@@ -283,6 +289,7 @@ class Scenario:
         self.stream = None
         self.tasks = {}
         self.expected_agent_id = "agent1"
+        self.dialect = "design"
 
     # -- events -------------------------------------------------------------
 
@@ -310,7 +317,7 @@ class Scenario:
     def _on_message(self, raw):
         self._progress_at = time.monotonic()
         try:
-            resp = pb.TaskResponse.FromString(raw)
+            resp, reply_field = self._decode_response(raw)
         except Exception as e:
             raise ScenarioFailure("agent sent a message that is not a valid "
                                   "TaskResponse (%d bytes): %s" % (len(raw), e))
@@ -339,6 +346,7 @@ class Scenario:
                 raise ScenarioFailure("%s: cancel reply must be final, "
                                       "cancelled, COMPLETED: %s" % (where, resp))
             t.cancel_reply = resp
+            t.cancel_reply_field = reply_field
             return
         if t.final is not None:
             raise ScenarioFailure("%s: sent after the task's final message"
@@ -365,6 +373,25 @@ class Scenario:
                 raise ScenarioFailure("%s: final status %s" % (
                     where, pb.TaskResponse.Status.Name(resp.status)))
             t.final = resp
+
+    def _decode_response(self, raw):
+        """A TaskResponse, and the field its cancel answer came at (8 in
+        the design's numbering; 7, upstream's, when the server speaks
+        upstream's: its 7 is then read as task_cancel, not Docker)."""
+        if self.dialect != "upstream":
+            resp = pb.TaskResponse.FromString(raw)
+            return resp, 8 if resp.HasField("task_cancel") else None
+        rest, seven = b"", None
+        for field, start, end, payload in _top_fields(raw):
+            if field == 7:
+                seven = payload
+            else:
+                rest += raw[start:end]
+        resp = pb.TaskResponse.FromString(rest)
+        if seven is None:
+            return resp, 8 if resp.HasField("task_cancel") else None
+        resp.task_cancel.CopyFrom(pb.TaskCancelResponse.FromString(seven))
+        return resp, 7
 
     def _sample_rss(self):
         if self.agent is not None and self.agent.proc.poll() is None:
@@ -595,8 +622,20 @@ class Scenario:
     def step_cancel(self, args):
         opts, _ = self._kv(args[1:])
         req = pb.TaskRequest(task_id=args[0])
-        req.task_cancel.reason = opts.get("reason", [""])[0]
+        reason = opts.get("reason", [""])[0]
+        if self.dialect == "upstream":
+            # Upstream's numbering: TaskCancel at TaskRequest field 6.
+            body = pb.TaskCancel(reason=reason).SerializeToString()
+            self._need_stream().send(req.SerializeToString() + b"\x32" +
+                                     _varint(len(body)) + body)
+            return
+        req.task_cancel.reason = reason
         self._need_stream().send_request(req)
+
+    def step_server_dialect(self, args):
+        if args[0] not in ("design", "upstream"):
+            raise ScenarioFailure("server-dialect design|upstream")
+        self.dialect = args[0]
 
     def step_raw(self, args):
         self._need_stream().send(bytes.fromhex("".join(args)))
@@ -621,6 +660,12 @@ class Scenario:
         t = self._task(args[0])
         self._wait(lambda: t.cancel_reply is not None,
                    "the cancel reply for task %s" % args[0])
+        for want in opts.get("field", []):
+            if t.cancel_reply_field != int(want):
+                raise ScenarioFailure("cancel reply for %s came at field "
+                                      "%s, expected %s" % (
+                                          args[0], t.cancel_reply_field,
+                                          want))
         if "message" in opts:
             msg = t.cancel_reply.task_cancel.message
             if not re.search(opts["message"][0], msg):
@@ -988,6 +1033,51 @@ class Scenario:
             if self.agent is not None:
                 self.agent.kill()
             self.server.stop(0)
+
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _read_varint(raw, i):
+    n = shift = 0
+    while True:
+        b = raw[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def _top_fields(raw):
+    """(field, start, end, payload) of each top-level field of a message."""
+    i = 0
+    while i < len(raw):
+        start = i
+        key, i = _read_varint(raw, i)
+        field, wire = key >> 3, key & 7
+        payload = None
+        if wire == 0:
+            _, i = _read_varint(raw, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 2:
+            n, i = _read_varint(raw, i)
+            payload = raw[i:i + n]
+            i += n
+        elif wire == 5:
+            i += 4
+        else:
+            raise ValueError("wire type %d" % wire)
+        yield field, start, i, payload
 
 
 def _digest(raw):

@@ -245,11 +245,62 @@ test_encode_final_and_cancel(void)
 	pb__task_response__free_unpacked(m, NULL);
 }
 
+/* Upstream's cancel: TaskRequest field 6, answered at TaskResponse 7. */
+static void
+test_dialects(void)
+{
+	/* task_id "t1", then field 6: TaskCancel { reason "r" } */
+	static const uint8_t at6[] = { 0x12, 0x02, 't', '1', 0x32, 0x03, 0x0a,
+	    0x01, 'r' };
+	struct response r;
+	struct request req;
+	struct msg *out;
+	Pb__TaskResponse *m;
+	char *cause;
+
+	wire_set_dialect(WIRE_AUTO);
+	g_assert_cmpint(wire_decode_request(at6, sizeof at6, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_CANCEL);
+	g_assert_cmpint(req.cancel_upstream, ==, 1);
+	g_assert_cmpstr(req.reason, ==, "r");
+	wire_request_free(&req);
+
+	wire_set_dialect(WIRE_DESIGN);
+	g_assert_cmpint(wire_decode_request(at6, sizeof at6, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_NONE);
+	wire_request_free(&req);
+	wire_set_dialect(WIRE_AUTO);
+
+	memset(&r, 0, sizeof r);
+	r.agent_id = "a";
+	r.task_id = "t1";
+	r.seq = 1;
+	r.status = STATUS_COMPLETED;
+	r.is_final = r.cancelled = r.is_cancel_reply = r.cancel_upstream = 1;
+	r.text = "bye";
+	r.text_len = 3;
+	out = wire_encode_response(&r);
+	/* In our numbering, field 7 is docker_operation: its stdout (1)
+	 * carries what upstream reads as TaskCancelResponse.message (1). */
+	m = pb__task_response__unpack(NULL, out->len, out->data);
+	g_assert_nonnull(m);
+	g_assert_cmpint(m->response_case, ==,
+	    PB__TASK_RESPONSE__RESPONSE_DOCKER_OPERATION);
+	g_assert_cmpmem(m->docker_operation->stdout_text.data,
+	    m->docker_operation->stdout_text.len, "bye", 3);
+	g_assert_true(m->is_final && m->cancelled);
+	pb__task_response__free_unpacked(m, NULL);
+	free(out);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/wire/decode-shell", test_decode_shell);
+	g_test_add_func("/wire/dialects", test_dialects);
 	g_test_add_func("/wire/decode-refusals", test_decode_refusals);
 	g_test_add_func("/wire/decode-garbage", test_decode_garbage);
 	g_test_add_func("/wire/decode-kinds", test_decode_kinds);
