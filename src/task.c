@@ -302,6 +302,8 @@ task_cancel_unknown(struct agent *a, const struct request *req,
 	task_finish(t, task_cancel_reply_msg(t, req, message));
 }
 
+static char *task_reason(const char *, va_list) printflike(1, 0);
+
 /* Formats a FAILURE reason, cut to TASK_REASON_MAX on a character. */
 static char *
 task_reason(const char *fmt, va_list ap)

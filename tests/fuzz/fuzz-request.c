@@ -59,7 +59,7 @@ fuzz_setup(void)
 	agent.base = event_base_new();
 	agent.opts = &opts;
 	agent.link = link_new(agent.base, &opts, &fuzz_handlers);
-	admit_init(&agent);
+	admit_init(&agent, dispatch_start);
 }
 
 int
