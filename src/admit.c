@@ -9,8 +9,14 @@
  * task's own callbacks, so that no handler runs inside another.
  *
  * Admission knows no kind of task: it is handed the function that starts
- * one (dispatch.c's) and calls it when a slot is free.
+ * one (dispatch.c's) and calls it when a slot is free.  A task that cannot
+ * start for want of descriptors (EMFILE) goes back to the head of the
+ * queue and starts when a running task has ended, or a moment later when
+ * none is running; it is not failed for the agent's own shortage.
  */
+
+/* With nothing running to free descriptors, look again this often. */
+#define ADMIT_RETRY_MS 200
 
 #include "config.h"
 
@@ -31,8 +37,12 @@ TAILQ_HEAD(admit_queue, admit_entry);
 
 static struct admit_queue admit_queue = TAILQ_HEAD_INITIALIZER(admit_queue);
 static struct event *admit_pump_event;
+static struct event *admit_retry_event;
+static int admit_waiting;	/* the head waits for descriptors */
 static struct agent *admit_agent;
 static admit_start_fn admit_start;
+
+static int admit_on_cancel(void *);
 
 static int
 admit_has_slot(void)
@@ -47,6 +57,36 @@ admit_remove(struct admit_entry *e)
 	task_set_cancel(e->task, NULL, NULL);
 	wire_request_free(&e->req);
 	free(e);
+}
+
+/* A queue entry for T, taking over REQ's contents. */
+static struct admit_entry *
+admit_entry_new(struct task *t, struct request *req)
+{
+	struct admit_entry *e;
+
+	e = xcalloc(1, sizeof *e);
+	e->req = *req;
+	memset(req, 0, sizeof *req);
+	e->task = t;
+	task_set_state(t, TASK_QUEUED);
+	task_set_cancel(t, admit_on_cancel, e);
+	return e;
+}
+
+/* T could not start for want of descriptors: it waits at the head. */
+static void
+admit_wait(struct task *t, struct request *req)
+{
+	struct admit_entry *e = admit_entry_new(t, req);
+
+	TAILQ_INSERT_HEAD(&admit_queue, e, entry);
+	if (!admit_waiting)
+		log_warn("task %s waits: the agent has no descriptors to spare "
+		    "(%zu tasks running)", task_id(t), task_count(TASK_RUNNING));
+	admit_waiting = 1;
+	if (task_count(TASK_RUNNING) == 0)
+		timer_add_ms(admit_retry_event, ADMIT_RETRY_MS);
 }
 
 static void
@@ -65,7 +105,11 @@ admit_on_pump(evutil_socket_t fd, short events, void *arg)
 		req = e->req;
 		memset(&e->req, 0, sizeof e->req);
 		admit_remove(e);
-		admit_start(t, &req);
+		if (admit_start(t, &req) == TASK_START_LATER) {
+			admit_wait(t, &req);
+			break;
+		}
+		admit_waiting = 0;
 		wire_request_free(&req);
 	}
 }
@@ -84,8 +128,9 @@ admit_init(struct agent *a, admit_start_fn start)
 	admit_agent = a;
 	admit_start = start;
 	admit_pump_event = event_new(a->base, -1, 0, admit_on_pump, NULL);
-	if (admit_pump_event == NULL)
-		fatalx("cannot create the admission event");
+	admit_retry_event = evtimer_new(a->base, admit_on_pump, NULL);
+	if (admit_pump_event == NULL || admit_retry_event == NULL)
+		fatalx("cannot create the admission events");
 }
 
 /*
@@ -98,7 +143,8 @@ admit_request(struct task *t, struct request *req)
 	struct admit_entry *e;
 
 	if (TAILQ_EMPTY(&admit_queue) && admit_has_slot()) {
-		admit_start(t, req);
+		if (admit_start(t, req) == TASK_START_LATER)
+			admit_wait(t, req);
 		return;
 	}
 	if (task_count(TASK_QUEUED) >= admit_agent->opts->max_queued_tasks) {
@@ -106,12 +152,7 @@ admit_request(struct task *t, struct request *req)
 		    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 		return;
 	}
-	e = xcalloc(1, sizeof *e);
-	e->req = *req;
-	memset(req, 0, sizeof *req);
-	e->task = t;
-	task_set_state(t, TASK_QUEUED);
-	task_set_cancel(t, admit_on_cancel, e);
+	e = admit_entry_new(t, req);	/* (not in the macro: it repeats it) */
 	TAILQ_INSERT_TAIL(&admit_queue, e, entry);
 	log_info("task %s queued at position %zu: %zu tasks running",
 	    task_id(t), task_count(TASK_QUEUED), task_count(TASK_RUNNING));
@@ -149,5 +190,7 @@ admit_free(void)
 		admit_remove(e);
 	if (admit_pump_event != NULL)
 		event_free(admit_pump_event);
-	admit_pump_event = NULL;
+	if (admit_retry_event != NULL)
+		event_free(admit_retry_event);
+	admit_pump_event = admit_retry_event = NULL;
 }

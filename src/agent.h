@@ -23,6 +23,8 @@
  *   task-shell.c  shell tasks: SHELL -c CMD
  *   task-docker.c Docker operations through the Docker CLI
  *   docker.c      Docker's grammar and the CLI's argument vectors (pure)
+ *   track.c       where a task's processes are: its cgroup, or its
+ *                 process group and the escapees a sweep finds
  *   reaper.c      SIGCHLD -> the task that owns the pid
  *   timer.c       libevent timers in milliseconds
  *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
@@ -119,6 +121,7 @@ struct options {
 	char *shell;			/* runs tasks as: shell -c cmd */
 	char *docker_binary;		/* the Docker CLI (or podman) */
 	char *wire_dialect;		/* auto|design|upstream */
+	char *cgroup_root;		/* auto|none|DIR */
 	int verbose;
 	unsigned flush_delay_ms;	/* partial lines wait this long */
 	unsigned spool_mib;		/* outbound output before pipes pause */
@@ -321,7 +324,7 @@ void link_free(struct link *);
 struct agent;
 struct task;
 void dispatch_request(struct agent *, const void *, size_t);
-void dispatch_start(struct task *, const struct request *);
+int dispatch_start(struct task *, const struct request *);
 
 /*
  * What every part of the loop shares, passed as `struct agent *'; each
@@ -363,7 +366,7 @@ void task_refuse(struct agent *, const struct request *, const char *, ...)
 void task_free_all(void);
 
 /* admit.c: the concurrency limit and the queue behind it. */
-typedef void (*admit_start_fn)(struct task *, const struct request *);
+typedef int (*admit_start_fn)(struct task *, const struct request *);
 void admit_init(struct agent *, admit_start_fn);
 void admit_request(struct task *, struct request *);
 void admit_task_done(void);
@@ -406,6 +409,9 @@ struct proc_spec {
 	const struct proc_hooks *hooks;
 	void *hook_arg;
 };
+#define TASK_START_LATER 1	/* no descriptors now: try again later */
+/* Every task's processes carry PROC_MARKER=<agent pid>-<serial>. */
+#define PROC_MARKER "NODELINK_AGENT_TASK"
 int task_proc_start(struct task *, const struct proc_spec *, char **);
 char *task_proc_find_program(const char *);
 char **task_proc_env(char *const *, size_t, const char *);
@@ -430,6 +436,22 @@ int docker_check_tail(const char *);
 char **docker_argv(const struct docker_op *, const char *, const char *,
 	    const char *, const char *, char **);
 void docker_argv_free(char **);
+
+/* track.c: where a task's processes are (a cgroup, or its process group
+ * and the escapees a sweep of the agent's children finds). */
+struct track;
+void track_init(struct event_base *, const char *);
+int track_uses_cgroups(void);
+void track_shutdown(void);
+struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
+	    char **);
+void track_set_owner(struct track *, void *);
+int track_cgroup_fd(const struct track *);
+void track_started(struct track *, pid_t);
+void track_signal(struct track *, int);
+int track_alive(struct track *);
+int track_cpu(const struct track *, uint64_t *, uint64_t *);
+void track_free(struct track *);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */
 typedef void (*reaper_fn)(void *, pid_t, int);

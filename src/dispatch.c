@@ -81,8 +81,11 @@ dispatch_repeat(struct task *t)
 		    task_state(t) == TASK_RUNNING ? "running" : "queued");
 }
 
-/* Starts a task of any kind now; admission calls this when a slot is free. */
-void
+/*
+ * Starts a task of any kind now; admission calls this when a slot is free.
+ * Returns TASK_START_LATER if it must wait (no descriptors), else 0.
+ */
+int
 dispatch_start(struct task *t, const struct request *req)
 {
 	char *cause = NULL;
@@ -99,9 +102,12 @@ dispatch_start(struct task *t, const struct request *req)
 	case REQUEST_CANCEL:
 		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
+	if (rc == TASK_START_LATER)
+		return rc;
 	if (rc != 0)
 		task_fail(t, "%s", cause);
 	free(cause);
+	return 0;
 }
 
 /* Drops a message nothing can be sent back for. */

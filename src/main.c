@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <fcntl.h>
@@ -158,6 +159,27 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 }
 
 /*
+ * Every task holds descriptors (its pipes, its cgroup): the soft limit
+ * goes up to the hard one, so that the default 1024 does not cap the
+ * agent at a few hundred tasks.  A task that still finds none waits in
+ * the queue (admit.c).
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("descriptor limit raised from %llu to %llu",
+		    (unsigned long long)was, (unsigned long long)rl.rlim_max);
+}
+
+/*
  * Signals an operator sends by habit (SIGHUP from logrotate, SIGUSR1)
  * must not kill the agent and orphan its tasks: logged, and ignored.
  */
@@ -217,6 +239,7 @@ main(int argc, char **argv)
 	    PACKAGE_VERSION, event_get_version(),
 	    event_base_get_method(agent.base), grpc_version_string());
 
+	main_raise_nofile();
 	if (compat_subreaper_enable() == 0)
 		log_debug("child subreaper: orphaned task processes stay with "
 		    "the agent");
@@ -224,6 +247,7 @@ main(int argc, char **argv)
 		log_info("no child subreaper on this system: a cancel reaches "
 		    "a task's process group only");
 	reaper_start(agent.base);
+	track_init(agent.base, opts.cgroup_root);
 	admit_init(&agent, dispatch_start);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
@@ -258,6 +282,7 @@ main(int argc, char **argv)
 	event_free(sighup);
 	event_free(sigusr1);
 	reaper_stop();
+	track_shutdown();
 	admit_free();
 	task_free_all();
 	event_base_free(agent.base);

@@ -91,6 +91,11 @@ static const struct option_entry options_table[] = {
 	  .help = "which numbering of the cancel to speak: the design's "
 	  "(TaskRequest 5, answered at 8), the released upstream server's "
 	  "(6, answered at 7), or each cancel's own (auto)" },
+	{ .name = "cgroup-root", .type = OPT_STRING,
+	  .offset = OFF(cgroup_root), .env = 1, .key = "agent.cgroup_root",
+	  .def = "auto", .arg = "DIR|auto|none",
+	  .help = "where each task gets a cgroup v2 of its own (auto: in the "
+	  "agent's own cgroup; none: process groups only)" },
 	{ .name = "shell", .type = OPT_STRING, .offset = OFF(shell), .env = 1,
 	  .key = "agent.shell", .def = "bash", .arg = "PATH",
 	  .help = "shell that runs commands as: SHELL -c CMD" },

@@ -92,6 +92,7 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	sp.envp = envp;
 	sp.out_fd = null_fd;
 	sp.err_fd = null_fd;
+	sp.cgroup_fd = -1;
 	error = compat_spawn(&sp, &pid);
 	free(envp);
 	close(null_fd);

@@ -12,9 +12,8 @@
  *
  * A task's processes never outlive it.  A cancel, a timeout, or the main
  * process exiting with others left behind starts the kill sequence
- * (kill.c): SIGTERM to the task's process group and to every process of
- * the task that left it (compat/proctree-*.c), SIGKILL after the grace
- * period.  The final message waits until none of them is left, so that a
+ * (kill.c): SIGTERM to every process of the task (its cgroup, or its
+ * process group and escapees: track.c), SIGKILL after the grace period.  The final message waits until none of them is left, so that a
  * background child cannot outlive the task nor, by holding the pipes open,
  * keep it from finishing.  Should processes survive even SIGKILL (a stuck
  * NFS read), the task finishes anyway PROC_GIVE_UP_MS later, and says so.
@@ -48,8 +47,6 @@
 #define PROC_POLL_MS 100
 /* After SIGKILL, how long before the task finishes without its processes. */
 #define PROC_GIVE_UP_MS 2000
-/* Every task's processes carry this in their environment. */
-#define PROC_MARKER "NODELINK_AGENT_TASK"
 /* The agent's own settings (options.c) all begin so. */
 #define PROC_AGENT_ENV_PREFIX "NODELINK_"
 
@@ -78,9 +75,7 @@ struct proc_task {
 	struct event *flush;
 	uint64_t started_ms;
 
-	char marker[64];	/* PROC_MARKER=<agent pid>-<serial> */
-	pid_t *tree;		/* the task's processes when last looked */
-	size_t n_tree;
+	struct track *track;	/* where its processes are */
 	struct kill_seq kill;
 	int killing;		/* the kill sequence has begun */
 	int gave_up;		/* processes survived SIGKILL */
@@ -244,7 +239,7 @@ proc_free(struct proc_task *st)
 	proc_event_free(&st->timeout_timer);
 	if (st->hooks != NULL && st->hooks->free != NULL)
 		st->hooks->free(st->hook_arg);
-	free(st->tree);
+	track_free(st->track);
 	free(st);
 }
 
@@ -254,47 +249,11 @@ proc_elapsed(const struct proc_task *st)
 	return (double)(compat_monotime_ms() - st->started_ms) / 1000.0;
 }
 
-/* Looks again for the task's processes beyond its process group. */
-static void
-proc_find_tree(struct proc_task *st)
-{
-	pid_t *pids;
-	size_t n;
-
-	n = compat_proctree_collect(st->pid, st->marker, st->tree, st->n_tree,
-	    &pids);
-	free(st->tree);
-	st->tree = pids;
-	st->n_tree = n;
-}
-
-/*
- * Sends SIG to every process of the task: its process group, and the
- * processes that left the group but carry its marker or descend from it.
- * The tree is taken before the group is signalled: once a parent dies, its
- * children are reparented and only this snapshot ties them to the task.
- */
+/* Sends SIG to every process of the task. */
 static void
 proc_signal_tree(struct proc_task *st, int sig)
 {
-	size_t i;
-
-	proc_find_tree(st);
-	if (killpg(st->pid, sig) != 0 && errno != ESRCH)
-		log_warn("task %s: cannot signal process group %ld: %s",
-		    task_id(st->task), (long)st->pid, strerror(errno));
-	for (i = 0; i < st->n_tree; i++)
-		kill(st->tree[i], sig);
-}
-
-/* True while any process of the task is alive. */
-static int
-proc_tree_alive(struct proc_task *st)
-{
-	if (killpg(st->pid, 0) == 0)
-		return 1;
-	proc_find_tree(st);
-	return st->n_tree != 0;
+	track_signal(st->track, sig);
 }
 
 static const char *
@@ -321,6 +280,14 @@ proc_kill_begin(struct proc_task *st, const char *why)
 }
 
 static int proc_check_done(struct proc_task *);
+
+/* The main process has exited: whatever it left running is ended too. */
+static void
+proc_check_leftovers(struct proc_task *st)
+{
+	if (!st->killing && st->reaped && track_alive(st->track) == 1)
+		proc_kill_begin(st, "main process exited, others remain");
+}
 
 /* The grace period is over (SIGKILL), or SIGKILL did not end it (give up). */
 static void
@@ -395,12 +362,19 @@ proc_check_done(struct proc_task *st)
 	char reason[96];
 	enum response_status status;
 	const char *why;
-	int code;
+	int code, alive;
 
 	if (st->out.fd != -1 || st->err.fd != -1 || !st->reaped)
 		return 0;
-	if (st->killing && !st->gave_up && proc_tree_alive(st))
-		return 0;	/* the poll timer looks again */
+	if (!st->gave_up) {
+		if ((alive = track_alive(st->track)) == -1)
+			return 0;	/* track.c calls back */
+		if (alive && !st->killing)
+			proc_kill_begin(st, "main process exited, others "
+			    "remain");
+		if (alive)
+			return 0;	/* an event or the poll looks again */
+	}
 	if (WIFEXITED(st->wstatus))
 		code = WEXITSTATUS(st->wstatus);
 	else if (WIFSIGNALED(st->wstatus))
@@ -497,8 +471,7 @@ proc_on_exit(void *arg, pid_t pid, int status)
 	(void)pid;
 	st->reaped = 1;
 	st->wstatus = status;
-	if (!st->killing && proc_tree_alive(st))
-		proc_kill_begin(st, "main process exited, others remain");
+	proc_check_leftovers(st);
 	proc_check_done(st);
 }
 
@@ -523,6 +496,18 @@ proc_close_pair(int fds[2])
 		close(fds[0]);
 	if (fds[1] != -1)
 		close(fds[1]);
+}
+
+/* Its processes may have come or gone (track.c): look again. */
+static void
+proc_on_track_changed(void *arg)
+{
+	struct proc_task *st = arg;
+
+	if (st == NULL)
+		return;		/* not started yet */
+	proc_check_leftovers(st);
+	proc_check_done(st);
 }
 
 /* Cancels the task: 0 if the kill sequence starts now, 1 if it had. */
@@ -553,9 +538,11 @@ proc_timer(struct proc_task *st, event_callback_fn fn)
 }
 
 /*
- * Starts the process SPEC describes for the registered task T.  Returns 0,
- * or -1 with *cause set to a one-line reason (for the FAILURE final) when
- * it cannot start; SPEC's hook argument is then freed here.
+ * Starts the process SPEC describes for the registered task T.  Returns 0;
+ * TASK_START_LATER when the agent has no descriptors to spare now (the
+ * task waits in the queue); or -1 with *cause set to a one-line reason
+ * (for the FAILURE final) when it cannot start.  SPEC's hook argument is
+ * freed here unless it started.
  */
 int
 task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
@@ -563,14 +550,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	struct agent *a = task_agent(t);
 	struct compat_spawn sp;
 	struct proc_task *st;
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error;
+	struct track *track;
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error = 0;
 	char **envp, marker[64];
 	pid_t pid;
 
 	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
 	    evutil_make_socket_nonblocking(out[0]) != 0 ||
 	    evutil_make_socket_nonblocking(err[0]) != 0) {
-		xasprintf(cause, "cannot create pipes: %s", strerror(errno));
+		error = errno;
+		xasprintf(cause, "cannot create pipes: %s", strerror(error));
 		proc_close_pair(out);
 		proc_close_pair(err);
 		goto fail;
@@ -578,8 +567,17 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
+	track = track_new(proc_serial, marker + sizeof PROC_MARKER,
+	    proc_on_track_changed, NULL, cause);
+	if (track == NULL) {
+		error = errno;
+		proc_close_pair(out);
+		proc_close_pair(err);
+		goto fail;
+	}
 	envp = task_proc_env(spec->env, spec->n_env, marker);
 	memset(&sp, 0, sizeof sp);
+	sp.cgroup_fd = track_cgroup_fd(track);
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
@@ -595,6 +593,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		    strerror(error));
 		close(out[0]);
 		close(err[0]);
+		track_free(track);
 		goto fail;
 	}
 
@@ -606,7 +605,9 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	st->hooks = spec->hooks;
 	st->hook_arg = spec->hook_arg;
 	st->pid = pid;
-	memcpy(st->marker, marker, sizeof marker);
+	st->track = track;
+	track_set_owner(track, st);
+	track_started(track, pid);
 	st->started_ms = compat_monotime_ms();
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
 	st->flush = proc_timer(st, proc_on_flush);
@@ -631,6 +632,12 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 fail:
 	if (spec->hooks != NULL && spec->hooks->free != NULL)
 		spec->hooks->free(spec->hook_arg);
+	if (error == EMFILE || error == ENFILE) {
+		/* Not the task's fault: it waits for descriptors to free. */
+		free(*cause);
+		*cause = NULL;
+		return TASK_START_LATER;
+	}
 	return -1;
 }
 

@@ -19,7 +19,7 @@ int compat_pipe_cloexec(int[2]);
 void closefrom(int);
 #endif
 
-/* spawn-posix.c or spawn-fork.c: start PATH with ARGV and ENVP in a new process group, stdin from
+/* spawn-posix.c and spawn-fork.c: start PATH with ARGV and ENVP in a new process group, stdin from
  * /dev/null, stdout and stderr on the given descriptors, in DIR (or the
  * agent's directory when NULL), with no other descriptor inherited.
  * Returns 0 and the pid, or an errno value. */
@@ -30,14 +30,27 @@ struct compat_spawn {
 	const char *dir;
 	int out_fd;
 	int err_fd;
+	int cgroup_fd;		/* start inside this cgroup v2, or -1 */
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
+int compat_spawn_fork(const struct compat_spawn *, pid_t *);
 
-/* proctree-linux.c or proctree-none.c: a task's processes beyond its
- * process group, and the subreaper that keeps its orphans with the agent. */
+/* cgroup-linux.c or cgroup-none.c: a cgroup v2 per task. */
+int compat_cgroup_setup(const char *, char **);
+const char *compat_cgroup_path(const char *);
+int compat_cgroup_create(const char *);
+int compat_cgroup_populated(int);
+int compat_cgroup_signal(int, int);
+int compat_cgroup_cpu(int, uint64_t *, uint64_t *);
+int compat_cgroup_remove_tree(const char *);
+int compat_cgroup_remove(const char *);
+void compat_cgroup_teardown(void);
+
+/* proctree-linux.c or proctree-none.c: the subreaper that keeps a task's
+ * orphans with the agent, and the agent's children. */
 int compat_subreaper_enable(void);
-size_t compat_proctree_collect(pid_t, const char *, const pid_t *, size_t,
-    pid_t **);
+ssize_t compat_proctree_children(pid_t **);
+const char *compat_proc_getenv(pid_t, const char *);
 
 /* monotime.c: milliseconds from a clock that never goes back. */
 uint64_t compat_monotime_ms(void);

@@ -1,13 +1,12 @@
 /*
- * proctree-linux.c: finding every process of a task on Linux.
+ * proctree-linux.c: the agent's own children on Linux, for tracking a
+ * task's processes where it has no cgroup (track.c).
  *
- * A task's processes normally share its process group, but a child can
- * leave it (setsid, setpgid).  Two marks still tie it to the task: its
- * ancestry, and an environment variable the agent gives every task
- * (NODELINK_AGENT_TASK=<agent pid>-<serial>), which children inherit.  This
- * file walks /proc for both.  The agent is also made a child subreaper, so
- * that orphaned task processes are reparented to it: it reaps them, and
- * none is left behind as a zombie or under init where nothing would look.
+ * The agent is made a child subreaper, so that a task process whose
+ * parent dies is reparented to the agent, not to init: it stays one of
+ * the agent's children, where a look at /proc/self/task/<tid>/children
+ * finds it, and the agent reaps it.  That look costs as much as the agent
+ * has children, never as much as the host has processes.
  */
 
 #include "config.h"
@@ -31,14 +30,7 @@ compat_subreaper_enable(void)
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
-struct proc_entry {
-	pid_t pid;
-	pid_t ppid;
-	int marked;
-	int member;
-};
-
-/* Reads a whole small /proc file; returns its length or -1. */
+/* Reads the small file PATH into BUF; returns its length or -1. */
 static ssize_t
 proctree_read(const char *path, char *buf, size_t size)
 {
@@ -60,105 +52,66 @@ proctree_read(const char *path, char *buf, size_t size)
 	return total;
 }
 
-static int
-proctree_has_marker(pid_t pid, const char *marker)
+/*
+ * The agent's children (every thread's: an orphan is adopted by one of
+ * them).  Returns how many; *out holds them (the caller frees it), or -1
+ * where the kernel does not list children.
+ */
+ssize_t
+compat_proctree_children(pid_t **out)
+{
+	static char buf[65536];
+	char path[300], *p, *end;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	long pid;
+	DIR *d;
+
+	*out = NULL;
+	if ((d = opendir("/proc/self/task")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/children",
+		    de->d_name);
+		if (proctree_read(path, buf, sizeof buf) < 0) {
+			closedir(d);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		for (p = buf; *p != '\0'; p = end) {
+			pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				*out = xreallocarray(*out, cap, sizeof **out);
+			}
+			(*out)[n++] = (pid_t)pid;
+		}
+	}
+	closedir(d);
+	return (ssize_t)n;
+}
+
+/* PID's value of the environment variable NAME ("NAME=" included), or
+ * NULL; static storage. */
+const char *
+compat_proc_getenv(pid_t pid, const char *name)
 {
 	static char env[65536];
 	char path[64];
+	size_t len = strlen(name);
 	ssize_t n, i;
 
 	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
 	if ((n = proctree_read(path, env, sizeof env)) <= 0)
-		return 0;
-	/* NUL-separated entries; the buffer ends in a NUL too. */
+		return NULL;
 	for (i = 0; i < n; i += (ssize_t)strlen(env + i) + 1) {
-		if (strcmp(env + i, marker) == 0)
-			return 1;
+		if (strncmp(env + i, name, len) == 0)
+			return env + i + len;
 	}
-	return 0;
-}
-
-/*
- * Lists the live processes of the task whose first process is ROOT: its
- * descendants, every process carrying MARKER ("NAME=VALUE") in its
- * environment, the KNOWN ones found by earlier calls (an escapee whose
- * parent died was reparented to the agent: only this memory still ties it
- * to the task), and their descendants.  Zombies are left out: they are
- * dead.  Returns how many were found; *out holds them (the caller frees
- * it).
- */
-size_t
-compat_proctree_collect(pid_t root, const char *marker, const pid_t *known,
-    size_t n_known, pid_t **out)
-{
-	struct proc_entry *all = NULL;
-	size_t n = 0, cap = 0, i, k, found = 0;
-	char state;
-	struct dirent *de;
-	char path[64], stat[512], *p;
-	long pid, ppid;
-	int changed;
-	DIR *d;
-
-	*out = NULL;
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = strtol(de->d_name, NULL, 10);
-		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-		if (proctree_read(path, stat, sizeof stat) <= 0)
-			continue;
-		/* The command name may hold spaces: fields follow its ')'. */
-		if ((p = strrchr(stat, ')')) == NULL ||
-		    sscanf(p + 1, " %c %ld", &state, &ppid) != 2 ||
-		    state == 'Z')
-			continue;
-		if (n == cap) {
-			cap = cap == 0 ? 256 : cap * 2;
-			all = xreallocarray(all, cap, sizeof *all);
-		}
-		all[n].pid = (pid_t)pid;
-		all[n].ppid = (pid_t)ppid;
-		all[n].member = (pid_t)pid == root;
-		for (k = 0; k < n_known && !all[n].member; k++)
-			all[n].member = known[k] == (pid_t)pid;
-		all[n].marked = 0;
-		n++;
-	}
-	closedir(d);
-	for (i = 0; i < n; i++) {
-		if (!all[i].member && proctree_has_marker(all[i].pid, marker))
-			all[i].member = all[i].marked = 1;
-	}
-	/* Descendants of members are members: repeat until nothing changes. */
-	do {
-		changed = 0;
-		for (i = 0; i < n; i++) {
-			size_t j;
-
-			if (all[i].member)
-				continue;
-			for (j = 0; j < n; j++) {
-				if (all[j].member && all[j].pid == all[i].ppid) {
-					all[i].member = changed = 1;
-					break;
-				}
-			}
-		}
-	} while (changed);
-	for (i = 0; i < n; i++) {
-		if (all[i].member)
-			all[found++].pid = all[i].pid;
-	}
-	if (found == 0) {
-		free(all);
-		return 0;
-	}
-	*out = xreallocarray(NULL, found, sizeof **out);
-	for (i = 0; i < found; i++)
-		(*out)[i] = all[i].pid;
-	free(all);
-	return found;
+	return NULL;
 }

@@ -1,8 +1,9 @@
 /*
- * proctree-none.c: where the platform offers no process table to walk (or
- * configure was told to use no subreaper), a task's process group is the
- * boundary of what a cancel reaches.  Processes that leave the group
- * (setsid) escape a cancel there; the agent says so in its log at start.
+ * proctree-none.c: where the platform offers no list of a process's
+ * children (or configure was told to use no subreaper), a task's process
+ * group is the boundary of what a cancel reaches.  Processes that leave
+ * the group (setsid) escape a cancel there; the agent says so in its log
+ * at start.
  */
 
 #include "config.h"
@@ -19,14 +20,18 @@ compat_subreaper_enable(void)
 	return -1;
 }
 
-size_t
-compat_proctree_collect(pid_t root, const char *marker, const pid_t *known,
-    size_t n_known, pid_t **out)
+ssize_t
+compat_proctree_children(pid_t **out)
 {
-	(void)root;
-	(void)marker;
-	(void)known;
-	(void)n_known;
 	*out = NULL;
-	return 0;
+	errno = ENOSYS;
+	return -1;
+}
+
+const char *
+compat_proc_getenv(pid_t pid, const char *name)
+{
+	(void)pid;
+	(void)name;
+	return NULL;
 }

@@ -8,8 +8,9 @@
  * stdout and stderr, and no other descriptor.  posix_spawn() does all of
  * that in one call where the platform has the chdir and closefrom file
  * actions (glibc 2.34+, recent BSDs); it never runs pthread_atfork
- * handlers, which matters in a process with gRPC's threads.  configure
- * builds spawn-fork.c instead where it cannot.
+ * handlers, which matters in a process with gRPC's threads.  A task that
+ * starts in a cgroup of its own goes through spawn-fork.c, as does every
+ * task where configure finds posix_spawn lacking.
  */
 
 #include "config.h"
@@ -31,6 +32,9 @@ compat_spawn(const struct compat_spawn *s, pid_t *pid)
 	posix_spawnattr_t attr;
 	sigset_t all, none;
 	int error;
+
+	if (s->cgroup_fd != -1)
+		return compat_spawn_fork(s, pid);	/* posix_spawn cannot */
 
 	sigfillset(&all);
 	sigdelset(&all, SIGKILL);

@@ -1,0 +1,346 @@
+/*
+ * cgroup-linux.c: one cgroup v2 per task, where the system has a usable
+ * hierarchy.
+ *
+ * A task's cgroup is the exact set of its processes: a child cannot leave
+ * it (setsid, a double fork and a dropped environment change nothing),
+ * `populated 0' in its cgroup.events says every one has ended, and
+ * cgroup.kill ends them all in one write.  The kernel tracks this, so the
+ * agent's cost per task does not grow with the number of processes on
+ * the host.
+ *
+ * The base is a directory the agent creates at start, nodelink-<pid>,
+ * beside or below its own cgroup: under --cgroup-root if given, else in
+ * the agent's own cgroup (delegated to it, e.g. systemd's Delegate=yes),
+ * on the unified hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on
+ * hybrid systems).  Tasks get <base>/t<serial>.  Where no base can be
+ * made, the agent says why and uses process groups (track.c).
+ */
+
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static char *cgroup_base;	/* <hierarchy>/<agent's cgroup>/nodelink-<pid> */
+static int cgroup_has_kill;	/* cgroup.kill exists (Linux 5.14) */
+
+/* Reads a small file at DIRFD/NAME; returns its length or -1. */
+static ssize_t
+cgroup_read(int dirfd, const char *name, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - (size_t)total);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+static int
+cgroup_write(int dirfd, const char *name, const char *value)
+{
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, value, strlen(value));
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+/* The unified hierarchy's mount point, or NULL. */
+static const char *
+cgroup_hierarchy(void)
+{
+	static const char *const places[] = { "/sys/fs/cgroup",
+	    "/sys/fs/cgroup/unified" };
+	char path[PATH_MAX];
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < sizeof places / sizeof places[0]; i++) {
+		snprintf(path, sizeof path, "%s/cgroup.procs", places[i]);
+		if (stat(path, &sb) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/cgroup.controllers",
+		    places[i]);
+		if (stat(path, &sb) == 0)	/* only cgroup v2 has it */
+			return places[i];
+	}
+	return NULL;
+}
+
+/* The agent's own cgroup on the unified hierarchy ("0::/path"). */
+static int
+cgroup_own(char *out, size_t size)
+{
+	char buf[4096], *line, *save = NULL;
+	int fd;
+	ssize_t n;
+
+	if ((fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			snprintf(out, size, "%s", line + 3);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Removes empty nodelink-* cgroups that agents before this one left. */
+static void
+cgroup_clean_stale(const char *parent)
+{
+	char path[2 * PATH_MAX], events[256];
+	struct dirent *de;
+	long pid;
+	int pfd;
+	DIR *d;
+
+	if ((d = opendir(parent)) == NULL)
+		return;
+	pfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "nodelink-", 9) != 0)
+			continue;
+		/* Another agent's, still running: not ours to remove. */
+		pid = strtol(de->d_name + 9, NULL, 10);
+		if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof path, "%s/cgroup.events", de->d_name);
+		if (cgroup_read(pfd, path, events, sizeof events) <= 0 ||
+		    strstr(events, "populated 0") == NULL)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
+		compat_cgroup_remove_tree(path);
+	}
+	closedir(d);
+}
+
+/*
+ * Sets up the base for task cgroups under ROOT ("auto" or NULL: find one;
+ * "none": do not).  Returns 0 with *where set to the base, or -1 with
+ * *where saying why not; the caller frees it.
+ */
+int
+compat_cgroup_setup(const char *root, char **where)
+{
+	char own[PATH_MAX], parent[PATH_MAX + 64], path[2 * PATH_MAX + 128];
+	const char *hier;
+	struct stat sb;
+	int fd;
+
+	*where = NULL;
+	if (root != NULL && strcmp(root, "none") == 0) {
+		*where = xstrdup("turned off (--cgroup-root none)");
+		return -1;
+	}
+	if (root != NULL && strcmp(root, "auto") != 0)
+		snprintf(parent, sizeof parent, "%s", root);
+	else {
+		if ((hier = cgroup_hierarchy()) == NULL) {
+			*where = xstrdup("no cgroup v2 hierarchy is mounted");
+			return -1;
+		}
+		if (cgroup_own(own, sizeof own) != 0) {
+			*where = xstrdup("the agent's own cgroup is unknown");
+			return -1;
+		}
+		snprintf(parent, sizeof parent, "%s%s", hier,
+		    strcmp(own, "/") == 0 ? "" : own);
+	}
+	snprintf(path, sizeof path, "%s/cgroup.procs", parent);
+	if (stat(path, &sb) != 0) {
+		xasprintf(where, "%s is not a cgroup v2 directory", parent);
+		return -1;
+	}
+	cgroup_clean_stale(parent);
+	snprintf(path, sizeof path, "%s/nodelink-%ld", parent, (long)getpid());
+	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		xasprintf(where, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		xasprintf(where, "%s: %s", path, strerror(errno));
+		rmdir(path);
+		return -1;
+	}
+	cgroup_has_kill = faccessat(fd, "cgroup.kill", W_OK, 0) == 0;
+	close(fd);
+	cgroup_base = xstrdup(path);
+	xasprintf(where, "%s (%s)", path, cgroup_has_kill ? "cgroup.kill" :
+	    "freeze and signal");
+	return 0;
+}
+
+/* The task cgroup NAME's path (static storage). */
+const char *
+compat_cgroup_path(const char *name)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", cgroup_base, name);
+	return path;
+}
+
+/* Creates task cgroup NAME; returns its directory's descriptor or -1. */
+int
+compat_cgroup_create(const char *name)
+{
+	const char *path;
+	int fd, saved;
+
+	if (cgroup_base == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	path = compat_cgroup_path(name);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		saved = errno;
+		rmdir(path);
+		errno = saved;
+	}
+	return fd;
+}
+
+/* 1 while any process is in the cgroup, 0 when none is, -1 on error. */
+int
+compat_cgroup_populated(int dirfd)
+{
+	char buf[256], *p;
+
+	if (cgroup_read(dirfd, "cgroup.events", buf, sizeof buf) <= 0)
+		return -1;
+	if ((p = strstr(buf, "populated ")) == NULL)
+		return -1;
+	return p[10] == '1';
+}
+
+/* Sends SIG to every process in the cgroup; SIGKILL in one write. */
+int
+compat_cgroup_signal(int dirfd, int sig)
+{
+	char buf[65536], *p, *end;
+	ssize_t n;
+	long pid;
+	int fd, frozen = 0;
+
+	if (sig == SIGKILL && cgroup_has_kill)
+		return cgroup_write(dirfd, "cgroup.kill", "1");
+	/* A frozen cgroup cannot fork while its list is read. */
+	if (sig == SIGKILL)
+		frozen = cgroup_write(dirfd, "cgroup.freeze", "1") == 0;
+	if ((fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+		buf[n] = '\0';
+		for (p = buf; *p != '\0'; p = end) {
+			pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (pid > 0)
+				kill((pid_t)pid, sig);
+			while (*end == '\n')
+				end++;
+		}
+	}
+	close(fd);
+	if (frozen)
+		cgroup_write(dirfd, "cgroup.freeze", "0");
+	return 0;
+}
+
+/* CPU time the cgroup's processes used, in microseconds. */
+int
+compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
+{
+	char buf[1024], *p;
+
+	if (cgroup_read(dirfd, "cpu.stat", buf, sizeof buf) <= 0)
+		return -1;
+	*user_us = *system_us = 0;
+	if ((p = strstr(buf, "user_usec ")) != NULL)
+		*user_us = strtoull(p + 10, NULL, 10);
+	if ((p = strstr(buf, "system_usec ")) != NULL)
+		*system_us = strtoull(p + 12, NULL, 10);
+	return 0;
+}
+
+/* Removes the cgroup at PATH and any empty children it has. */
+int
+compat_cgroup_remove_tree(const char *path)
+{
+	char child[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (rmdir(path) == 0 || errno != EBUSY)
+		return 0;
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(child, sizeof child, "%s/%s", path, de->d_name);
+		compat_cgroup_remove_tree(child);
+	}
+	closedir(d);
+	return rmdir(path);
+}
+
+/* Removes task cgroup NAME (it must be empty). */
+int
+compat_cgroup_remove(const char *name)
+{
+	if (cgroup_base == NULL)
+		return 0;
+	return rmdir(compat_cgroup_path(name));
+}
+
+/* Removes the base (agent exit). */
+void
+compat_cgroup_teardown(void)
+{
+	if (cgroup_base == NULL)
+		return;
+	if (compat_cgroup_remove_tree(cgroup_base) != 0)
+		log_warn("cannot remove %s: %s", cgroup_base, strerror(errno));
+	free(cgroup_base);
+	cgroup_base = NULL;
+}

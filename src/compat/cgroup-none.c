@@ -1,0 +1,77 @@
+/*
+ * cgroup-none.c: where there are no cgroups (the BSDs, macOS, or a build
+ * without the process tree), a task's processes are its process group
+ * (track.c says what that reaches).
+ */
+
+#include "config.h"
+
+#include <errno.h>
+
+#include "agent.h"
+
+int
+compat_cgroup_setup(const char *root, char **where)
+{
+	(void)root;
+	*where = xstrdup("this system has no cgroups");
+	return -1;
+}
+
+const char *
+compat_cgroup_path(const char *name)
+{
+	return name;
+}
+
+int
+compat_cgroup_create(const char *name)
+{
+	(void)name;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+compat_cgroup_populated(int dirfd)
+{
+	(void)dirfd;
+	return -1;
+}
+
+int
+compat_cgroup_signal(int dirfd, int sig)
+{
+	(void)dirfd;
+	(void)sig;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
+{
+	(void)dirfd;
+	*user_us = *system_us = 0;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+compat_cgroup_remove_tree(const char *path)
+{
+	(void)path;
+	return 0;
+}
+
+int
+compat_cgroup_remove(const char *name)
+{
+	(void)name;
+	return 0;
+}
+
+void
+compat_cgroup_teardown(void)
+{
+}

@@ -1,0 +1,382 @@
+/*
+ * track.c: where a task's processes are, and whether any is left.
+ *
+ * With a cgroup v2 hierarchy (compat/cgroup-linux.c) every task runs in a
+ * cgroup of its own, created before its first instruction: membership is
+ * exact, "all gone" is `populated 0' in its cgroup.events, which an
+ * inotify watch turns into a loop event, and SIGKILL is one write to
+ * cgroup.kill.  Nothing here then depends on how many processes the host
+ * runs.
+ *
+ * Without one, a task's processes are its process group, plus the
+ * escapees (setsid) that a sweep attributes to it: the agent is a child
+ * subreaper, so an escapee whose parent has died is one of the agent's
+ * own children, and it carries the task's marker variable in its
+ * environment unless it removed it.  A sweep reads the agent's children
+ * (not the host's processes) and runs at most once per loop iteration for
+ * all the tasks that asked, from a deferred event: a thousand tasks ending
+ * together cost one sweep, not a thousand.  An escapee that drops the
+ * marker and double-forks is caught by the cgroup path only; doc/ says so.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYS_INOTIFY_H
+#include <sys/inotify.h>
+#endif
+
+#include <event2/event.h>
+
+#include "agent.h"
+#include "compat/tree.h"
+
+struct track {
+	RB_ENTRY(track) by_wd;		/* cgroup: its inotify watch */
+	LIST_ENTRY(track) all;
+	int cgroup_fd;			/* -1: no cgroup */
+	int wd;				/* inotify watch, or -1 */
+	char name[32];			/* t<serial> under the base */
+	pid_t pgid;			/* the process group (main pid) */
+	char marker[64];		/* NODELINK_AGENT_TASK's value */
+	pid_t *escapees;		/* fallback: found by sweeps */
+	size_t n_escapees;
+	int sweep_wanted;		/* fallback: waits for a sweep */
+	int swept;			/* fallback: one has run since */
+	void (*changed)(void *);	/* processes may have come or gone */
+	void *arg;
+};
+RB_HEAD(track_wds, track);
+LIST_HEAD(track_list, track);
+
+static struct track_wds track_wds = RB_INITIALIZER(&track_wds);
+static struct track_list track_all = LIST_HEAD_INITIALIZER(track_all);
+static int track_cgroups;		/* cgroups are in use */
+static int track_inotify = -1;
+static struct event *track_inotify_event;
+static struct event *track_sweep_event;
+static int track_no_children;		/* the kernel lists no children */
+
+static int
+track_wd_cmp(struct track *a, struct track *b)
+{
+	return a->wd < b->wd ? -1 : a->wd > b->wd;
+}
+
+/* (Not _STATIC: libbsd's spelling of that does not compile.) */
+RB_PROTOTYPE(track_wds, track, by_wd, track_wd_cmp)
+RB_GENERATE(track_wds, track, by_wd, track_wd_cmp)
+
+/* Some cgroup.events changed: tell the tasks whose did. */
+static void
+track_on_inotify(evutil_socket_t fd, short events, void *arg)
+{
+#ifdef HAVE_SYS_INOTIFY_H
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ie;
+	struct track key, *t;
+	ssize_t n, off;
+
+	(void)events;
+	(void)arg;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		for (off = 0; off < n;
+		    off += (ssize_t)sizeof *ie + (ssize_t)ie->len) {
+			ie = (const struct inotify_event *)(buf + off);
+			key.wd = ie->wd;
+			if ((t = RB_FIND(track_wds, &track_wds, &key)) != NULL)
+				t->changed(t->arg);
+		}
+	}
+#else
+	(void)fd;
+	(void)events;
+	(void)arg;
+#endif
+}
+
+/* True if PID is one of T's escapees already. */
+static int
+track_has(const struct track *t, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_escapees; i++) {
+		if (t->escapees[i] == pid)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The sweep: the agent's children that are no task's main process are
+ * escapees (or leftovers of finished tasks); each goes to the task whose
+ * marker it carries.  Then every task that waited for a sweep hears.
+ */
+static void
+track_on_sweep(evutil_socket_t fd, short events, void *arg)
+{
+	struct track *t, *next;
+	const char *value;
+	pid_t *children;
+	ssize_t n, i;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	n = track_no_children ? -1 : compat_proctree_children(&children);
+	if (n < 0 && !track_no_children) {
+		track_no_children = 1;
+		log_info("the kernel lists no children: a cancel reaches a "
+		    "task's process group only");
+	}
+	for (i = 0; i < n; i++) {
+		LIST_FOREACH(t, &track_all, all) {
+			if (t->pgid == children[i] ||
+			    track_has(t, children[i]))
+				break;
+		}
+		if (t != NULL)
+			continue;	/* a main process, or known */
+		value = compat_proc_getenv(children[i], PROC_MARKER "=");
+		if (value == NULL)
+			continue;
+		LIST_FOREACH(t, &track_all, all) {
+			if (strcmp(t->marker, value) != 0)
+				continue;
+			log_debug("task process %ld left its process group; "
+			    "tracked by its marker", (long)children[i]);
+			t->escapees = xreallocarray(t->escapees,
+			    t->n_escapees + 1, sizeof *t->escapees);
+			t->escapees[t->n_escapees++] = children[i];
+			t->sweep_wanted = 1;	/* it must hear of this */
+			break;
+		}
+	}
+	if (n > 0)
+		free(children);
+	LIST_FOREACH_SAFE(t, &track_all, all, next) {
+		if (!t->sweep_wanted)
+			continue;
+		t->sweep_wanted = 0;
+		t->swept = 1;
+		t->changed(t->arg);	/* may free T */
+	}
+}
+
+/*
+ * Chooses how tasks' processes are tracked: a cgroup each under
+ * CGROUP_ROOT ("auto": find one; "none": do not), else process groups.
+ */
+void
+track_init(struct event_base *base, const char *cgroup_root)
+{
+	char *where;
+
+	track_sweep_event = event_new(base, -1, 0, track_on_sweep, NULL);
+	if (track_sweep_event == NULL)
+		fatalx("cannot create the sweep event");
+	if (compat_cgroup_setup(cgroup_root, &where) == 0) {
+#ifdef HAVE_SYS_INOTIFY_H
+		track_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+#endif
+		if (track_inotify == -1) {
+			log_warn("no inotify (%s): not using cgroups",
+			    strerror(errno));
+			compat_cgroup_teardown();
+		} else {
+			track_inotify_event = event_new(base, track_inotify,
+			    EV_READ | EV_PERSIST, track_on_inotify, NULL);
+			if (track_inotify_event == NULL ||
+			    event_add(track_inotify_event, NULL) != 0)
+				fatalx("cannot watch inotify");
+			track_cgroups = 1;
+			log_info("task processes: a cgroup each, under %s",
+			    where);
+		}
+	} else
+		log_info("task processes: process groups and the agent's "
+		    "children (no cgroups: %s)", where);
+	free(where);
+}
+
+/* Which way tasks are tracked, for the log and --version's readers. */
+int
+track_uses_cgroups(void)
+{
+	return track_cgroups;
+}
+
+void
+track_shutdown(void)
+{
+	if (track_inotify_event != NULL)
+		event_free(track_inotify_event);
+	track_inotify_event = NULL;
+	if (track_inotify != -1)
+		close(track_inotify);
+	track_inotify = -1;
+	if (track_sweep_event != NULL)
+		event_free(track_sweep_event);
+	track_sweep_event = NULL;
+	compat_cgroup_teardown();
+	track_cgroups = 0;
+}
+
+/*
+ * A tracker for the task numbered SERIAL whose processes carry MARKER;
+ * CHANGED(ARG) runs when its processes may have come or gone.  With
+ * cgroups, its cgroup is made here (before the spawn).  NULL with *cause
+ * set if it cannot be.
+ */
+struct track *
+track_new(unsigned long serial, const char *marker, void (*changed)(void *),
+    void *arg, char **cause)
+{
+	struct track *t;
+
+	t = xcalloc(1, sizeof *t);
+	t->cgroup_fd = -1;
+	t->wd = -1;
+	t->changed = changed;
+	t->arg = arg;
+	snprintf(t->name, sizeof t->name, "t%lu", serial);
+	snprintf(t->marker, sizeof t->marker, "%s", marker);
+	if (track_cgroups) {
+		if ((t->cgroup_fd = compat_cgroup_create(t->name)) == -1) {
+			xasprintf(cause, "cannot create the task's cgroup: %s",
+			    strerror(errno));
+			free(t);
+			return NULL;
+		}
+#ifdef HAVE_SYS_INOTIFY_H
+		{
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof path, "%s/cgroup.events",
+			    compat_cgroup_path(t->name));
+			t->wd = inotify_add_watch(track_inotify, path,
+			    IN_MODIFY);
+		}
+#endif
+		if (t->wd == -1) {
+			xasprintf(cause, "cannot watch the task's cgroup: %s",
+			    strerror(errno));
+			close(t->cgroup_fd);
+			compat_cgroup_remove(t->name);
+			free(t);
+			return NULL;
+		}
+		RB_INSERT(track_wds, &track_wds, t);
+	}
+	LIST_INSERT_HEAD(&track_all, t, all);
+	return t;
+}
+
+void
+track_set_owner(struct track *t, void *arg)
+{
+	t->arg = arg;
+}
+
+/* The descriptor a spawn starts the task in (-1: no cgroup). */
+int
+track_cgroup_fd(const struct track *t)
+{
+	return t->cgroup_fd;
+}
+
+/* The task's first process is PID, leader of its process group. */
+void
+track_started(struct track *t, pid_t pid)
+{
+	t->pgid = pid;
+}
+
+/* Sends SIG to every process of the task. */
+void
+track_signal(struct track *t, int sig)
+{
+	size_t i;
+
+	if (t->cgroup_fd != -1) {
+		if (compat_cgroup_signal(t->cgroup_fd, sig) != 0)
+			log_warn("cannot signal cgroup %s: %s",
+			    compat_cgroup_path(t->name), strerror(errno));
+		return;
+	}
+	if (killpg(t->pgid, sig) != 0 && errno != ESRCH)
+		log_warn("cannot signal process group %ld: %s", (long)t->pgid,
+		    strerror(errno));
+	for (i = 0; i < t->n_escapees; i++)
+		kill(t->escapees[i], sig);
+	/* Escapees that have left since the last look. */
+	t->sweep_wanted = 1;
+	event_active(track_sweep_event, EV_TIMEOUT, 0);
+}
+
+/*
+ * 1 while any process of the task is left, 0 when none is.  Without
+ * cgroups the answer waits for one sweep after the task asks (-1: ask
+ * again when CHANGED runs).
+ */
+int
+track_alive(struct track *t)
+{
+	size_t i, k;
+	int populated;
+
+	if (t->cgroup_fd != -1) {
+		populated = compat_cgroup_populated(t->cgroup_fd);
+		return populated != 0;	/* unreadable: assume alive */
+	}
+	if (killpg(t->pgid, 0) == 0)
+		return 1;
+	for (i = 0, k = 0; i < t->n_escapees; i++) {
+		if (kill(t->escapees[i], 0) == 0)
+			t->escapees[k++] = t->escapees[i];
+	}
+	t->n_escapees = k;
+	if (k != 0)
+		return 1;
+	if (!t->swept && !track_no_children) {
+		t->sweep_wanted = 1;
+		event_active(track_sweep_event, EV_TIMEOUT, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* CPU time of a cgroup task's processes; -1 without a cgroup. */
+int
+track_cpu(const struct track *t, uint64_t *user_us, uint64_t *system_us)
+{
+	if (t->cgroup_fd == -1)
+		return -1;
+	return compat_cgroup_cpu(t->cgroup_fd, user_us, system_us);
+}
+
+void
+track_free(struct track *t)
+{
+	if (t->cgroup_fd != -1) {
+		RB_REMOVE(track_wds, &track_wds, t);
+#ifdef HAVE_SYS_INOTIFY_H
+		inotify_rm_watch(track_inotify, t->wd);
+#endif
+		close(t->cgroup_fd);
+		if (compat_cgroup_remove(t->name) != 0)
+			log_warn("cannot remove cgroup %s: %s",
+			    compat_cgroup_path(t->name), strerror(errno));
+	}
+	LIST_REMOVE(t, all);
+	free(t->escapees);
+	free(t);
+}
