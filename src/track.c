@@ -300,6 +300,24 @@ track_started(struct track *t, pid_t pid)
 	t->pgid = pid;
 }
 
+/* Adds the descendants of the task's main process to its escapees. */
+static void
+track_add_descendants(struct track *t)
+{
+	pid_t *found = NULL;
+	size_t n = 0, cap = 0, i;
+
+	compat_proctree_descendants(t->pgid, &found, &n, &cap);
+	for (i = 0; i < n; i++) {
+		if (track_has(t, found[i]))
+			continue;
+		t->escapees = xreallocarray(t->escapees, t->n_escapees + 1,
+		    sizeof *t->escapees);
+		t->escapees[t->n_escapees++] = found[i];
+	}
+	free(found);
+}
+
 /* Sends SIG to every process of the task. */
 void
 track_signal(struct track *t, int sig)
@@ -312,6 +330,12 @@ track_signal(struct track *t, int sig)
 			    compat_cgroup_path(t->name), strerror(errno));
 		return;
 	}
+	/*
+	 * Its descendants first, while their ancestry still ties them to
+	 * the task: once a parent dies, its children are the agent's and
+	 * only this list (or the marker) says whose they were.
+	 */
+	track_add_descendants(t);
 	if (killpg(t->pgid, sig) != 0 && errno != ESRCH)
 		log_warn("cannot signal process group %ld: %s", (long)t->pgid,
 		    strerror(errno));

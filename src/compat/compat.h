@@ -50,6 +50,7 @@ void compat_cgroup_teardown(void);
  * orphans with the agent, and the agent's children. */
 int compat_subreaper_enable(void);
 ssize_t compat_proctree_children(pid_t **);
+void compat_proctree_descendants(pid_t, pid_t **, size_t *, size_t *);
 const char *compat_proc_getenv(pid_t, const char *);
 
 /* monotime.c: milliseconds from a clock that never goes back. */

@@ -96,6 +96,58 @@ compat_proctree_children(pid_t **out)
 	return (ssize_t)n;
 }
 
+/*
+ * Appends ROOT's descendants to *OUT (*N of them, room for *CAP): every
+ * thread's children, then theirs.  The cost is the size of ROOT's tree.
+ */
+/* Appends PID's children (every thread's) to *OUT. */
+static void
+proctree_add_children(pid_t pid, pid_t **out, size_t *n, size_t *cap)
+{
+	static char buf[65536];
+	char path[300], *p, *end;
+	struct dirent *de;
+	long child;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/task/%s/children",
+		    (long)pid, de->d_name);
+		if (proctree_read(path, buf, sizeof buf) <= 0)
+			continue;
+		for (p = buf; *p != '\0'; p = end) {
+			child = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (*n == *cap) {
+				*cap = *cap == 0 ? 16 : *cap * 2;
+				*out = xreallocarray(*out, *cap, sizeof **out);
+			}
+			(*out)[(*n)++] = (pid_t)child;
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * Appends ROOT's descendants to *OUT (*N of them, room for *CAP),
+ * breadth first.  The cost is the size of ROOT's tree, not the host's.
+ */
+void
+compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
+{
+	size_t i = *n;
+
+	proctree_add_children(root, out, n, cap);
+	for (; i < *n; i++)
+		proctree_add_children((*out)[i], out, n, cap);
+}
+
 /* PID's value of the environment variable NAME ("NAME=" included), or
  * NULL; static storage. */
 const char *

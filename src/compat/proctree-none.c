@@ -28,6 +28,15 @@ compat_proctree_children(pid_t **out)
 	return -1;
 }
 
+void
+compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
+{
+	(void)root;
+	(void)out;
+	(void)n;
+	(void)cap;
+}
+
 const char *
 compat_proc_getenv(pid_t pid, const char *name)
 {

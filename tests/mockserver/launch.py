@@ -11,6 +11,7 @@ whole scenario suite under valgrind, as memcached's harness can.
 """
 
 import os
+import resource
 import shlex
 import subprocess
 
@@ -35,9 +36,14 @@ def agent_argv(agent, args):
     return wrapper + [agent] + list(args)
 
 
-def start_agent(agent, args, env=None, **popen):
-    """Starts the agent with ARGS; POPEN goes to subprocess.Popen."""
+def start_agent(agent, args, env=None, nofile=None, **popen):
+    """Starts the agent with ARGS, at most NOFILE descriptors if given;
+    POPEN goes to subprocess.Popen."""
     popen.setdefault("stdin", subprocess.DEVNULL)
+    if nofile is not None:
+        def limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        popen["preexec_fn"] = limit
     return subprocess.Popen(agent_argv(agent, args),
                             env=env if env is not None else agent_env(),
                             **popen)

@@ -94,6 +94,12 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              agent logged lines matching RE (or one more,
                              under way)
     exec CMD                 run CMD with bash here; it must succeed
+    expect-within ID SECONDS the task's final came at most SECONDS (scaled by
+                             $NODELINK_TEST_TIMEOUT_SCALE) after its request
+    host-processes N         start N idle processes on the host (ended with
+                             the scenario)
+    agent-nofile N           the agent started next has N descriptors at most
+    require-cgroups          skip unless the agent gives tasks cgroups
     timeout SECONDS          how long later steps wait (default 30; scaled
                              by $NODELINK_TEST_TIMEOUT_SCALE)
     require FEATURE...       skip the scenario unless the agent was built
@@ -168,6 +174,7 @@ class TaskLog:
         self.final = None
         self.cancel_reply = None
         self.cancel_reply_field = None
+        self.sent_at = self.final_at = None
         self.last_seq = 0
         self.raw_by_seq = {}
         self.duplicates = 0
@@ -204,12 +211,13 @@ class _Size(str):
 class Agent:
     """The agent process, its log collected line by line."""
 
-    def __init__(self, argv, env, log_path):
+    def __init__(self, argv, env, log_path, nofile=None):
         self.lines = []
         self.stop_reading = False
         self.cond = threading.Condition()
         self.log = open(log_path, "w")
         self.proc = launch.start_agent(argv[0], argv[1:], env=env,
+                                       nofile=nofile,
                                        stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -290,6 +298,8 @@ class Scenario:
         self.tasks = {}
         self.expected_agent_id = "agent1"
         self.dialect = "design"
+        self.host_procs = []
+        self.agent_nofile = None
 
     # -- events -------------------------------------------------------------
 
@@ -373,6 +383,7 @@ class Scenario:
                 raise ScenarioFailure("%s: final status %s" % (
                     where, pb.TaskResponse.Status.Name(resp.status)))
             t.final = resp
+            t.final_at = time.monotonic()
 
     def _decode_response(self, raw):
         """A TaskResponse, and the field its cancel answer came at (8 in
@@ -451,7 +462,8 @@ class Scenario:
             self.agent.kill()
         self.agents_started += 1
         self.agent = Agent(argv, self.agent_env, os.path.join(
-            self.workdir, "agent-%d.log" % self.agents_started))
+            self.workdir, "agent-%d.log" % self.agents_started),
+            nofile=self.agent_nofile)
         self.vars["AGENT_PID"] = self.agent.proc.pid
         self.agent_pids.append(self.agent.proc.pid)
 
@@ -522,6 +534,36 @@ class Scenario:
                             timeout=int(opts.get("timeout", ["0"])[0]),
                             agent_id=opts.get("agent_id", [""])[0])
         self._need_stream().send_request(req)
+        self._task(args[0]).sent_at = time.monotonic()
+
+    def step_expect_within(self, args):
+        t = self._task(args[0])
+        limit = float(args[1]) * _timeout_scale()
+        self._wait(lambda: t.final is not None,
+                   "the final message of task %s" % args[0])
+        took = t.final_at - t.sent_at
+        self.out("(task %s: final %.3f s after it was sent)" % (args[0],
+                                                                 took))
+        if took > limit:
+            raise ScenarioFailure("task %s took %.3f s from request to final"
+                                  ", more than %.1f s" % (args[0], took,
+                                                          limit))
+
+    def step_host_processes(self, args):
+        for _ in range(int(args[0])):
+            self.host_procs.append(subprocess.Popen(
+                ["sleep", "100000"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.out("(%d idle processes on the host)" % len(_processes()))
+
+    def step_agent_nofile(self, args):
+        self.agent_nofile = int(args[0])
+
+    def step_require_cgroups(self, args):
+        try:
+            self.agent.wait_log("task processes: a cgroup each", 5)
+        except ScenarioFailure:
+            raise ScenarioSkipped("the agent uses no cgroups here")
 
     def step_request(self, args):
         req = pb.TaskRequest(task_id=args[0])
@@ -1033,6 +1075,9 @@ class Scenario:
             if self.agent is not None:
                 self.agent.kill()
             self.server.stop(0)
+            for p in self.host_procs:
+                p.kill()
+                p.wait()
 
 
 def _varint(n):
