@@ -4,11 +4,13 @@
  * decides; spawn-posix.c says what the child gets), and for a task that
  * starts inside its own cgroup, which posix_spawn() cannot do.
  *
- * On Linux the child is created inside its cgroup by clone3()'s
- * CLONE_INTO_CGROUP, so not one instruction of the task runs outside it
- * (nothing it forks can escape).  Without clone3 (before Linux 5.7) the
- * child moves itself there first thing, before exec.  The raw clone3
- * system call runs no pthread_atfork handler either.
+ * A task with a cgroup is started by vfork(): the child moves itself into
+ * the cgroup (one write to cgroup.procs) before anything else and before
+ * exec, so not one instruction of the task runs outside it and nothing it
+ * forks can escape.  vfork() copies no page tables: a fork() of the agent
+ * (or clone3's CLONE_INTO_CGROUP, which is a fork) costs more than the
+ * rest of starting a task.  The child shares the agent's memory until it
+ * execs, and touches none of it but its own stack.
  *
  * Between fork() and exec() the child makes only async-signal-safe calls:
  * the agent has gRPC's threads, whose locks may be held at the fork.  An
@@ -30,10 +32,6 @@
 
 #include "agent.h"
 
-#ifdef HAVE_LINUX_SCHED_H
-#include <linux/sched.h>	/* struct clone_args, CLONE_INTO_CGROUP */
-#include <sys/syscall.h>
-#endif
 
 
 /* In the child: everything here is async-signal-safe. */
@@ -44,7 +42,7 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 	sigset_t none;
 	int sig, fd, error;
 
-	/* Into the cgroup before anything else (no clone3 did it). */
+	/* Into the cgroup before anything else. */
 	if (move) {
 		if ((fd = openat(s->cgroup_fd, "cgroup.procs", O_WRONLY)) == -1 ||
 		    write(fd, "0", 1) != 1)
@@ -87,26 +85,6 @@ fail:
 	_exit(127);
 }
 
-/* A child created inside cgroup CGROUP_FD; -1 with ENOSYS if it cannot be. */
-static pid_t
-spawn_clone_into(int cgroup_fd)
-{
-#if defined(HAVE_LINUX_SCHED_H) && defined(CLONE_INTO_CGROUP) && \
-    defined(SYS_clone3)
-	struct clone_args ca;
-
-	memset(&ca, 0, sizeof ca);
-	ca.flags = CLONE_INTO_CGROUP;
-	ca.exit_signal = SIGCHLD;
-	ca.cgroup = (uint64_t)cgroup_fd;
-	return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
-#else
-	(void)cgroup_fd;
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
 #ifndef USE_POSIX_SPAWN
 int
 compat_spawn(const struct compat_spawn *s, pid_t *pid)
@@ -131,14 +109,8 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
-	child = -1;
-	errno = ENOSYS;
-	if (s->cgroup_fd != -1)
-		child = spawn_clone_into(s->cgroup_fd);
-	if (child == -1 && (errno == ENOSYS || errno == E2BIG)) {
-		move = s->cgroup_fd != -1;
-		child = fork();
-	}
+	move = s->cgroup_fd != -1;
+	child = move ? vfork() : fork();
 	if (child == 0) {
 		close(report[0]);
 		spawn_child(s, report[1], move);
