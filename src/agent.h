@@ -163,6 +163,7 @@ void config_free(struct config *);
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
 size_t utf8_valid_char(const unsigned char *, size_t);
+size_t utf8_valid_prefix(const void *, size_t);
 int utf8_valid(const void *, size_t);
 
 /* framer.c: cuts one output stream into messages. */

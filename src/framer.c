@@ -9,6 +9,11 @@
  * quiet moment, or at EOF).  Every chunk is repaired UTF-8 and never ends in
  * the middle of a character, except at EOF, where a truncated character
  * becomes U+FFFD.
+ *
+ * Bytes are copied as little as they can be: valid UTF-8 (nearly all
+ * output) is emitted from where it lies, only invalid input is rewritten
+ * into the scratch buffer, and a read is kept (copied) only for what it
+ * leaves unsent, a partial line.
  */
 
 #include "config.h"
@@ -53,35 +58,39 @@ framer_line_end(const char *p, size_t len)
 }
 
 /*
- * Emits the repaired form of LEN pending bytes from OFF, or as many as end
- * on a character boundary when FINAL is unset; returns the bytes used.
+ * Emits the repaired form of the LEN bytes at P, or as many as end on a
+ * character boundary when FINAL is unset; returns the bytes used.
  */
 static size_t
-framer_emit(struct framer *f, size_t off, size_t len, int final,
+framer_emit(struct framer *f, const char *p, size_t len, int final,
     framer_emit_fn emit, void *arg)
 {
 	size_t used;
 
+	if (utf8_valid_prefix(p, len) == len) {
+		emit(arg, p, len);	/* valid: no copy */
+		return len;
+	}
 	buf_clear(&f->scratch);
-	used = utf8_repair(f->pending.data + off, len, &f->scratch, final);
+	used = utf8_repair(p, len, &f->scratch, final);
 	if (f->scratch.len != 0)
 		emit(arg, f->scratch.data, f->scratch.len);
 	return used;
 }
 
 /*
- * Sends every complete line of the pending bytes, at most max_piece input
- * bytes per chunk; with FLUSH set, sends the rest too.
+ * Sends every complete line of the LEN bytes at P, at most max_piece
+ * input bytes per chunk; with FLUSH set, sends the rest too.  Returns how
+ * many bytes it sent.
  */
-static void
-framer_drain(struct framer *f, int flush, int eof, framer_emit_fn emit,
-    void *arg)
+static size_t
+framer_drain(struct framer *f, const char *p, size_t len, int flush, int eof,
+    framer_emit_fn emit, void *arg)
 {
 	size_t off = 0, take, cut, used, left;
-	char *p = f->pending.data;
 
 	for (;;) {
-		left = f->pending.len - off;
+		left = len - off;
 		if (left == 0)
 			break;
 		take = left < f->max_piece ? left : f->max_piece;
@@ -95,12 +104,13 @@ framer_drain(struct framer *f, int flush, int eof, framer_emit_fn emit,
 				break;
 		}
 		/* Lines end on a character boundary; pieces may not. */
-		used = framer_emit(f, off, cut, eof && cut == left, emit, arg);
+		used = framer_emit(f, p + off, cut, eof && cut == left, emit,
+		    arg);
 		if (used == 0)
 			break;	/* only a partial character is left */
 		off += used;
 	}
-	buf_consume(&f->pending, off);
+	return off;
 }
 
 /* Takes LEN bytes the stream produced and emits what is ready. */
@@ -108,8 +118,18 @@ void
 framer_push(struct framer *f, const void *data, size_t len,
     framer_emit_fn emit, void *arg)
 {
+	size_t used;
+
+	if (f->pending.len == 0) {
+		/* Straight from the caller's buffer; keep only the rest. */
+		used = framer_drain(f, data, len, 0, 0, emit, arg);
+		buf_append(&f->pending, (const char *)data + used, len - used);
+		return;
+	}
 	buf_append(&f->pending, data, len);
-	framer_drain(f, 0, 0, emit, arg);
+	used = framer_drain(f, f->pending.data, f->pending.len, 0, 0, emit,
+	    arg);
+	buf_consume(&f->pending, used);
 }
 
 /*
@@ -119,7 +139,11 @@ framer_push(struct framer *f, const void *data, size_t len,
 void
 framer_flush(struct framer *f, int eof, framer_emit_fn emit, void *arg)
 {
-	framer_drain(f, 1, eof, emit, arg);
+	size_t used;
+
+	used = framer_drain(f, f->pending.data, f->pending.len, 1, eof, emit,
+	    arg);
+	buf_consume(&f->pending, used);
 	if (eof)
 		buf_clear(&f->pending);
 }

@@ -41,7 +41,9 @@
 
 #include "agent.h"
 
-#define PROC_READ_SIZE (64 * 1024)
+/* A read takes what one grown pipe holds, so a message can be a whole
+ * 1 MiB piece when a task writes fast (compat_pipe_grow). */
+#define PROC_READ_SIZE (1024 * 1024)
 #define PROC_MAX_PIECE (1024 * 1024)
 /* How often a kill in progress looks for processes still alive. */
 #define PROC_POLL_MS 100
@@ -437,7 +439,7 @@ proc_pause(struct proc_task *st)
 static void
 proc_on_read(evutil_socket_t fd, short events, void *arg)
 {
-	static char buf[PROC_READ_SIZE];
+	static char buf[PROC_READ_SIZE];	/* one for all tasks */
 	struct proc_stream *s = arg;
 	struct proc_task *st = s->st;
 	ssize_t n;
@@ -565,6 +567,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		goto fail;
 	}
 
+	compat_pipe_grow(out[0], PROC_READ_SIZE);
+	compat_pipe_grow(err[0], PROC_READ_SIZE);
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
 	track = track_new(proc_serial, marker + sizeof PROC_MARKER,

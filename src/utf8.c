@@ -48,6 +48,24 @@ utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
 	return 0;
 }
 
+/* How many bytes from P on are ASCII, eight at a time where it can. */
+static size_t
+utf8_ascii_run(const unsigned char *p, size_t len)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	while (i + 8 <= len) {
+		memcpy(&w, p + i, 8);
+		if (w & UINT64_C(0x8080808080808080))
+			break;
+		i += 8;
+	}
+	while (i < len && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 /*
  * Appends the repaired form of IN to OUT and returns how many input bytes it
  * used.  Unless FINAL is set, a sequence that is valid so far but cut off by
@@ -66,7 +84,7 @@ utf8_repair(const void *in, size_t len, struct buf *out, int final)
 	while (i < len) {
 		/* Valid input is copied in runs, not byte by byte. */
 		if (p[i] < 0x80) {
-			i++;
+			i += utf8_ascii_run(p + i, len - i);
 			continue;
 		}
 		n = utf8_lead(p[i], &lo, &hi);
@@ -119,21 +137,29 @@ utf8_valid_char(const unsigned char *p, size_t n)
 	return (size_t)len;
 }
 
-/* True if all LEN bytes of S are valid UTF-8. */
-int
-utf8_valid(const void *s, size_t len)
+/* How many of the LEN bytes at S are valid UTF-8 before the first that
+ * is not (or a character cut off by the end). */
+size_t
+utf8_valid_prefix(const void *s, size_t len)
 {
 	const unsigned char *p = s;
 	size_t i = 0, n;
 
 	while (i < len) {
 		if (p[i] < 0x80) {
-			i++;
+			i += utf8_ascii_run(p + i, len - i);
 			continue;
 		}
 		if ((n = utf8_valid_char(p + i, len - i)) == 0)
-			return 0;
+			break;
 		i += n;
 	}
-	return 1;
+	return i;
+}
+
+/* True if all LEN bytes of S are valid UTF-8. */
+int
+utf8_valid(const void *s, size_t len)
+{
+	return utf8_valid_prefix(s, len) == len;
 }

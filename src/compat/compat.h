@@ -13,6 +13,7 @@
 
 /* pipe-cloexec.c: a pipe whose both ends are close-on-exec. */
 int compat_pipe_cloexec(int[2]);
+void compat_pipe_grow(int, int);
 
 /* closefrom.c, where the C library lacks it. */
 #ifndef HAVE_CLOSEFROM
