@@ -8,13 +8,15 @@
 #   tests:  GLib (unit tests), Python grpcio and protobuf (mock server),
 #           openssl (a TLS certificate), util-linux and procps (flock,
 #           setsid, pkill in scenarios), clang and its sanitizer and
-#           libFuzzer runtime, valgrind (`make hardening')
+#           libFuzzer runtime, valgrind (`make hardening'), gRPC's C++
+#           library and code generator (the server of `make bench')
 set -e
 packages="build-essential autoconf automake pkg-config
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libevent-dev libyaml-dev libbsd-dev
   libglib2.0-dev python3 python3-grpcio python3-protobuf
-  openssl util-linux procps clang libclang-rt-14-dev valgrind"
+  openssl util-linux procps clang libclang-rt-14-dev valgrind
+  g++ libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev"
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo "$0" "$@"
 fi

@@ -2,19 +2,23 @@
 // not the bottleneck.
 //
 // A Python server caps what can be measured (about 2,400 messages/s), so
-// the benchmark's server is gRPC's C++ one.  It serves one agent stream,
-// runs one measurement on it, prints the result as one JSON line, and
+// the benchmark's server is gRPC's C++ one.  It serves one agent stream:
+// when the agent connects it prints "connected" and waits for a line on
+// stdin (the driver, tests/mockserver/bench.py, reads the agent's CPU time
+// then), runs one measurement, prints the result as one JSON line, and
 // exits.  Floors are measured here too, with the same clock:
 //
-//   bench-sink PORTFILE dispatch N           N sequential `true` tasks
-//   bench-sink PORTFILE stream CMD           one task; its stdout counted
-//   bench-sink PORTFILE hold N CMD           N tasks at once; when each has
-//                                            printed, "started" is printed;
-//                                            a line on stdin cancels them all
-//   bench-sink PORTFILE idle SECONDS         a connected agent with no work
-//   bench-sink - floor-spawn N               posix_spawn + wait of bash -c true
-//   bench-sink - floor-kill N                N sleeps spawned, then killed and
-//                                            reaped directly
+//   bench-sink PORTFILE dispatch N       N sequential `true` tasks
+//   bench-sink PORTFILE stream CMD       one task; its stdout counted
+//   bench-sink PORTFILE hold N CMD       N tasks at once; "started" once each
+//                                        has printed; the next line on stdin
+//                                        cancels them all
+//   bench-sink PORTFILE burst N          N `sleep 1` tasks; when the first
+//                                        ends, one `true` task, timed
+//   bench-sink PORTFILE idle SECONDS     a connected agent with no work
+//   bench-sink - floor-spawn N           posix_spawn + wait of bash -c true
+//   bench-sink - floor-kill N            N sleeps spawned, then killed and
+//                                        reaped directly
 //
 // The port is chosen by the system and written to PORTFILE once listening.
 
@@ -27,6 +31,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -160,9 +166,47 @@ run_hold(Stream *s, int n, const std::string &cmd)
 	    seconds_since(t1), done.size());
 }
 
+// N tasks that end together; when the first has ended, an unrelated task
+// is sent and timed from request to final.
+void
+run_burst(Stream *s, int n)
+{
+	std::unordered_set<std::string> up, done;
+	pb::TaskResponse m;
+	Clock::time_point t0;
+	double took = -1;
+
+	for (int i = 0; i < n; i++)
+		s->Write(shell("b" + std::to_string(i), "echo up; sleep 1"));
+	while ((int)up.size() < n && s->Read(&m)) {
+		if (m.status() == pb::TaskResponse::IN_PROGRESS)
+			up.insert(m.task_id());
+		if (is_task_final(m))
+			done.insert(m.task_id());
+	}
+	while (done.empty() && s->Read(&m)) {
+		if (is_task_final(m))
+			done.insert(m.task_id());
+	}
+	t0 = Clock::now();
+	s->Write(shell("unrelated", "true"));
+	while (((int)done.size() < n || took < 0) && s->Read(&m)) {
+		if (!is_task_final(m))
+			continue;
+		if (m.task_id() == "unrelated")
+			took = seconds_since(t0);
+		else
+			done.insert(m.task_id());
+	}
+	std::printf("{\"tasks\": %d, \"unrelated_ms\": %.3f}\n", n,
+	    took * 1000);
+}
+
 struct Sink final : public pb::AgentService::Service {
 	std::vector<std::string> args;
 	bool finished = false;
+	std::mutex *mu = nullptr;
+	std::condition_variable *cv = nullptr;
 
 	grpc::Status
 	StreamTasks(grpc::ServerContext *ctx, Stream *s) override
@@ -171,21 +215,29 @@ struct Sink final : public pb::AgentService::Service {
 		if (finished)
 			return grpc::Status(grpc::StatusCode::UNAVAILABLE, "done");
 		const std::string &mode = args[0];
+		std::string line;
+		std::printf("connected\n");
+		std::fflush(stdout);
+		std::getline(std::cin, line);
 		if (mode == "dispatch")
 			run_dispatch(s, std::stoi(args[1]));
 		else if (mode == "stream")
 			run_stream(s, args[1]);
 		else if (mode == "hold")
 			run_hold(s, std::stoi(args[1]), args[2]);
+		else if (mode == "burst")
+			run_burst(s, std::stoi(args[1]));
 		else if (mode == "idle") {
-			std::printf("connected\n");
-			std::fflush(stdout);
 			std::this_thread::sleep_for(std::chrono::duration<double>(
 			    std::stod(args[1])));
 			std::printf("{\"seconds\": %s}\n", args[1].c_str());
 		}
 		std::fflush(stdout);
-		finished = true;
+		{
+			std::lock_guard<std::mutex> lock(*mu);
+			finished = true;
+		}
+		cv->notify_all();
 		return grpc::Status::OK;
 	}
 };
@@ -255,6 +307,10 @@ main(int argc, char **argv)
 	}
 
 	Sink sink;
+	std::mutex mu;
+	std::condition_variable cv;
+	sink.mu = &mu;
+	sink.cv = &cv;
 	for (int i = 2; i < argc; i++)
 		sink.args.push_back(argv[i]);
 	int port = 0;
@@ -270,8 +326,10 @@ main(int argc, char **argv)
 		std::ofstream f(argv[1]);
 		f << port << "\n";
 	}
-	while (!sink.finished)
-		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	{
+		std::unique_lock<std::mutex> lock(mu);
+		cv.wait(lock, [&] { return sink.finished; });
+	}
 	server->Shutdown(std::chrono::system_clock::now() +
 	    std::chrono::seconds(1));
 	return 0;
