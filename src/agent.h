@@ -447,11 +447,12 @@ void track_shutdown(void);
 struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
 	    char **);
 void track_set_owner(struct track *, void *);
-int track_cgroup_fd(const struct track *);
+int track_cgroup_open(const struct track *);
 void track_started(struct track *, pid_t);
 void track_signal(struct track *, int);
 int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
+void track_forget(pid_t);
 void track_free(struct track *);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */

@@ -63,8 +63,10 @@ reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 			break;
 		key.pid = pid;
 		if ((w = RB_FIND(reaper_tree, &reaper_watches, &key)) == NULL) {
+			/* An orphan the agent adopted (it is a subreaper). */
 			log_debug("reaped process %ld, which no task owned",
 			    (long)pid);
+			track_forget(pid);
 			continue;
 		}
 		RB_REMOVE(reaper_tree, &reaper_watches, w);

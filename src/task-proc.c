@@ -581,7 +581,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	}
 	envp = task_proc_env(spec->env, spec->n_env, marker);
 	memset(&sp, 0, sizeof sp);
-	sp.cgroup_fd = track_cgroup_fd(track);
+	sp.cgroup_fd = track_cgroup_open(track);
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
@@ -589,6 +589,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	sp.out_fd = out[1];
 	sp.err_fd = err[1];
 	error = compat_spawn(&sp, &pid);
+	if (sp.cgroup_fd != -1)
+		close(sp.cgroup_fd);
 	free(envp);
 	close(out[1]);
 	close(err[1]);

@@ -38,18 +38,30 @@
 #include "agent.h"
 #include "compat/tree.h"
 
+struct track_pid {
+	RB_ENTRY(track_pid) entry;
+	pid_t pid;			/* a main process or an escapee */
+	struct track *track;
+};
+RB_HEAD(track_pids, track_pid);
+
 struct track {
 	RB_ENTRY(track) by_wd;		/* cgroup: its inotify watch */
 	LIST_ENTRY(track) all;
-	int cgroup_fd;			/* -1: no cgroup */
+	int cgroup;			/* it has one (opened when used:
+					   a descriptor each would make
+					   every spawn copy thousands) */
 	int wd;				/* inotify watch, or -1 */
 	char name[32];			/* t<serial> under the base */
 	pid_t pgid;			/* the process group (main pid) */
 	char marker[64];		/* NODELINK_AGENT_TASK's value */
 	pid_t *escapees;		/* fallback: found by sweeps */
 	size_t n_escapees;
+	struct track_pid main_pid;	/* fallback: in track_pids */
+	int main_indexed;
 	int sweep_wanted;		/* fallback: waits for a sweep */
 	int swept;			/* fallback: one has run since */
+	int sig;			/* the signal sent last, if any */
 	void (*changed)(void *);	/* processes may have come or gone */
 	void *arg;
 };
@@ -57,6 +69,9 @@ RB_HEAD(track_wds, track);
 LIST_HEAD(track_list, track);
 
 static struct track_wds track_wds = RB_INITIALIZER(&track_wds);
+/* Fallback: every main process and escapee, so that a sweep tells the
+ * agent's children apart in O(log n) each. */
+static struct track_pids track_pids = RB_INITIALIZER(&track_pids);
 static struct track_list track_all = LIST_HEAD_INITIALIZER(track_all);
 static int track_cgroups;		/* cgroups are in use */
 static int track_inotify = -1;
@@ -70,9 +85,60 @@ track_wd_cmp(struct track *a, struct track *b)
 	return a->wd < b->wd ? -1 : a->wd > b->wd;
 }
 
+static int
+track_pid_cmp(struct track_pid *a, struct track_pid *b)
+{
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
 /* (Not _STATIC: libbsd's spelling of that does not compile.) */
 RB_PROTOTYPE(track_wds, track, by_wd, track_wd_cmp)
 RB_GENERATE(track_wds, track, by_wd, track_wd_cmp)
+RB_PROTOTYPE(track_pids, track_pid, entry, track_pid_cmp)
+RB_GENERATE(track_pids, track_pid, entry, track_pid_cmp)
+
+/* The task PID belongs to, if a sweep or a start told the agent. */
+static struct track *
+track_of(pid_t pid)
+{
+	struct track_pid key, *p;
+
+	key.pid = pid;
+	p = RB_FIND(track_pids, &track_pids, &key);
+	return p != NULL ? p->track : NULL;
+}
+
+/* Adds PID to T's escapees (and to the index), once. */
+static int
+track_add_escapee(struct track *t, pid_t pid)
+{
+	struct track_pid *p;
+
+	if (track_of(pid) != NULL)
+		return 0;
+	p = xmalloc(sizeof *p);
+	p->pid = pid;
+	p->track = t;
+	RB_INSERT(track_pids, &track_pids, p);
+	t->escapees = xreallocarray(t->escapees, t->n_escapees + 1,
+	    sizeof *t->escapees);
+	t->escapees[t->n_escapees++] = pid;
+	return 1;
+}
+
+/* Takes PID, an escapee, out of the index (it is dead). */
+void
+track_forget(pid_t pid)
+{
+	struct track_pid key, *p;
+
+	key.pid = pid;
+	if ((p = RB_FIND(track_pids, &track_pids, &key)) != NULL &&
+	    p != &p->track->main_pid) {
+		RB_REMOVE(track_pids, &track_pids, p);
+		free(p);
+	}
+}
 
 /* Some cgroup.events changed: tell the tasks whose did. */
 static void
@@ -102,19 +168,6 @@ track_on_inotify(evutil_socket_t fd, short events, void *arg)
 #endif
 }
 
-/* True if PID is one of T's escapees already. */
-static int
-track_has(const struct track *t, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < t->n_escapees; i++) {
-		if (t->escapees[i] == pid)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * The sweep: the agent's children that are no task's main process are
  * escapees (or leftovers of finished tasks); each goes to the task whose
@@ -138,12 +191,7 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 		    "task's process group only");
 	}
 	for (i = 0; i < n; i++) {
-		LIST_FOREACH(t, &track_all, all) {
-			if (t->pgid == children[i] ||
-			    track_has(t, children[i]))
-				break;
-		}
-		if (t != NULL)
+		if (track_of(children[i]) != NULL)
 			continue;	/* a main process, or known */
 		value = compat_proc_getenv(children[i], PROC_MARKER "=");
 		if (value == NULL)
@@ -153,9 +201,9 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 				continue;
 			log_debug("task process %ld left its process group; "
 			    "tracked by its marker", (long)children[i]);
-			t->escapees = xreallocarray(t->escapees,
-			    t->n_escapees + 1, sizeof *t->escapees);
-			t->escapees[t->n_escapees++] = children[i];
+			track_add_escapee(t, children[i]);
+			if (t->sig != 0)
+				kill(children[i], t->sig);
 			t->sweep_wanted = 1;	/* it must hear of this */
 			break;
 		}
@@ -241,21 +289,23 @@ track_new(unsigned long serial, const char *marker, void (*changed)(void *),
     void *arg, char **cause)
 {
 	struct track *t;
+	int fd;
 
 	t = xcalloc(1, sizeof *t);
-	t->cgroup_fd = -1;
 	t->wd = -1;
 	t->changed = changed;
 	t->arg = arg;
 	snprintf(t->name, sizeof t->name, "t%lu", serial);
 	snprintf(t->marker, sizeof t->marker, "%s", marker);
 	if (track_cgroups) {
-		if ((t->cgroup_fd = compat_cgroup_create(t->name)) == -1) {
+		if ((fd = compat_cgroup_create(t->name)) == -1) {
 			xasprintf(cause, "cannot create the task's cgroup: %s",
 			    strerror(errno));
 			free(t);
 			return NULL;
 		}
+		close(fd);
+		t->cgroup = 1;
 #ifdef HAVE_SYS_INOTIFY_H
 		{
 			char path[PATH_MAX];
@@ -269,7 +319,6 @@ track_new(unsigned long serial, const char *marker, void (*changed)(void *),
 		if (t->wd == -1) {
 			xasprintf(cause, "cannot watch the task's cgroup: %s",
 			    strerror(errno));
-			close(t->cgroup_fd);
 			compat_cgroup_remove(t->name);
 			free(t);
 			return NULL;
@@ -286,18 +335,34 @@ track_set_owner(struct track *t, void *arg)
 	t->arg = arg;
 }
 
-/* The descriptor a spawn starts the task in (-1: no cgroup). */
+/* A descriptor of the task's cgroup (the caller closes it), or -1. */
 int
-track_cgroup_fd(const struct track *t)
+track_cgroup_open(const struct track *t)
 {
-	return t->cgroup_fd;
+	return t->cgroup ? compat_cgroup_open(t->name) : -1;
 }
 
 /* The task's first process is PID, leader of its process group. */
 void
 track_started(struct track *t, pid_t pid)
 {
+	struct track_pid *old;
+
 	t->pgid = pid;
+	if (t->cgroup)
+		return;
+	t->main_pid.pid = pid;
+	t->main_pid.track = t;
+	if ((old = RB_INSERT(track_pids, &track_pids, &t->main_pid)) != NULL) {
+		/* The pid was reused: what the index knew of it is stale. */
+		RB_REMOVE(track_pids, &track_pids, old);
+		if (old == &old->track->main_pid)
+			old->track->main_indexed = 0;
+		else
+			free(old);
+		RB_INSERT(track_pids, &track_pids, &t->main_pid);
+	}
+	t->main_indexed = 1;
 }
 
 /* Adds the descendants of the task's main process to its escapees. */
@@ -308,13 +373,8 @@ track_add_descendants(struct track *t)
 	size_t n = 0, cap = 0, i;
 
 	compat_proctree_descendants(t->pgid, &found, &n, &cap);
-	for (i = 0; i < n; i++) {
-		if (track_has(t, found[i]))
-			continue;
-		t->escapees = xreallocarray(t->escapees, t->n_escapees + 1,
-		    sizeof *t->escapees);
-		t->escapees[t->n_escapees++] = found[i];
-	}
+	for (i = 0; i < n; i++)
+		track_add_escapee(t, found[i]);
 	free(found);
 }
 
@@ -323,11 +383,16 @@ void
 track_signal(struct track *t, int sig)
 {
 	size_t i;
+	int fd;
 
-	if (t->cgroup_fd != -1) {
-		if (compat_cgroup_signal(t->cgroup_fd, sig) != 0)
+	t->sig = sig;
+	if (t->cgroup) {
+		if ((fd = track_cgroup_open(t)) == -1 ||
+		    compat_cgroup_signal(fd, sig) != 0)
 			log_warn("cannot signal cgroup %s: %s",
 			    compat_cgroup_path(t->name), strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return;
 	}
 	/*
@@ -355,17 +420,22 @@ int
 track_alive(struct track *t)
 {
 	size_t i, k;
-	int populated;
+	int populated, fd;
 
-	if (t->cgroup_fd != -1) {
-		populated = compat_cgroup_populated(t->cgroup_fd);
-		return populated != 0;	/* unreadable: assume alive */
+	if (t->cgroup) {
+		if ((fd = track_cgroup_open(t)) == -1)
+			return 1;	/* unreadable: assume alive */
+		populated = compat_cgroup_populated(fd);
+		close(fd);
+		return populated != 0;
 	}
 	if (killpg(t->pgid, 0) == 0)
 		return 1;
 	for (i = 0, k = 0; i < t->n_escapees; i++) {
 		if (kill(t->escapees[i], 0) == 0)
 			t->escapees[k++] = t->escapees[i];
+		else
+			track_forget(t->escapees[i]);
 	}
 	t->n_escapees = k;
 	if (k != 0)
@@ -382,25 +452,34 @@ track_alive(struct track *t)
 int
 track_cpu(const struct track *t, uint64_t *user_us, uint64_t *system_us)
 {
-	if (t->cgroup_fd == -1)
+	int fd, rc;
+
+	if ((fd = track_cgroup_open(t)) == -1)
 		return -1;
-	return compat_cgroup_cpu(t->cgroup_fd, user_us, system_us);
+	rc = compat_cgroup_cpu(fd, user_us, system_us);
+	close(fd);
+	return rc;
 }
 
 void
 track_free(struct track *t)
 {
-	if (t->cgroup_fd != -1) {
+	size_t i;
+
+	if (t->cgroup) {
 		RB_REMOVE(track_wds, &track_wds, t);
 #ifdef HAVE_SYS_INOTIFY_H
 		inotify_rm_watch(track_inotify, t->wd);
 #endif
-		close(t->cgroup_fd);
 		if (compat_cgroup_remove(t->name) != 0)
 			log_warn("cannot remove cgroup %s: %s",
 			    compat_cgroup_path(t->name), strerror(errno));
 	}
 	LIST_REMOVE(t, all);
+	if (t->main_indexed)
+		RB_REMOVE(track_pids, &track_pids, &t->main_pid);
+	for (i = 0; i < t->n_escapees; i++)
+		track_forget(t->escapees[i]);
 	free(t->escapees);
 	free(t);
 }

@@ -217,6 +217,18 @@ compat_cgroup_path(const char *name)
 	return path;
 }
 
+/* A descriptor of task cgroup NAME's directory, or -1. */
+int
+compat_cgroup_open(const char *name)
+{
+	if (cgroup_base == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return open(compat_cgroup_path(name), O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+}
+
 /* Creates task cgroup NAME; returns its directory's descriptor or -1. */
 int
 compat_cgroup_create(const char *name)

@@ -25,6 +25,14 @@ compat_cgroup_path(const char *name)
 }
 
 int
+compat_cgroup_open(const char *name)
+{
+	(void)name;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
 compat_cgroup_create(const char *name)
 {
 	(void)name;
