@@ -30,6 +30,8 @@
  *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
  *   utf8.c        UTF-8 repair (pure)
  *   backoff.c     reconnect delays (pure)
+ *   metrics.c     counters, Prometheus text, health JSON
+ *   http.c        /healthz, /readyz, /metrics on the loop
  *   compat/       platform shims behind named functions
  */
 
@@ -122,6 +124,7 @@ struct options {
 	char *docker_binary;		/* the Docker CLI (or podman) */
 	char *wire_dialect;		/* auto|design|upstream */
 	char *cgroup_root;		/* auto|none|DIR */
+	char *http_listen;		/* ADDR:PORT, or NULL */
 	int verbose;
 	unsigned flush_delay_ms;	/* partial lines wait this long */
 	unsigned spool_mib;		/* outbound output before pipes pause */
@@ -317,6 +320,8 @@ void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 int link_congested(const struct link *);
 int link_idle(const struct link *);
+int link_connected(const struct link *);
+const char *link_server(const struct link *);
 size_t link_spooled(const struct link *);
 void link_close(struct link *);
 void link_free(struct link *);
@@ -340,7 +345,7 @@ struct agent {
 };
 /* task.c: the registry, the per-state counts, the messages tasks send. */
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
-enum task_kind { TASK_KIND_SHELL, TASK_KIND_DOCKER };
+enum task_kind { TASK_KIND_SHELL, TASK_KIND_DOCKER, TASK_KIND_FILE };
 #define TASK_ID_MAX 1024	/* longer IDs are refused */
 struct task *task_find(const char *);
 struct task *task_new(struct agent *, const char *, const char *,
@@ -349,6 +354,7 @@ void task_set_state(struct task *, enum task_state);
 enum task_state task_state(const struct task *);
 size_t task_count(enum task_state);
 const char *task_id(const struct task *);
+enum task_kind task_kind(const struct task *);
 struct agent *task_agent(const struct task *);
 void task_set_cancel(struct task *, int (*)(void *), void *);
 void task_set_container_id(struct task *, const char *);
@@ -454,6 +460,45 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+
+/* metrics.c: the counters, as Prometheus text and health JSON. */
+#define METRICS_KINDS 3		/* shell, docker, file */
+#define METRICS_OUTCOMES 5
+#define METRICS_BUCKETS 12
+enum metrics_outcome {
+	OUTCOME_SUCCEEDED, OUTCOME_EXITED_NONZERO, OUTCOME_FAILED,
+	OUTCOME_CANCELLED, OUTCOME_TIMED_OUT,
+};
+struct metrics {
+	double start_time;
+	uint64_t connects, disconnects;
+	double last_server_message;
+	uint64_t started[METRICS_KINDS];
+	uint64_t finished[METRICS_KINDS][METRICS_OUTCOMES];
+	uint64_t duration_buckets[METRICS_KINDS][METRICS_BUCKETS];
+	uint64_t duration_count[METRICS_KINDS];
+	double duration_sum[METRICS_KINDS];
+	uint64_t output_bytes[2];
+	uint64_t messages_sent, messages_resent, malformed;
+};
+extern struct metrics metrics;
+/* What the counters do not hold, gathered when asked. */
+struct metrics_state {
+	int connected;
+	const char *server;
+	size_t running, queued, spool_bytes;
+};
+void metrics_init(void);
+void metrics_server_message(void);
+void metrics_task_started(enum task_kind);
+void metrics_task_finished(enum task_kind, enum metrics_outcome, double);
+double metrics_server_message_age(void);
+char *metrics_render(const struct metrics_state *);
+char *metrics_health(const struct metrics_state *, const char *);
+
+/* http.c: /healthz, /readyz and /metrics on the loop (evhttp). */
+int http_start(struct agent *, const char *, char **);
+void http_stop(void);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */
 typedef void (*reaper_fn)(void *, pid_t, int);

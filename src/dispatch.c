@@ -24,9 +24,6 @@
 
 #include "agent.h"
 
-/* Messages dropped because nothing in them could be answered. */
-static unsigned long dispatch_malformed;
-
 static void
 dispatch_cancel(struct agent *a, const struct request *req)
 {
@@ -114,9 +111,9 @@ dispatch_start(struct task *t, const struct request *req)
 static void
 dispatch_drop(const char *why)
 {
-	dispatch_malformed++;
-	log_warn("malformed message from the server ignored: %s (%lu so far)",
-	    why, dispatch_malformed);
+	metrics.malformed++;
+	log_warn("malformed message from the server ignored: %s (%llu so far)",
+	    why, (unsigned long long)metrics.malformed);
 }
 
 /* Decodes one message from the server and acts on it. */

@@ -22,6 +22,7 @@
 
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ struct link_call {
 	int finished;		/* status received */
 	int send_failed;	/* no more sends on this call */
 	int got_message;
+	int connected;		/* the server's headers arrived */
 
 	grpc_metadata md[2];
 	grpc_metadata_array initial_md;
@@ -73,7 +75,8 @@ struct link_call {
 	grpc_byte_buffer *recv_buf;
 	grpc_byte_buffer *send_buf;
 
-	struct link_call_op op_start, op_recv, op_send, op_status, op_close;
+	struct link_call_op op_start, op_metadata, op_recv, op_send, op_status,
+	    op_close;
 };
 
 struct link {
@@ -93,6 +96,9 @@ struct link {
 	char *const *addrs;		/* --server's list */
 	size_t n_addrs;
 	size_t addr;			/* the one in use */
+
+	struct link_op watch_op;	/* the channel's state, watched */
+	int watching;
 
 	struct backoff backoff;
 	struct event *retry;
@@ -181,6 +187,65 @@ link_on_start(struct link_op *op, int ok)
 	link_call_release(c);
 }
 
+/* The live call's stream is established (counted once per call). */
+static void
+link_mark_connected(struct link *l)
+{
+	struct link_call *c = l->call;
+
+	if (c == NULL || c->finished || c->connected)
+		return;
+	c->connected = 1;
+	metrics.connects++;
+}
+
+/*
+ * Watches the channel's connectivity: a server need not send anything
+ * (not even its headers) before it has a task, so "the stream is
+ * established" is the channel READY with the call still open.
+ */
+static void
+link_watch(struct link *l)
+{
+	grpc_connectivity_state st;
+
+	if (l->watching || l->channel == NULL || l->closing)
+		return;
+	st = grpc_channel_check_connectivity_state(l->channel, 0);
+	if (st == GRPC_CHANNEL_READY)
+		link_mark_connected(l);
+	if (st == GRPC_CHANNEL_SHUTDOWN)
+		return;
+	l->watching = 1;
+	grpc_channel_watch_connectivity_state(l->channel, st,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), link_cq_queue(l->cq),
+	    &l->watch_op);
+}
+
+/* The channel's state changed (or the channel went away): look again. */
+static void
+link_on_watch(struct link_op *op, int ok)
+{
+	struct link *l = (struct link *)((char *)op -
+	    offsetof(struct link, watch_op));
+
+	(void)ok;
+	l->watching = 0;
+	link_watch(l);
+}
+
+/* The server's initial metadata arrived: the stream is established. */
+static void
+link_on_metadata(struct link_op *op, int ok)
+{
+	struct link_call *c = ((struct link_call_op *)op)->call;
+
+	c->pending--;
+	if (ok)
+		link_mark_connected(c->link);
+	link_call_release(c);
+}
+
 /* The agent's half-close went out. */
 static void
 link_on_close_sent(struct link_op *op, int ok)
@@ -214,6 +279,7 @@ link_on_recv(struct link_op *op, int ok)
 		c->got_message = 1;
 		log_info("receiving tasks from %s", l->addrs[l->addr]);
 	}
+	metrics_server_message();
 	if (!grpc_byte_buffer_reader_init(&reader, bb)) {
 		log_error("cannot read a message from the server");
 		grpc_byte_buffer_destroy(bb);
@@ -262,6 +328,7 @@ link_on_send(struct link_op *op, int ok)
 	if (ok && !c->finished) {
 		/* (After the status, the spool was rewound: nothing to ack.) */
 		spool_ack(&l->spool);
+		metrics.messages_sent++;
 		if (l->congested &&
 		    spool_bytes(&l->spool) <= l->spool_limit / 2) {
 			l->congested = 0;
@@ -302,6 +369,10 @@ link_on_status(struct link_op *op, int ok)
 
 	/* What the transport took last may not have reached the server. */
 	resend = spool_rewind(&l->spool);
+	metrics.messages_resent += resend;
+	if (c->connected)
+		metrics.disconnects++;
+	c->connected = 0;
 	if (resend != 0)
 		log_debug("%zu recently sent message(s) will be sent again",
 		    resend);
@@ -435,6 +506,7 @@ link_connect(struct link *l)
 	c = xcalloc(1, sizeof *c);
 	c->link = l;
 	link_call_op_init(&c->op_start, c, link_on_start);
+	link_call_op_init(&c->op_metadata, c, link_on_metadata);
 	link_call_op_init(&c->op_recv, c, link_on_recv);
 	link_call_op_init(&c->op_send, c, link_on_send);
 	link_call_op_init(&c->op_status, c, link_on_status);
@@ -477,11 +549,11 @@ link_connect(struct link *l)
 	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
 	ops[0].data.recv_initial_metadata.recv_initial_metadata =
 	    &c->initial_md;
-	ops[1].op = GRPC_OP_RECV_MESSAGE;
-	ops[1].data.recv_message.recv_message = &c->recv_buf;
-	link_start_batch(c, ops, 2, &c->op_recv, "a receive");
+	link_start_batch(c, ops, 1, &c->op_metadata, "the server's headers");
+	link_recv_next(c);
 
 	backoff_connected(&l->backoff, compat_monotime_ms());
+	link_watch(l);
 	link_pump(l);
 }
 
@@ -527,6 +599,7 @@ link_new(struct event_base *base, const struct options *opts,
 	backoff_init(&l->backoff, opts->reconnect_initial_ms,
 	    opts->reconnect_max_ms, opts->reconnect_multiplier_pct,
 	    LINK_HEALTHY_SECONDS * 1000);
+	l->watch_op.done = link_on_watch;
 	l->retry = evtimer_new(base, link_on_retry, l);
 	l->close_wait = evtimer_new(base, link_on_close_wait, l);
 	if (l->retry == NULL || l->close_wait == NULL)
@@ -569,6 +642,22 @@ link_spooled(const struct link *l)
 	return spool_bytes(&l->spool);
 }
 
+/* True while a stream to a server is established. */
+int
+link_connected(const struct link *l)
+{
+	return l->call != NULL && l->call->connected && !l->call->finished &&
+	    l->channel != NULL && grpc_channel_check_connectivity_state(
+	    l->channel, 0) == GRPC_CHANNEL_READY;
+}
+
+/* The server address in use (or tried next). */
+const char *
+link_server(const struct link *l)
+{
+	return l->addrs[l->addr];
+}
+
 /* True once link_close() has nothing left to wait for. */
 int
 link_idle(const struct link *l)
@@ -605,6 +694,7 @@ link_free(struct link *l)
 {
 	if (l->channel != NULL)
 		grpc_channel_destroy(l->channel);
+	l->channel = NULL;	/* a watch completes in link_cq_stop */
 	link_cq_stop(l->cq);
 	spool_free(&l->spool);
 	event_free(l->retry);

@@ -246,6 +246,7 @@ main(int argc, char **argv)
 	else
 		log_info("no child subreaper on this system: a cancel reaches "
 		    "a task's process group only");
+	metrics_init();
 	reaper_start(agent.base);
 	track_init(agent.base, opts.cgroup_root);
 	admit_init(&agent, dispatch_start);
@@ -268,12 +269,19 @@ main(int argc, char **argv)
 	    evsignal_add(sighup, NULL) != 0 || evsignal_add(sigusr1, NULL) != 0)
 		fatalx("cannot watch signals");
 
+	if (opts.http_listen != NULL &&
+	    http_start(&agent, opts.http_listen, &text) != 0) {
+		log_error("%s", text);
+		free(text);
+		return 2;
+	}
 	link_start(agent.link);
 	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	link_close(agent.link);
 	while (!link_idle(agent.link))
 		event_base_loop(agent.base, EVLOOP_ONCE);
+	http_stop();
 	link_free(agent.link);
 	event_free(main_drain_timer);
 	event_free(main_give_up_timer);

@@ -96,6 +96,11 @@ static const struct option_entry options_table[] = {
 	  .def = "auto", .arg = "DIR|auto|none",
 	  .help = "where each task gets a cgroup v2 of its own (auto: in the "
 	  "agent's own cgroup; none: process groups only)" },
+	{ .name = "http-listen", .type = OPT_STRING,
+	  .offset = OFF(http_listen), .env = 1, .key = "http.listen",
+	  .arg = "ADDR:PORT",
+	  .help = "serve /healthz, /readyz and /metrics here (port 0: any "
+	  "free one, logged); off by default" },
 	{ .name = "shell", .type = OPT_STRING, .offset = OFF(shell), .env = 1,
 	  .key = "agent.shell", .def = "bash", .arg = "PATH",
 	  .help = "shell that runs commands as: SHELL -c CMD" },

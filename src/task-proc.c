@@ -207,6 +207,7 @@ proc_emit(void *arg, const char *text, size_t len)
 
 	if (st->hooks != NULL && st->hooks->output != NULL)
 		st->hooks->output(st->hook_arg, s->which, text, len);
+	metrics.output_bytes[s->which] += len;
 	task_send_output(st->task, s->which, text, len);
 }
 
@@ -395,6 +396,10 @@ proc_check_done(struct proc_task *st)
 		why = reason;
 	} else if (st->hooks != NULL && st->hooks->finish != NULL)
 		why = st->hooks->finish(st->hook_arg, st->task, code, &status);
+	metrics_task_finished(task_kind(st->task), st->timed_out ?
+	    OUTCOME_TIMED_OUT : st->cancelled ? OUTCOME_CANCELLED :
+	    status == STATUS_FAILURE ? OUTCOME_FAILED : code == 0 ?
+	    OUTCOME_SUCCEEDED : OUTCOME_EXITED_NONZERO, proc_elapsed(st));
 	task_send_final(st->task, status, code, st->cancelled, why);
 	proc_free(st);
 	admit_task_done();
@@ -631,6 +636,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 
 	log_info("task %s started: pid %ld: %s", task_id(st->task), (long)pid,
 	    spec->what);
+	metrics_task_started(task_kind(t));
 	if (link_congested(a->link))
 		proc_pause(st);
 	return 0;

@@ -151,6 +151,12 @@ task_id(const struct task *t)
 	return t->id;
 }
 
+enum task_kind
+task_kind(const struct task *t)
+{
+	return t->kind;
+}
+
 struct agent *
 task_agent(const struct task *t)
 {
@@ -335,6 +341,7 @@ task_fail(struct task *t, const char *fmt, ...)
 	reason = task_reason(fmt, ap);
 	va_end(ap);
 	log_warn("task %s refused: %s", t->id, reason);
+	metrics.finished[t->kind][OUTCOME_FAILED]++;
 	task_send_final(t, STATUS_FAILURE, 1, 0, reason);
 	free(reason);
 }

@@ -38,6 +38,10 @@
 #include "agent.h"
 #include "compat/tree.h"
 
+/* Looks again this soon, this many times, for an orphan mid-exec. */
+#define TRACK_RESWEEP_MS 5
+#define TRACK_RESWEEPS 20
+
 struct track_pid {
 	RB_ENTRY(track_pid) entry;
 	pid_t pid;			/* a main process or an escapee */
@@ -77,6 +81,8 @@ static int track_cgroups;		/* cgroups are in use */
 static int track_inotify = -1;
 static struct event *track_inotify_event;
 static struct event *track_sweep_event;
+static struct event *track_resweep_event;	/* a child was exec'ing */
+static int track_resweeps;
 static int track_no_children;		/* the kernel lists no children */
 
 static int
@@ -180,6 +186,7 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 	const char *value;
 	pid_t *children;
 	ssize_t n, i;
+	int unreadable = 0;
 
 	(void)fd;
 	(void)events;
@@ -194,6 +201,8 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 		if (track_of(children[i]) != NULL)
 			continue;	/* a main process, or known */
 		value = compat_proc_getenv(children[i], PROC_MARKER "=");
+		if (value == NULL && errno == EAGAIN)
+			unreadable = 1;
 		if (value == NULL)
 			continue;
 		LIST_FOREACH(t, &track_all, all) {
@@ -210,6 +219,14 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 	}
 	if (n > 0)
 		free(children);
+	if (unreadable && track_resweeps < TRACK_RESWEEPS) {
+		/* An orphan in the middle of exec shows no environment yet:
+		 * the waiting tasks hear after another look. */
+		track_resweeps++;
+		timer_add_ms(track_resweep_event, TRACK_RESWEEP_MS);
+		return;
+	}
+	track_resweeps = 0;
 	LIST_FOREACH_SAFE(t, &track_all, all, next) {
 		if (!t->sweep_wanted)
 			continue;
@@ -229,8 +246,9 @@ track_init(struct event_base *base, const char *cgroup_root)
 	char *where;
 
 	track_sweep_event = event_new(base, -1, 0, track_on_sweep, NULL);
-	if (track_sweep_event == NULL)
-		fatalx("cannot create the sweep event");
+	track_resweep_event = evtimer_new(base, track_on_sweep, NULL);
+	if (track_sweep_event == NULL || track_resweep_event == NULL)
+		fatalx("cannot create the sweep events");
 	if (compat_cgroup_setup(cgroup_root, &where) == 0) {
 #ifdef HAVE_SYS_INOTIFY_H
 		track_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -273,7 +291,9 @@ track_shutdown(void)
 	track_inotify = -1;
 	if (track_sweep_event != NULL)
 		event_free(track_sweep_event);
-	track_sweep_event = NULL;
+	if (track_resweep_event != NULL)
+		event_free(track_resweep_event);
+	track_sweep_event = track_resweep_event = NULL;
 	compat_cgroup_teardown();
 	track_cgroups = 0;
 }

@@ -148,8 +148,11 @@ compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
 		proctree_add_children((*out)[i], out, n, cap);
 }
 
-/* PID's value of the environment variable NAME ("NAME=" included), or
- * NULL; static storage. */
+/*
+ * PID's value of the environment variable NAME ("NAME=" included), or NULL
+ * (static storage): errno is EAGAIN when the environment read empty (a
+ * process in the middle of exec), ENOENT when it lacks NAME.
+ */
 const char *
 compat_proc_getenv(pid_t pid, const char *name)
 {
@@ -159,11 +162,16 @@ compat_proc_getenv(pid_t pid, const char *name)
 	ssize_t n, i;
 
 	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
-	if ((n = proctree_read(path, env, sizeof env)) <= 0)
+	if ((n = proctree_read(path, env, sizeof env)) < 0)
 		return NULL;
+	if (n == 0) {
+		errno = EAGAIN;
+		return NULL;
+	}
 	for (i = 0; i < n; i += (ssize_t)strlen(env + i) + 1) {
 		if (strncmp(env + i, name, len) == 0)
 			return env + i + len;
 	}
+	errno = ENOENT;
 	return NULL;
 }

@@ -100,6 +100,14 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              the scenario)
     agent-nofile N           the agent started next has N descriptors at most
     require-cgroups          skip unless the agent gives tasks cgroups
+    log-var NAME RE          wait for a log line matching RE; ${NAME} = its
+                             first group
+    http URL CODE [body=RE] [method=M]
+                             an HTTP request answers CODE (and a body
+                             matching RE; JSON for .../healthz, /readyz)
+    metric URL NAME VALUE    a scrape of URL (parsed strictly as Prometheus
+                             text) has sample NAME (with its labels sorted,
+                             as name{a="1",b="2"}) equal to VALUE, within 5 s
     timeout SECONDS          how long later steps wait (default 30; scaled
                              by $NODELINK_TEST_TIMEOUT_SCALE)
     require FEATURE...       skip the scenario unless the agent was built
@@ -564,6 +572,63 @@ class Scenario:
             self.agent.wait_log("task processes: a cgroup each", 5)
         except ScenarioFailure:
             raise ScenarioSkipped("the agent uses no cgroups here")
+
+    def step_log_var(self, args):
+        line = self.agent.wait_log(args[1], self.timeout)
+        self.vars[args[0]] = re.search(args[1], line).group(1)
+
+    def _http(self, url, method="GET"):
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(url, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return r.status, r.read().decode("utf-8")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+
+    def step_http(self, args):
+        opts, rest = self._kv(args[2:])
+        method = opts.get("method", ["GET"])[0]
+        code, body = self._http(args[0], method)
+        if code != int(args[1]):
+            raise ScenarioFailure("%s %s: status %d, expected %s: %r" % (
+                method, args[0], code, args[1], _clip(body)))
+        for pattern in opts.get("body", []):
+            if not re.search(pattern, body):
+                raise ScenarioFailure("%s %s: body does not match %r: %r"
+                                      % (method, args[0], pattern,
+                                         _clip(body)))
+        if args[0].endswith("z"):
+            json.loads(body)    # /healthz and /readyz: JSON
+
+    def _scrape(self, url):
+        """Samples of a scrape, parsed strictly (prometheus_client)."""
+        from prometheus_client.parser import text_string_to_metric_families
+        code, text = self._http(url)
+        if code != 200:
+            raise ScenarioFailure("GET %s: status %d" % (url, code))
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for smp in family.samples:
+                labels = ",".join('%s="%s"' % kv for kv in
+                                  sorted(smp.labels.items()))
+                samples["%s{%s}" % (smp.name, labels) if labels
+                        else smp.name] = smp.value
+        return samples
+
+    def step_metric(self, args):
+        want = float(args[2])
+        got = [None]
+
+        def ok():
+            got[0] = self._scrape(args[0]).get(args[1])
+            return got[0] == want
+        try:
+            self._wait(ok, "metric %s to be %s" % (args[1], args[2]), 5)
+        except ScenarioFailure:
+            raise ScenarioFailure("metric %s is %s, expected %s" % (
+                args[1], got[0], args[2]))
 
     def step_request(self, args):
         req = pb.TaskRequest(task_id=args[0])
