@@ -93,6 +93,7 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level);
 int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
+void log_set_secret(const char *);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
 void log_vmsg(enum log_level, const char *, va_list) printflike(2, 0);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
@@ -120,6 +121,8 @@ struct options {
 	char *log_format;		/* text|json */
 	char *agent_id;
 	char *agent_token;
+	char *agent_token_file;		/* the token, re-read on reconnect */
+	char *token_warning;		/* the file is readable by others */
 	char *shell;			/* runs tasks as: shell -c cmd */
 	char *docker_binary;		/* the Docker CLI (or podman) */
 	char *wire_dialect;		/* auto|design|upstream */
@@ -143,6 +146,7 @@ void options_init(struct options *);
 void options_free(struct options *);
 enum options_result options_parse(struct options *, int, char **,
 	    char *const *, char **);
+int options_read_token(struct options *, char **);
 char *options_help(void);
 char *options_version(void);
 
@@ -314,7 +318,7 @@ struct link_handlers {
 	void (*drained)(void *);	/* the spool is below its low mark */
 	void *arg;
 };
-struct link *link_new(struct event_base *, const struct options *,
+struct link *link_new(struct event_base *, struct options *,
 	    const struct link_handlers *);
 void link_start(struct link *);
 void link_send(struct link *, struct msg *);
@@ -454,6 +458,8 @@ struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
 	    char **);
 void track_set_owner(struct track *, void *);
 int track_cgroup_open(const struct track *);
+int track_has_cgroup(const struct track *);
+void track_main_exited(struct track *);
 void track_started(struct track *, pid_t);
 void track_signal(struct track *, int);
 int track_alive(struct track *);

@@ -81,7 +81,7 @@ struct link_call {
 
 struct link {
 	struct event_base *base;
-	const struct options *opts;
+	struct options *opts;		/* the token file is re-read */
 	struct link_handlers h;
 	struct link_cq *cq;
 	grpc_channel *channel;
@@ -490,6 +490,20 @@ link_call_op_init(struct link_call_op *op, struct link_call *c,
 	op->call = c;
 }
 
+/* A token file is read again before each connect: rotation needs no
+ * restart.  A file that cannot be read keeps the token in use. */
+static void
+link_refresh_token(struct link *l)
+{
+	char *text;
+
+	if (l->opts->agent_token_file == NULL)
+		return;
+	if (options_read_token(l->opts, &text) != 0)
+		log_warn("%s; keeping the token read before", text);
+	free(text);
+}
+
 /* Opens a new stream on a fresh channel. */
 static void
 link_connect(struct link *l)
@@ -516,6 +530,7 @@ link_connect(struct link *l)
 	c->details = grpc_empty_slice();
 	c->md[0].key = grpc_slice_from_static_string("agent_id");
 	c->md[0].value = grpc_slice_from_copied_string(l->opts->agent_id);
+	link_refresh_token(l);
 	c->md[1].key = grpc_slice_from_static_string("agent_token");
 	c->md[1].value = grpc_slice_from_copied_string(l->opts->agent_token);
 	c->call = grpc_channel_create_call(l->channel, NULL,
@@ -583,7 +598,7 @@ link_pump(struct link *l)
 }
 
 struct link *
-link_new(struct event_base *base, const struct options *opts,
+link_new(struct event_base *base, struct options *opts,
     const struct link_handlers *h)
 {
 	struct link *l;

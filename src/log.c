@@ -19,6 +19,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,25 @@
 
 #include "agent.h"
 
-/* A message is cut beyond this many bytes, before and after escaping. */
-#define LOG_MSG_MAX 4096
-#define LOG_ESC_MAX 8192
+/*
+ * A message is cut beyond this many bytes, before and after escaping, so
+ * that a whole line fits in PIPE_BUF (4096 on Linux): one write(2) of at
+ * most that much is never interleaved with another thread's.
+ */
+#define LOG_MSG_MAX 3072
+#define LOG_ESC_MAX 3968
 
 static enum log_level log_level = LOG_INFO;
 static int log_json;
+
+/*
+ * The agent token (and the one before it, after a rotation) is masked in
+ * every line: gRPC's tracing prints metadata.  gRPC's threads log too, so
+ * the copies are read under a lock.
+ */
+#define LOG_SECRET_MAX 512
+static pthread_mutex_t log_secret_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_secrets[2][LOG_SECRET_MAX];
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 static const char *const log_lower_names[] = { "debug", "info", "warn",
@@ -66,6 +80,44 @@ log_set_json(int json)
 	log_json = json;
 }
 
+/* SECRET (4 bytes or more) is written as *** from now on. */
+void
+log_set_secret(const char *secret)
+{
+	if (secret == NULL || strlen(secret) < 4 ||
+	    strlen(secret) >= LOG_SECRET_MAX)
+		return;
+	pthread_mutex_lock(&log_secret_lock);
+	if (strcmp(log_secrets[0], secret) != 0) {
+		memcpy(log_secrets[1], log_secrets[0], LOG_SECRET_MAX);
+		snprintf(log_secrets[0], LOG_SECRET_MAX, "%s", secret);
+	}
+	pthread_mutex_unlock(&log_secret_lock);
+}
+
+/* Masks every secret in MSG (*LEN bytes), in place. */
+static void
+log_mask(char *msg, size_t *len)
+{
+	size_t i, slen;
+	char *p;
+
+	pthread_mutex_lock(&log_secret_lock);
+	for (i = 0; i < 2; i++) {
+		if ((slen = strlen(log_secrets[i])) == 0)
+			continue;
+		p = msg;
+		while ((p = strstr(p, log_secrets[i])) != NULL) {
+			memcpy(p, "***", 3);
+			memmove(p + 3, p + slen, *len - (size_t)(p - msg) -
+			    slen + 1);
+			*len -= slen - 3;
+			p += 3;
+		}
+	}
+	pthread_mutex_unlock(&log_secret_lock);
+}
+
 static void
 log_write(const char *s, size_t len)
 {
@@ -86,7 +138,7 @@ void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX];
-	char line[LOG_ESC_MAX + 128];
+	char line[LOG_ESC_MAX + 128];	/* <= 4096 */
 	struct timeval tv;
 	struct tm tm;
 	time_t secs;
@@ -103,6 +155,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		n = 0;
 	len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
 	msg[len] = '\0';
+	log_mask(msg, &len);
 	vis_escape(esc, sizeof esc, msg, len, log_json ? VIS_JSON : 0);
 	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < sizeof esc)
 		strcat(esc, "...");

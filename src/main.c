@@ -36,7 +36,10 @@ static struct agent agent;
 static struct event *main_drain_timer;
 static struct event *main_give_up_timer;
 
-/* gRPC's own log lines, in the agent's format. */
+/*
+ * gRPC's own log lines, in the agent's format (GRPC_TRACE=http prints
+ * request metadata, the token among it: the logger masks it).
+ */
 static void
 main_grpc_log(gpr_log_func_args *args)
 {
@@ -223,10 +226,13 @@ main(int argc, char **argv)
 	if (wire_parse_dialect(opts.wire_dialect, &dialect) == 0)
 		wire_set_dialect(dialect);
 	main_check_config_mode(&opts);
+	if (opts.token_warning != NULL)
+		log_warn("%s", opts.token_warning);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* until the loop handles them */
 	signal(SIGUSR1, SIG_IGN);
 
+	log_set_secret(opts.agent_token);
 	gpr_set_log_function(main_grpc_log);
 	grpc_init();
 	if (evthread_use_pthreads() != 0)

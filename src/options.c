@@ -16,6 +16,8 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -72,9 +74,15 @@ static const struct option_entry options_table[] = {
 	  .help = "this agent's secret token (required); prefer the "
 	  "environment or the file: a command line is visible to other "
 	  "users" },
+	{ .name = "agent-token-file", .type = OPT_STRING,
+	  .offset = OFF(agent_token_file), .env = 1, .key = "agent.token_file",
+	  .arg = "FILE",
+	  .help = "read the token from this file (one line), again before "
+	  "each reconnect: a token that never sits in argv or the "
+	  "environment, and rotates without a restart" },
 	{ .name = "tls", .type = OPT_FLAG, .offset = OFF(tls), .env = 1,
 	  .key = "server.tls_enabled",
-	  .help = "connect with TLS" },
+	  .help = "connect with TLS (implied by any TLS file or name)" },
 	{ .name = "tls-ca-file", .type = OPT_STRING,
 	  .offset = OFF(tls_ca_file), .env = 1, .key = "server.tls_ca_file",
 	  .arg = "FILE",
@@ -198,6 +206,7 @@ options_free(struct options *o)
 		free(o->servers[i]);
 	free(o->servers);
 	free(o->tls_roots);
+	free(o->token_warning);
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
 		if (e->type == OPT_STRING || e->type == OPT_CHOICE)
@@ -509,6 +518,50 @@ options_split_servers(struct options *o, char **text)
 	return 0;
 }
 
+/*
+ * Reads the token from --agent-token-file: its first line, without the
+ * newline.  Returns 0, or -1 with *text saying why (the token is kept).
+ * A file others can read is a token others have: a warning, logged by
+ * the caller the first time (*text set, 0 returned, is not an error).
+ */
+int
+options_read_token(struct options *o, char **text)
+{
+	struct buf b;
+	struct stat sb;
+	char *cause;
+	size_t len;
+
+	*text = NULL;
+	buf_init(&b);
+	if (buf_read_file(&b, o->agent_token_file, 64 * 1024, &cause) != 0) {
+		xasprintf(text, "agent token file %s", cause);
+		free(cause);
+		buf_free(&b);
+		return -1;
+	}
+	for (len = 0; len < b.len && b.data[len] != '\n' &&
+	    b.data[len] != '\r'; len++)
+		;
+	if (len == 0 || memchr(b.data, '\0', len) != NULL) {
+		xasprintf(text, "agent token file %s: %s", o->agent_token_file,
+		    len == 0 ? "empty" : "holds a NUL byte");
+		buf_free(&b);
+		return -1;
+	}
+	free(o->agent_token);
+	o->agent_token = xmemdup0(b.data, len);
+	log_set_secret(o->agent_token);
+	memset(b.data, 0, b.len);
+	buf_free(&b);
+	if (stat(o->agent_token_file, &sb) == 0 &&
+	    (sb.st_mode & (S_IRGRP | S_IROTH)))
+		xasprintf(text, "agent token file %s is readable by other "
+		    "users (mode %03o): chmod 600 it", o->agent_token_file,
+		    (unsigned)(sb.st_mode & 0777));
+	return 0;
+}
+
 /* What needs more than a look at one value: status 2 if it fails. */
 static int
 options_finish(struct options *o, char **text)
@@ -518,6 +571,9 @@ options_finish(struct options *o, char **text)
 
 	if (options_split_servers(o, text) != 0)
 		return -1;
+	/* Never plaintext by surprise: a TLS setting means TLS. */
+	if (o->tls_ca_file != NULL || o->tls_server_name != NULL)
+		o->tls = 1;
 	if (o->tls && o->tls_ca_file != NULL) {
 		buf_init(&pem);
 		if (buf_read_file(&pem, o->tls_ca_file, 16 * 1024 * 1024,
@@ -659,9 +715,20 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		    "NODELINK_AGENT_ID");
 		return OPTIONS_ERROR;
 	}
+	if (o->agent_token_file != NULL && o->agent_token != NULL) {
+		*text = xstrdup("give the agent token or a token file, not "
+		    "both");
+		return OPTIONS_ERROR;
+	}
+	if (o->agent_token_file != NULL) {
+		if (options_read_token(o, text) != 0)
+			return OPTIONS_ERROR;
+		o->token_warning = *text;	/* main logs it */
+		*text = NULL;
+	}
 	if (o->agent_token == NULL) {
-		*text = xstrdup("no agent token: give --agent-token TOKEN or "
-		    "set NODELINK_AGENT_TOKEN");
+		*text = xstrdup("no agent token: give --agent-token-file FILE, "
+		    "or --agent-token TOKEN, or set NODELINK_AGENT_TOKEN");
 		return OPTIONS_ERROR;
 	}
 	if (options_finish(o, text) != 0)

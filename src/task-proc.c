@@ -478,6 +478,7 @@ proc_on_exit(void *arg, pid_t pid, int status)
 	(void)pid;
 	st->reaped = 1;
 	st->wstatus = status;
+	track_main_exited(st->track);
 	proc_check_leftovers(st);
 	proc_check_done(st);
 }
@@ -584,9 +585,19 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		proc_close_pair(err);
 		goto fail;
 	}
-	envp = task_proc_env(spec->env, spec->n_env, marker);
 	memset(&sp, 0, sizeof sp);
 	sp.cgroup_fd = track_cgroup_open(track);
+	if (sp.cgroup_fd == -1 && track_has_cgroup(track)) {
+		/* Never outside it: the task would escape every kill. */
+		error = errno;
+		xasprintf(cause, "cannot open the task's cgroup: %s",
+		    strerror(error));
+		proc_close_pair(out);
+		proc_close_pair(err);
+		track_free(track);
+		goto fail;
+	}
+	envp = task_proc_env(spec->env, spec->n_env, marker);
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;

@@ -65,6 +65,8 @@ struct track {
 	int main_indexed;
 	int sweep_wanted;		/* fallback: waits for a sweep */
 	int swept;			/* fallback: one has run since */
+	int main_exited;		/* its main process is reaped */
+	int group_gone;			/* ... and its group is empty */
 	int sig;			/* the signal sent last, if any */
 	void (*changed)(void *);	/* processes may have come or gone */
 	void *arg;
@@ -132,9 +134,9 @@ track_add_escapee(struct track *t, pid_t pid)
 	return 1;
 }
 
-/* Takes PID, an escapee, out of the index (it is dead). */
-void
-track_forget(pid_t pid)
+/* Takes PID out of the index only (the caller updates the array). */
+static void
+track_forget_index(pid_t pid)
 {
 	struct track_pid key, *p;
 
@@ -144,6 +146,31 @@ track_forget(pid_t pid)
 		RB_REMOVE(track_pids, &track_pids, p);
 		free(p);
 	}
+}
+
+/* Takes PID, an escapee, out of the index (it is dead). */
+void
+track_forget(pid_t pid)
+{
+	struct track_pid key, *p;
+
+	struct track *t;
+	size_t i;
+
+	key.pid = pid;
+	if ((p = RB_FIND(track_pids, &track_pids, &key)) == NULL ||
+	    p == &p->track->main_pid)
+		return;
+	t = p->track;
+	for (i = 0; i < t->n_escapees; i++) {
+		if (t->escapees[i] == pid) {
+			t->escapees[i] = t->escapees[--t->n_escapees];
+			break;
+		}
+	}
+	t->swept = 0;	/* its children may be orphans now: look again */
+	RB_REMOVE(track_pids, &track_pids, p);
+	free(p);
 }
 
 /* Some cgroup.events changed: tell the tasks whose did. */
@@ -192,11 +219,9 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	(void)arg;
 	n = track_no_children ? -1 : compat_proctree_children(&children);
-	if (n < 0 && !track_no_children) {
-		track_no_children = 1;
-		log_info("the kernel lists no children: a cancel reaches a "
-		    "task's process group only");
-	}
+	if (n < 0 && !track_no_children)
+		log_debug("cannot list the agent's children now: %s",
+		    strerror(errno));
 	for (i = 0; i < n; i++) {
 		if (track_of(children[i]) != NULL)
 			continue;	/* a main process, or known */
@@ -243,6 +268,7 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 void
 track_init(struct event_base *base, const char *cgroup_root)
 {
+	pid_t *children = NULL;
 	char *where;
 
 	track_sweep_event = event_new(base, -1, 0, track_on_sweep, NULL);
@@ -267,9 +293,16 @@ track_init(struct event_base *base, const char *cgroup_root)
 			log_info("task processes: a cgroup each, under %s",
 			    where);
 		}
-	} else
+	} else {
 		log_info("task processes: process groups and the agent's "
 		    "children (no cgroups: %s)", where);
+		if (compat_proctree_children(&children) < 0) {
+			track_no_children = 1;
+			log_info("the kernel lists no children: a cancel reaches "
+			    "a task's process group and what descends from it");
+		}
+		free(children);
+	}
 	free(where);
 }
 
@@ -355,6 +388,23 @@ track_set_owner(struct track *t, void *arg)
 	t->arg = arg;
 }
 
+int
+track_has_cgroup(const struct track *t)
+{
+	return t->cgroup;
+}
+
+/*
+ * The main process has been reaped: its pid may be reused from now on,
+ * so it is no longer a root to walk, and the group is used only while it
+ * still has members.
+ */
+void
+track_main_exited(struct track *t)
+{
+	t->main_exited = 1;
+}
+
 /* A descriptor of the task's cgroup (the caller closes it), or -1. */
 int
 track_cgroup_open(const struct track *t)
@@ -385,17 +435,36 @@ track_started(struct track *t, pid_t pid)
 	t->main_indexed = 1;
 }
 
-/* Adds the descendants of the task's main process to its escapees. */
+/*
+ * Adds the descendants of the task's main process (while it runs) and of
+ * its escapees to its escapees.
+ */
 static void
 track_add_descendants(struct track *t)
 {
 	pid_t *found = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, known = t->n_escapees;
 
-	compat_proctree_descendants(t->pgid, &found, &n, &cap);
+	if (!t->main_exited)
+		compat_proctree_descendants(t->pgid, &found, &n, &cap);
+	for (i = 0; i < known; i++)
+		compat_proctree_descendants(t->escapees[i], &found, &n, &cap);
 	for (i = 0; i < n; i++)
 		track_add_escapee(t, found[i]);
 	free(found);
+}
+
+/* The task's process group, while it may still be the task's. */
+static int
+track_killpg(struct track *t, int sig)
+{
+	if (t->group_gone)
+		return -1;
+	if (killpg(t->pgid, sig) == 0)
+		return 0;
+	if (errno == ESRCH && t->main_exited)
+		t->group_gone = 1;	/* its number may be reused now */
+	return -1;
 }
 
 /* Sends SIG to every process of the task. */
@@ -421,12 +490,14 @@ track_signal(struct track *t, int sig)
 	 * only this list (or the marker) says whose they were.
 	 */
 	track_add_descendants(t);
-	if (killpg(t->pgid, sig) != 0 && errno != ESRCH)
+	if (track_killpg(t, sig) != 0 && errno != ESRCH && !t->group_gone)
 		log_warn("cannot signal process group %ld: %s", (long)t->pgid,
 		    strerror(errno));
 	for (i = 0; i < t->n_escapees; i++)
 		kill(t->escapees[i], sig);
-	/* Escapees that have left since the last look. */
+	/* Escapees that have left since the last look: the task is not
+	 * known to be over until a sweep after this signal has run. */
+	t->swept = 0;
 	t->sweep_wanted = 1;
 	event_active(track_sweep_event, EV_TIMEOUT, 0);
 }
@@ -449,13 +520,15 @@ track_alive(struct track *t)
 		close(fd);
 		return populated != 0;
 	}
-	if (killpg(t->pgid, 0) == 0)
+	if (track_killpg(t, 0) == 0)
 		return 1;
 	for (i = 0, k = 0; i < t->n_escapees; i++) {
 		if (kill(t->escapees[i], 0) == 0)
 			t->escapees[k++] = t->escapees[i];
-		else
-			track_forget(t->escapees[i]);
+		else {
+			track_forget_index(t->escapees[i]);
+			t->swept = 0;	/* its children: look again */
+		}
 	}
 	t->n_escapees = k;
 	if (k != 0)
@@ -499,7 +572,7 @@ track_free(struct track *t)
 	if (t->main_indexed)
 		RB_REMOVE(track_pids, &track_pids, &t->main_pid);
 	for (i = 0; i < t->n_escapees; i++)
-		track_forget(t->escapees[i]);
+		track_forget_index(t->escapees[i]);
 	free(t->escapees);
 	free(t);
 }

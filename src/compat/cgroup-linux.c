@@ -21,6 +21,7 @@
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -152,6 +153,43 @@ cgroup_clean_stale(const char *parent)
 }
 
 /*
+ * Moves a throwaway child into a test cgroup under BASE_FD, as a task
+ * would be: a hierarchy where that fails (controllers enabled above, a
+ * root outside the agent's delegation) must not fail every task.
+ * Returns 0 or an errno value.
+ */
+static int
+cgroup_probe(int base_fd)
+{
+	int fd, status, error = 0;
+	pid_t pid;
+
+	if (mkdirat(base_fd, "probe", 0755) != 0 && errno != EEXIST)
+		return errno;
+	if ((fd = openat(base_fd, "probe/cgroup.procs", O_WRONLY |
+	    O_CLOEXEC)) == -1) {
+		error = errno;
+		unlinkat(base_fd, "probe", AT_REMOVEDIR);
+		return error;
+	}
+	if ((pid = fork()) == 0)
+		_exit(write(fd, "0", 1) == 1 ? 0 : errno & 0x7f);
+	close(fd);
+	if (pid == -1)
+		error = errno;
+	else {
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+		if (!WIFEXITED(status))
+			error = EIO;
+		else
+			error = WEXITSTATUS(status);
+	}
+	unlinkat(base_fd, "probe", AT_REMOVEDIR);
+	return error;
+}
+
+/*
  * Sets up the base for task cgroups under ROOT ("auto" or NULL: find one;
  * "none": do not).  Returns 0 with *where set to the base, or -1 with
  * *where saying why not; the caller frees it.
@@ -162,7 +200,7 @@ compat_cgroup_setup(const char *root, char **where)
 	char own[PATH_MAX], parent[PATH_MAX + 64], path[2 * PATH_MAX + 128];
 	const char *hier;
 	struct stat sb;
-	int fd;
+	int fd, error;
 
 	*where = NULL;
 	if (root != NULL && strcmp(root, "none") == 0) {
@@ -200,6 +238,13 @@ compat_cgroup_setup(const char *root, char **where)
 		return -1;
 	}
 	cgroup_has_kill = faccessat(fd, "cgroup.kill", W_OK, 0) == 0;
+	if ((error = cgroup_probe(fd)) != 0) {
+		xasprintf(where, "a process cannot move into %s: %s", path,
+		    strerror(error));
+		close(fd);
+		rmdir(path);
+		return -1;
+	}
 	close(fd);
 	cgroup_base = xstrdup(path);
 	xasprintf(where, "%s (%s)", path, cgroup_has_kill ? "cgroup.kill" :
@@ -268,7 +313,8 @@ compat_cgroup_populated(int dirfd)
 int
 compat_cgroup_signal(int dirfd, int sig)
 {
-	char buf[65536], *p, *end;
+	char buf[65536], *p, *nl;
+	size_t have = 0;
 	ssize_t n;
 	long pid;
 	int fd, frozen = 0;
@@ -280,17 +326,17 @@ compat_cgroup_signal(int dirfd, int sig)
 		frozen = cgroup_write(dirfd, "cgroup.freeze", "1") == 0;
 	if ((fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
-		buf[n] = '\0';
-		for (p = buf; *p != '\0'; p = end) {
-			pid = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			if (pid > 0)
+	/* One pid a line; a read may end inside one: it is carried over. */
+	while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+		have += (size_t)n;
+		buf[have] = '\0';
+		for (p = buf; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			*nl = '\0';
+			if ((pid = strtol(p, NULL, 10)) > 0)
 				kill((pid_t)pid, sig);
-			while (*end == '\n')
-				end++;
 		}
+		have = strlen(p);
+		memmove(buf, p, have);
 	}
 	close(fd);
 	if (frozen)

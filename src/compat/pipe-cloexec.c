@@ -40,14 +40,18 @@ compat_pipe_cloexec(int fds[2])
  * Asks for a pipe of SIZE bytes where the system lets a pipe grow (Linux:
  * F_SETPIPE_SZ, up to fs.pipe-max-size).  A task that writes fast then
  * fills one large read instead of many 64 KiB ones: fewer reads, fewer
- * messages, fewer wake-ups, for the same bytes.  The kernel allocates the
- * pages only as they fill.  Failing is harmless.
+ * messages, fewer wake-ups, for the same bytes.  Only as root: the size
+ * is charged to the user's pipe quota at once (pipe-user-pages-soft),
+ * which root is exempt from; a normal user's quota would run out after a
+ * few dozen tasks and shrink every pipe of that user to two pages.
+ * Failing is harmless.
  */
 void
 compat_pipe_grow(int fd, int size)
 {
 #ifdef F_SETPIPE_SZ
-	(void)fcntl(fd, F_SETPIPE_SZ, size);
+	if (geteuid() == 0)
+		(void)fcntl(fd, F_SETPIPE_SZ, size);
 #else
 	(void)fd;
 	(void)size;

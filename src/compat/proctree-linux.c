@@ -30,26 +30,32 @@ compat_subreaper_enable(void)
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
-/* Reads the small file PATH into BUF; returns its length or -1. */
+/* A /proc file, whole (up to 16 MiB), NUL-terminated in a buffer that
+ * is reused; returns its length or -1. */
 static ssize_t
-proctree_read(const char *path, char *buf, size_t size)
+proctree_read(const char *path, struct buf *b)
 {
-	ssize_t n, total = 0;
-	int fd;
+	ssize_t n;
+	int fd, saved;
 
+	buf_clear(b);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - (size_t)total);
+	for (;;) {
+		buf_reserve(b, 65536);
+		n = read(fd, b->data + b->len, b->cap - b->len - 1);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0 || b->len + (size_t)n > 16 * 1024 * 1024)
 			break;
-		total += n;
+		b->len += (size_t)n;
 	}
+	saved = errno;
 	close(fd);
-	buf[total] = '\0';
-	return total;
+	buf_reserve(b, 1);
+	b->data[b->len] = '\0';
+	errno = saved;
+	return n < 0 ? -1 : (ssize_t)b->len;
 }
 
 /*
@@ -60,7 +66,7 @@ proctree_read(const char *path, char *buf, size_t size)
 ssize_t
 compat_proctree_children(pid_t **out)
 {
-	static char buf[65536];
+	static struct buf buf;
 	char path[300], *p, *end;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -75,13 +81,15 @@ compat_proctree_children(pid_t **out)
 			continue;
 		snprintf(path, sizeof path, "/proc/self/task/%s/children",
 		    de->d_name);
-		if (proctree_read(path, buf, sizeof buf) < 0) {
+		if (proctree_read(path, &buf) < 0) {
+			if (errno == ENOENT)
+				continue;	/* a thread that just ended */
 			closedir(d);
 			free(*out);
 			*out = NULL;
 			return -1;
 		}
-		for (p = buf; *p != '\0'; p = end) {
+		for (p = buf.data; *p != '\0'; p = end) {
 			pid = strtol(p, &end, 10);
 			if (end == p)
 				break;
@@ -104,7 +112,7 @@ compat_proctree_children(pid_t **out)
 static void
 proctree_add_children(pid_t pid, pid_t **out, size_t *n, size_t *cap)
 {
-	static char buf[65536];
+	static struct buf buf;
 	char path[300], *p, *end;
 	struct dirent *de;
 	long child;
@@ -118,9 +126,9 @@ proctree_add_children(pid_t pid, pid_t **out, size_t *n, size_t *cap)
 			continue;
 		snprintf(path, sizeof path, "/proc/%ld/task/%s/children",
 		    (long)pid, de->d_name);
-		if (proctree_read(path, buf, sizeof buf) <= 0)
+		if (proctree_read(path, &buf) <= 0)
 			continue;
-		for (p = buf; *p != '\0'; p = end) {
+		for (p = buf.data; *p != '\0'; p = end) {
 			child = strtol(p, &end, 10);
 			if (end == p)
 				break;
@@ -156,14 +164,15 @@ compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
 const char *
 compat_proc_getenv(pid_t pid, const char *name)
 {
-	static char env[65536];
-	char path[64];
+	static struct buf b;
+	char path[64], *env;
 	size_t len = strlen(name);
 	ssize_t n, i;
 
 	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
-	if ((n = proctree_read(path, env, sizeof env)) < 0)
+	if ((n = proctree_read(path, &b)) < 0)
 		return NULL;
+	env = b.data;
 	if (n == 0) {
 		errno = EAGAIN;
 		return NULL;
