@@ -32,6 +32,7 @@
  *   backoff.c     reconnect delays (pure)
  *   metrics.c     counters, Prometheus text, health JSON
  *   http.c        /healthz, /readyz, /metrics on the loop
+ *   tls.c         the agent's TLS certificate and key, checked at start
  *   compat/       platform shims behind named functions
  */
 
@@ -116,6 +117,9 @@ struct options {
 	int tls;
 	char *tls_ca_file;
 	char *tls_roots;		/* its PEM, read at start */
+	char *tls_cert_file;		/* mutual TLS: the agent's own */
+	char *tls_key_file;
+	char *tls_cert, *tls_key;	/* their PEM, read at start */
 	char *tls_server_name;
 	char *log_level;		/* debug|info|warn|error */
 	char *log_format;		/* text|json */
@@ -466,6 +470,10 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+
+/* tls.c: the agent's own certificate and key, checked at start. */
+int tls_check_pair(const char *, const char *, const char *, const char *,
+	    char **);
 
 /* metrics.c: the counters, as Prometheus text and health JSON. */
 #define METRICS_KINDS 3		/* shell, docker, file */

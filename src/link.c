@@ -437,6 +437,7 @@ static grpc_channel *
 link_channel_new(const struct link *l)
 {
 	grpc_channel_credentials *creds;
+	grpc_ssl_pem_key_cert_pair pair;
 	grpc_channel *ch;
 	grpc_arg args[7];
 	grpc_channel_args chargs;
@@ -472,7 +473,12 @@ link_channel_new(const struct link *l)
 		chargs.num_args = 7;
 	}
 
-	if (l->opts->tls)
+	if (l->opts->tls && l->opts->tls_cert != NULL) {
+		pair.private_key = l->opts->tls_key;
+		pair.cert_chain = l->opts->tls_cert;
+		creds = grpc_ssl_credentials_create(l->opts->tls_roots, &pair,
+		    NULL, NULL);
+	} else if (l->opts->tls)
 		creds = grpc_ssl_credentials_create(l->opts->tls_roots, NULL,
 		    NULL, NULL);
 	else

@@ -88,6 +88,14 @@ static const struct option_entry options_table[] = {
 	  .arg = "FILE",
 	  .help = "trusted CA certificates (PEM) for TLS; default: the "
 	  "system's" },
+	{ .name = "tls-cert-file", .type = OPT_STRING,
+	  .offset = OFF(tls_cert_file), .env = 1,
+	  .key = "server.tls_cert_file", .arg = "FILE",
+	  .help = "the agent's certificate (PEM) for mutual TLS" },
+	{ .name = "tls-key-file", .type = OPT_STRING,
+	  .offset = OFF(tls_key_file), .env = 1, .key = "server.tls_key_file",
+	  .arg = "FILE",
+	  .help = "the private key (PEM) of --tls-cert-file" },
 	{ .name = "tls-server-name", .type = OPT_STRING,
 	  .offset = OFF(tls_server_name), .env = 1,
 	  .key = "server.tls_server_name", .arg = "NAME",
@@ -206,6 +214,10 @@ options_free(struct options *o)
 		free(o->servers[i]);
 	free(o->servers);
 	free(o->tls_roots);
+	free(o->tls_cert);
+	if (o->tls_key != NULL)
+		memset(o->tls_key, 0, strlen(o->tls_key));
+	free(o->tls_key);
 	free(o->token_warning);
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
@@ -562,6 +574,26 @@ options_read_token(struct options *o, char **text)
 	return 0;
 }
 
+/* Reads the PEM file PATH (WHAT, for messages) whole into *OUT. */
+static int
+options_read_pem(const char *path, const char *what, char **out,
+    char **text)
+{
+	struct buf pem;
+	char *cause;
+
+	buf_init(&pem);
+	if (buf_read_file(&pem, path, 16 * 1024 * 1024, &cause) != 0) {
+		xasprintf(text, "cannot read the %s file %s", what, cause);
+		free(cause);
+		buf_free(&pem);
+		return -1;
+	}
+	buf_append(&pem, "", 1);
+	*out = pem.data;
+	return 0;
+}
+
 /* What needs more than a look at one value: status 2 if it fails. */
 static int
 options_finish(struct options *o, char **text)
@@ -572,8 +604,20 @@ options_finish(struct options *o, char **text)
 	if (options_split_servers(o, text) != 0)
 		return -1;
 	/* Never plaintext by surprise: a TLS setting means TLS. */
-	if (o->tls_ca_file != NULL || o->tls_server_name != NULL)
+	if (o->tls_ca_file != NULL || o->tls_server_name != NULL ||
+	    o->tls_cert_file != NULL || o->tls_key_file != NULL)
 		o->tls = 1;
+	if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL)) {
+		*text = xstrdup("mutual TLS needs both --tls-cert-file and "
+		    "--tls-key-file");
+		return -1;
+	}
+	if (o->tls_cert_file != NULL && (options_read_pem(
+	    o->tls_cert_file, "TLS certificate", &o->tls_cert, text) != 0 ||
+	    options_read_pem(o->tls_key_file, "TLS key", &o->tls_key,
+	    text) != 0 || tls_check_pair(o->tls_cert, o->tls_key,
+	    o->tls_cert_file, o->tls_key_file, text) != 0))
+		return -1;
 	if (o->tls && o->tls_ca_file != NULL) {
 		buf_init(&pem);
 		if (buf_read_file(&pem, o->tls_ca_file, 16 * 1024 * 1024,

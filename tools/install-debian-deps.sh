@@ -14,7 +14,7 @@
 set -e
 packages="build-essential autoconf automake pkg-config
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libevent-dev libyaml-dev libbsd-dev
+  libevent-dev libyaml-dev libbsd-dev libssl-dev
   libglib2.0-dev python3 python3-grpcio python3-protobuf
   python3-prometheus-client
   openssl util-linux procps clang libclang-rt-14-dev valgrind

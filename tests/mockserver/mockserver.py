@@ -92,6 +92,7 @@ class MockServer:
         # Extra gRPC server options, e.g. to allow frequent keep-alive pings.
         self.options = []
         self.tls = None  # (key PEM, certificate PEM) to serve TLS
+        self.tls_client_ca = None  # PEM: require client certificates
 
     @property
     def port(self):
@@ -107,7 +108,9 @@ class MockServer:
         address = "%s:%d" % (self.host, self._port)
         if self.tls is not None:
             port = server.add_secure_port(
-                address, grpc.ssl_server_credentials([self.tls]))
+                address, grpc.ssl_server_credentials(
+                    [self.tls], root_certificates=self.tls_client_ca,
+                    require_client_auth=self.tls_client_ca is not None))
         else:
             port = server.add_insecure_port(address)
         if port == 0:

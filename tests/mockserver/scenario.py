@@ -72,8 +72,10 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     server-start             listen again on the same port
     server-allow-pings       restart the server allowing frequent keep-alive
                              pings (default servers allow one per 5 minutes)
-    server-tls CERT KEY      restart the server serving TLS with this
-                             certificate and key (PEM files)
+    server-tls CERT KEY [CLIENT-CA]
+                             restart the server serving TLS with this
+                             certificate and key (PEM files), requiring
+                             client certificates from CLIENT-CA if given
     proxy                    a TCP proxy to the server at ${PROXY_PORT}
     proxy-freeze             the proxy stops forwarding, closing nothing: a
                              server host gone from the network
@@ -886,6 +888,10 @@ class Scenario:
     def step_server_tls(self, args):
         with open(args[1], "rb") as k, open(args[0], "rb") as c:
             self.server.tls = (k.read(), c.read())
+        self.server.tls_client_ca = None
+        if len(args) > 2:
+            with open(args[2], "rb") as ca:
+                self.server.tls_client_ca = ca.read()
         self.server.stop(0)
         self.server.start()
 
