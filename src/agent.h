@@ -96,6 +96,8 @@ int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
 void log_set_secret(const char *);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
+void log_trace(enum log_level, const char *, const char *, const char *,
+	    ...) printflike(4, 5);
 void log_vmsg(enum log_level, const char *, va_list) printflike(2, 0);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
@@ -223,6 +225,7 @@ struct request {
 	size_t n_env;
 	char *working_dir;
 	uint32_t timeout_seconds;
+	char *traceparent;	/* valid W3C traceparent, or NULL */
 	/* REQUEST_CANCEL */
 	char *reason;
 	int cancel_upstream;	/* answer at upstream's field (wire.c) */
@@ -421,6 +424,7 @@ struct proc_spec {
 	const char *dir;	/* or NULL */
 	const char *what;	/* for the log */
 	unsigned timeout_s;	/* 0: the agent's default */
+	const char *traceparent;	/* the request's, or NULL */
 	const struct proc_hooks *hooks;
 	void *hook_arg;
 };

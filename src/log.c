@@ -38,6 +38,8 @@
 
 static enum log_level log_level = LOG_INFO;
 static int log_json;
+/* Set by log_trace() around one json line of its own thread. */
+static _Thread_local const char *log_trace_ids[2];
 
 /*
  * The agent token (and the one before it, after a rotation) is masked in
@@ -159,7 +161,13 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	vis_escape(esc, sizeof esc, msg, len, log_json ? VIS_JSON : 0);
 	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < sizeof esc)
 		strcat(esc, "...");
-	if (log_json)
+	if (log_json && log_trace_ids[0] != NULL)
+		n = snprintf(line, sizeof line, "{\"time\":\"%s.%03dZ\","
+		    "\"level\":\"%s\",\"msg\":\"%s\",\"trace_id\":\"%s\","
+		    "\"span_id\":\"%s\"}\n", stamp, (int)(tv.tv_usec / 1000),
+		    log_lower_names[level], esc, log_trace_ids[0],
+		    log_trace_ids[1]);
+	else if (log_json)
 		n = snprintf(line, sizeof line, "{\"time\":\"%s.%03dZ\","
 		    "\"level\":\"%s\",\"msg\":\"%s\"}\n", stamp,
 		    (int)(tv.tv_usec / 1000), log_lower_names[level], esc);
@@ -170,6 +178,31 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		log_write(line, (size_t)n < sizeof line ? (size_t)n :
 		    sizeof line - 1);
 	errno = saved;
+}
+
+/*
+ * A message about a task with a trace: in json, the keys trace_id and
+ * span_id beside msg; in text, appended as trace_id=... span_id=....
+ * Both IDs are hex (checked by wire.c), so they need no escaping.
+ */
+void
+log_trace(enum log_level level, const char *trace_id, const char *span_id,
+    const char *fmt, ...)
+{
+	char msg[LOG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (log_json) {
+		log_trace_ids[0] = trace_id;
+		log_trace_ids[1] = span_id;
+		log_msg(level, "%s", msg);
+		log_trace_ids[0] = log_trace_ids[1] = NULL;
+		return;
+	}
+	log_msg(level, "%s trace_id=%s span_id=%s", msg, trace_id, span_id);
 }
 
 void

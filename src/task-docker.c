@@ -224,6 +224,7 @@ task_docker_start(struct task *t, const struct request *req, char **cause)
 	spec.path = dt->binary;
 	spec.argv = argv;
 	spec.what = what;
+	spec.traceparent = req->traceparent;
 	spec.hooks = &docker_hooks;
 	spec.hook_arg = dt;
 	rc = task_proc_start(t, &spec, cause);

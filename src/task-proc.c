@@ -199,6 +199,49 @@ task_proc_env(char *const *add, size_t n_add, const char *marker)
 	return envp;
 }
 
+/*
+ * TRACEPARENT for the task: the request's trace ID and flags, and a span
+ * ID of the agent's own (SPAN, 16 hex digits), so that instrumented tools
+ * in the task join the trace under the agent's span.
+ */
+static void
+proc_traceparent(const char *parent, char *out, char *span)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t r[8];
+	size_t i;
+
+	do
+		evutil_secure_rng_get_bytes(r, sizeof r);
+	while (memcmp(r, "\0\0\0\0\0\0\0\0", 8) == 0);
+	for (i = 0; i < 8; i++) {
+		span[2 * i] = hex[r[i] >> 4];
+		span[2 * i + 1] = hex[r[i] & 15];
+	}
+	span[16] = '\0';
+	snprintf(out, 96, "TRACEPARENT=00-%.32s-%s-%.2s", parent + 3, span,
+	    parent + 53);
+}
+
+/* The request's environment entries, and TRACEPARENT (if any) last. */
+static char **
+proc_task_env(const struct proc_spec *spec, const char *traceparent,
+    const char *marker)
+{
+	char **add, **envp;
+	size_t n = spec->n_env;
+
+	if (traceparent == NULL)
+		return task_proc_env(spec->env, n, marker);
+	add = xcalloc(n + 1, sizeof *add);
+	if (n != 0)
+		memcpy(add, spec->env, n * sizeof *add);
+	add[n] = (char *)(uintptr_t)traceparent;
+	envp = task_proc_env(add, n + 1, marker);
+	free(add);
+	return envp;
+}
+
 static void
 proc_emit(void *arg, const char *text, size_t len)
 {
@@ -560,7 +603,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	struct proc_task *st;
 	struct track *track;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error = 0;
-	char **envp, marker[64];
+	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
 	pid_t pid;
 
 	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
@@ -597,7 +640,13 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		track_free(track);
 		goto fail;
 	}
-	envp = task_proc_env(spec->env, spec->n_env, marker);
+	if (spec->traceparent != NULL) {
+		proc_traceparent(spec->traceparent, traceparent, span);
+		snprintf(trace_id, sizeof trace_id, "%.32s",
+		    spec->traceparent + 3);
+	}
+	envp = proc_task_env(spec, spec->traceparent != NULL ? traceparent :
+	    NULL, marker);
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
@@ -645,8 +694,12 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	LIST_INSERT_HEAD(&proc_running, st, entry);
 	reaper_watch(pid, proc_on_exit, st);
 
-	log_info("task %s started: pid %ld: %s", task_id(st->task), (long)pid,
-	    spec->what);
+	if (spec->traceparent != NULL)
+		log_trace(LOG_INFO, trace_id, span, "task %s started: pid %ld: "
+		    "%s", task_id(st->task), (long)pid, spec->what);
+	else
+		log_info("task %s started: pid %ld: %s", task_id(st->task),
+		    (long)pid, spec->what);
 	metrics_task_started(task_kind(t));
 	if (link_congested(a->link))
 		proc_pause(st);

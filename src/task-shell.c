@@ -60,6 +60,7 @@ task_shell_start(struct task *t, const struct request *req, char **cause)
 	spec.dir = *req->working_dir != '\0' ? req->working_dir : NULL;
 	spec.what = what;
 	spec.timeout_s = req->timeout_seconds;
+	spec.traceparent = req->traceparent;
 	rc = task_proc_start(t, &spec, cause);
 	free(what);
 	free(shell);

@@ -238,6 +238,44 @@ wire_decode_docker(const Pb__DockerOperation *m, struct docker_op *d,
 	}
 }
 
+/* True if the N bytes at P are lower-case hex, and not all zeros. */
+static int
+wire_hex(const uint8_t *p, size_t n)
+{
+	size_t i;
+	int nonzero = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+		nonzero |= p[i] != '0';
+	}
+	return nonzero;
+}
+
+/*
+ * A W3C traceparent ("00-<32 hex trace ID>-<16 hex parent ID>-<2 hex
+ * flags>"), or NULL: one that is absent or not that is ignored, with a
+ * warning when it was given.
+ */
+static char *
+wire_traceparent(ProtobufCBinaryData b)
+{
+	const uint8_t *p = b.data;
+
+	if (b.len == 0)
+		return NULL;
+	if (b.len != 55 || p[0] != '0' || p[1] != '0' || p[2] != '-' ||
+	    !wire_hex(p + 3, 32) || p[35] != '-' || !wire_hex(p + 36, 16) ||
+	    p[52] != '-' || !(wire_hex(p + 53, 2) || (p[53] == '0' &&
+	    p[54] == '0'))) {
+		log_warn("ignoring an invalid traceparent (%zu bytes)", b.len);
+		return NULL;
+	}
+	return xmemdup0(b.data, b.len);
+}
+
 /* The reason is only logged (escaped): a bad one must not stop the cancel. */
 static char *
 wire_cancel_reason(const Pb__TaskCancel *c)
@@ -291,6 +329,7 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		pb__task_cancel__free_unpacked(upstream_cancel, NULL);
 		goto out;
 	}
+	req->traceparent = wire_traceparent(m->traceparent);
 	switch (m->task_case) {
 	case PB__TASK_REQUEST__TASK_SHELL_EXECUTE:
 		req->kind = REQUEST_SHELL;
@@ -352,6 +391,7 @@ wire_request_free(struct request *req)
 	free(req->env);
 	free(req->working_dir);
 	free(req->reason);
+	free(req->traceparent);
 	if (req->docker != NULL)
 		wire_docker_free(req->docker);
 	memset(req, 0, sizeof *req);

@@ -19,6 +19,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     reject CODE DETAILS      end new streams at once with this status
     accept-again             stop rejecting
     shell ID CMD [env=K=V]... [env-count=N] [dir=D] [timeout=N] [agent_id=A]
+          [traceparent=TP]
                              send a ShellExecute task (env-count adds
                              E1=1 .. EN=N)
     docker ID OP ...         send a DockerOperation: run IMG [name=N]
@@ -543,6 +544,8 @@ class Scenario:
                             working_dir=opts.get("dir", [""])[0],
                             timeout=int(opts.get("timeout", ["0"])[0]),
                             agent_id=opts.get("agent_id", [""])[0])
+        if "traceparent" in opts:
+            req.traceparent = opts["traceparent"][0]
         self._need_stream().send_request(req)
         self._task(args[0]).sent_at = time.monotonic()
 
