@@ -129,6 +129,8 @@ struct options {
 	char *agent_token;
 	char *agent_token_file;		/* the token, re-read on reconnect */
 	char *token_warning;		/* the file is readable by others */
+	int check_config;		/* print the settings and exit */
+	char **origins;			/* where each setting came from */
 	char *shell;			/* runs tasks as: shell -c cmd */
 	char *docker_binary;		/* the Docker CLI (or podman) */
 	char *wire_dialect;		/* auto|design|upstream */
@@ -154,6 +156,7 @@ enum options_result options_parse(struct options *, int, char **,
 	    char *const *, char **);
 int options_read_token(struct options *, char **);
 char *options_help(void);
+char *options_describe(const struct options *);
 char *options_version(void);
 
 /* config.c: the YAML configuration file, flattened to section.name. */

@@ -89,15 +89,24 @@ main_check_config_mode(const struct options *o)
 		    "if it holds the agent token, chmod 600 it", o->config);
 }
 
-/* A usage or configuration error: one escaped line, status 2. */
+/* Usage or configuration errors: an escaped line each, status 2. */
 static int
 main_usage_error(const char *text)
 {
 	char shown[2048];
+	const char *end;
+	size_t len;
 
-	vis_escape(shown, sizeof shown, text, strlen(text), 0);
-	fprintf(stderr, "%s: %s\nTry '%s --help' for more information.\n",
-	    AGENT_NAME, shown, AGENT_NAME);
+	for (; *text != '\0'; text = *end == '\n' ? end + 1 : end) {
+		end = strchr(text, '\n');
+		len = end != NULL ? (size_t)(end - text) : strlen(text);
+		if (end == NULL)
+			end = text + len;
+		vis_escape(shown, sizeof shown, text, len, 0);
+		fprintf(stderr, "%s: %s\n", AGENT_NAME, shown);
+	}
+	fprintf(stderr, "Try '%s --help' for more information.\n",
+	    AGENT_NAME);
 	return 2;
 }
 
@@ -219,6 +228,16 @@ main(int argc, char **argv)
 		free(text);
 		options_free(&opts);
 		return 2;
+	}
+	if (opts.check_config) {
+		text = options_describe(&opts);
+		fputs(text, stdout);
+		free(text);
+		if (opts.token_warning != NULL)
+			fprintf(stderr, "%s: warning: %s\n", AGENT_NAME,
+			    opts.token_warning);
+		options_free(&opts);
+		return 0;
 	}
 	if (log_parse_level(opts.log_level, &level) == 0)
 		log_set_level(level);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -54,11 +55,16 @@ struct option_entry {
 };
 
 #define OFF(field) offsetof(struct options, field)
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define OPTIONS_DEFAULT_CONFIG SYSCONFDIR "/nodelink/agent.yaml"
 
 static const struct option_entry options_table[] = {
 	{ .name = "config", .short_name = 'c', .type = OPT_STRING,
-	  .offset = OFF(config), .env = 1, .arg = "FILE",
-	  .help = "read settings from this YAML file" },
+	  .offset = OFF(config), .env = 1, .arg = "FILE|none",
+	  .help = "read settings from this YAML file (default: "
+	  OPTIONS_DEFAULT_CONFIG " if it exists; none: no file)" },
 	{ .name = "server", .short_name = 's', .type = OPT_STRING,
 	  .offset = OFF(server), .env = 1,
 	  .env_alias = "NODELINK_SERVER_ADDRESS", .key = "server.address",
@@ -187,6 +193,11 @@ static const struct option_entry options_table[] = {
 	{ .name = "log-format", .type = OPT_CHOICE, .offset = OFF(log_format),
 	  .env = 1, .key = "logging.format", .def = "text", .arg = "text|json",
 	  .help = "log lines as text or as JSON objects" },
+	{ .name = "check-config", .type = OPT_FLAG,
+	  .offset = OFF(check_config),
+	  .help = "load every setting (file, environment, command line), "
+	  "print the effective ones with where each came from (secrets "
+	  "masked) and exit: 0, or 2 with every error found" },
 	{ .name = "verbose", .short_name = 'v', .type = OPT_COUNT,
 	  .offset = OFF(verbose),
 	  .help = "log debug messages too (--log-level debug)" },
@@ -213,6 +224,11 @@ options_free(struct options *o)
 	for (i = 0; i < o->n_servers; i++)
 		free(o->servers[i]);
 	free(o->servers);
+	if (o->origins != NULL) {
+		for (i = 0; i < OPTIONS_COUNT; i++)
+			free(o->origins[i]);
+		free(o->origins);
+	}
 	free(o->tls_roots);
 	free(o->tls_cert);
 	if (o->tls_key != NULL)
@@ -457,18 +473,39 @@ options_shown_key(const char *key)
 	return vis_strdup(key, len, 40);
 }
 
+/* Records where setting E's value came from. */
+static void
+options_origin(struct options *o, const struct option_entry *e,
+    const char *origin)
+{
+	size_t i = (size_t)(e - options_table);
+
+	free(o->origins[i]);
+	o->origins[i] = xstrdup(origin);
+}
+
+/* Adds one error to the list --check-config reports (a line each). */
+static void
+options_add_error(struct buf *errs, const char *error)
+{
+	if (errs->len != 0)
+		buf_append(errs, "\n", 1);
+	buf_append(errs, error, strlen(error));
+}
+
 /*
  * Every key in the file must name a setting (a typo is an error), and
  * have the shape the setting takes.  A key is quoted shortened and
  * escaped: the file may be anything, even one that is not the agent's.
  */
-static int
+static void
 options_check_config(const struct config *cfg, const char *path,
-    char **text)
+    struct buf *errs)
 {
 	const struct config_item *item;
 	const struct option_entry *e;
-	char *shown;
+	char *shown, *error = NULL;
+	char **text = &error;
 	size_t i, k;
 
 	for (i = 0; i < cfg->n; i++) {
@@ -491,10 +528,11 @@ options_check_config(const struct config *cfg, const char *path,
 			xasprintf(text, "%s:%lu: %s takes one value, not a "
 			    "list", path, item->line, shown);
 		free(shown);
-		if (*text != NULL)
-			return -1;
+		if (error != NULL)
+			options_add_error(errs, error);
+		free(error);
+		error = NULL;
 	}
-	return 0;
 }
 
 /* Addresses split at commas, blanks trimmed; at least one. */
@@ -648,12 +686,15 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 	const struct config_item *item;
 	struct config cfg;
 	const char *arg, *name, *value, *eq;
-	char origin[128], env[64];
+	char origin[128], env[64], *cause;
+	struct buf errs;
 	size_t i, len;
 	int k;
 
 	*text = NULL;
 	memset(seen, 0, sizeof seen);
+	if (o->origins == NULL)
+		o->origins = xcalloc(OPTIONS_COUNT, sizeof *o->origins);
 	for (k = 1; k < argc; k++) {
 		arg = argv[k];
 		if (strcmp(arg, "--") == 0) {
@@ -702,6 +743,7 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		if (options_set(o, e, value, origin, text) != 0)
 			return OPTIONS_ERROR;
 		seen[e - options_table] = 1;
+		options_origin(o, e, origin);
 	}
 	if (k < argc) {
 		xasprintf(text, "unexpected argument '%s'", argv[k]);
@@ -713,14 +755,23 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 	memset(&cfg, 0, sizeof cfg);
 	options_env_name(&options_table[0], env, sizeof env);
 	if (o->config == NULL && (value = options_getenv(envp, env)) != NULL &&
-	    *value != '\0')
+	    *value != '\0') {
 		o->config = xstrdup(value);
+		options_origin(o, &options_table[0], env);
+	}
+	/* The default file is read when it exists; one that was named must. */
+	if (o->config == NULL && access(OPTIONS_DEFAULT_CONFIG, F_OK) == 0) {
+		o->config = xstrdup(OPTIONS_DEFAULT_CONFIG);
+		options_origin(o, &options_table[0], "default");
+	}
+	if (o->config != NULL && strcmp(o->config, "none") == 0) {
+		free(o->config);
+		o->config = NULL;
+	}
 	if (o->config != NULL && config_load(o->config, &cfg, text) != 0)
 		return OPTIONS_ERROR;
-	if (options_check_config(&cfg, o->config, text) != 0) {
-		config_free(&cfg);
-		return OPTIONS_ERROR;
-	}
+	buf_init(&errs);
+	options_check_config(&cfg, o->config, &errs);
 
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
@@ -734,22 +785,31 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 			    (value = options_getenv(envp, e->env_alias)) != NULL)
 				snprintf(env, sizeof env, "%s", e->env_alias);
 		}
-		if (value != NULL) {
+		if (value != NULL)
 			snprintf(origin, sizeof origin, "%s", env);
-			if (options_set(o, e, value, origin, text) != 0)
-				goto error;
-		} else if (e->key != NULL &&
+		else if (e->key != NULL &&
 		    (item = config_find(&cfg, e->key)) != NULL) {
 			snprintf(origin, sizeof origin, "%s:%lu (%s)",
 			    o->config, item->line, e->key);
-			if (options_set(o, e, item->value, origin, text) != 0)
-				goto error;
+			value = item->value;
 		} else if (e->def != NULL) {
-			if (options_set(o, e, e->def, "default", text) != 0)
-				fatalx("bad default for --%s", e->name);
+			snprintf(origin, sizeof origin, "default");
+			value = e->def;
 		}
+		if (value == NULL)
+			continue;
+		if (options_set(o, e, value, origin, &cause) != 0) {
+			options_add_error(&errs, cause);
+			free(cause);
+		} else
+			options_origin(o, e, origin);
 	}
 	config_free(&cfg);
+	if (errs.len != 0) {
+		buf_append(&errs, "", 1);
+		*text = errs.data;
+		return OPTIONS_ERROR;
+	}
 	if (o->verbose) {
 		free(o->log_level);
 		o->log_level = xstrdup("debug");
@@ -778,10 +838,53 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 	if (options_finish(o, text) != 0)
 		return OPTIONS_ERROR;
 	return OPTIONS_OK;
+}
 
-error:
-	config_free(&cfg);
-	return OPTIONS_ERROR;
+/*
+ * The effective settings, one a line with where each came from, the
+ * token masked: --check-config's output.
+ */
+char *
+options_describe(const struct options *o)
+{
+	const struct option_entry *e;
+	char line[1024], shown[512], *v;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	snprintf(line, sizeof line, "# %s %s: effective settings\n",
+	    AGENT_NAME, PACKAGE_VERSION);
+	buf_append(&b, line, strlen(line));
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		e = &options_table[i];
+		if (e->type == OPT_HELP || e->type == OPT_VERSION ||
+		    e->offset == OFF(check_config) || o->origins[i] == NULL)
+			continue;
+		if (e->type == OPT_STRING || e->type == OPT_CHOICE) {
+			v = *(char **)((char *)o + e->offset);
+			if (v == NULL)
+				continue;
+			if (e->offset == OFF(agent_token))
+				snprintf(shown, sizeof shown, "***");
+			else
+				vis_escape(shown, sizeof shown, v, strlen(v), 0);
+		} else if (e->type == OPT_FACTOR)
+			snprintf(shown, sizeof shown, "%u.%02u",
+			    *(unsigned *)((char *)o + e->offset) / 100,
+			    *(unsigned *)((char *)o + e->offset) % 100);
+		else if (e->type == OPT_UINT)
+			snprintf(shown, sizeof shown, "%u",
+			    *(unsigned *)((char *)o + e->offset));
+		else
+			snprintf(shown, sizeof shown, "%s",
+			    *(int *)((char *)o + e->offset) ? "true" : "false");
+		snprintf(line, sizeof line, "%-24s = %-28s # %s\n", e->name,
+		    shown, o->origins[i]);
+		buf_append(&b, line, strlen(line));
+	}
+	buf_append(&b, "", 1);
+	return b.data;
 }
 
 /* The --help text, built from the table. */

@@ -22,7 +22,9 @@ PASSED_THROUGH = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 
 def agent_env(extra=None):
     """The agent's environment: fixed, plus EXTRA (a dict)."""
-    env = {"PATH": FIXED_PATH, "LANG": "C.UTF-8"}
+    # NODELINK_CONFIG=none: an agent.yaml installed on the machine running
+    # the tests is not read (a scenario names its own file).
+    env = {"PATH": FIXED_PATH, "LANG": "C.UTF-8", "NODELINK_CONFIG": "none"}
     for name in PASSED_THROUGH:
         if name in os.environ:
             env[name] = os.environ[name]

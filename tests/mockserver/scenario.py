@@ -495,8 +495,8 @@ class Scenario:
         if code != int(args[0]):
             raise ScenarioFailure("agent exited with %d, expected %s" % (
                 code, args[0]))
-        if "stderr" in opts:
-            self.agent.wait_log(opts["stderr"][0], 1)
+        for pattern in opts.get("stderr", []):
+            self.agent.wait_log(pattern, 1)
         for pattern in opts.get("stderr-lacks", []):
             self._log_lacks(pattern)
 
