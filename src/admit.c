@@ -158,11 +158,12 @@ admit_request(struct task *t, struct request *req)
 	    task_id(t), task_count(TASK_QUEUED), task_count(TASK_RUNNING));
 }
 
-/* A running task has finished: its slot goes to the queue's head. */
+/* A running task has finished (or limits were raised): its slot goes to
+ * the queue's head. */
 void
 admit_task_done(void)
 {
-	if (!TAILQ_EMPTY(&admit_queue))
+	if (!TAILQ_EMPTY(&admit_queue) && admit_pump_event != NULL)
 		event_active(admit_pump_event, EV_TIMEOUT, 0);
 }
 

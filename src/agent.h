@@ -33,6 +33,7 @@
  *   metrics.c     counters, Prometheus text, health JSON
  *   http.c        /healthz, /readyz, /metrics on the loop
  *   tls.c         the agent's TLS certificate and key, checked at start
+ *   reload.c      SIGHUP: the settings read again, the live ones applied
  *   compat/       platform shims behind named functions
  */
 
@@ -477,6 +478,9 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+
+/* reload.c: SIGHUP re-reads the configuration. */
+int reload_options(struct options *, int, char **, char *const *);
 
 /* tls.c: the agent's own certificate and key, checked at start. */
 int tls_check_pair(const char *, const char *, const char *, const char *,

@@ -191,9 +191,32 @@ main_raise_nofile(void)
 		    (unsigned long long)was, (unsigned long long)rl.rlim_max);
 }
 
+static int main_argc;
+static char **main_argv;
+
 /*
- * Signals an operator sends by habit (SIGHUP from logrotate, SIGUSR1)
- * must not kill the agent and orphan its tasks: logged, and ignored.
+ * SIGHUP: the configuration is read again (reload.c).  Raised limits let
+ * queued tasks start now.
+ */
+static void
+main_on_sighup(evutil_socket_t sig, short events, void *arg)
+{
+	int changed;
+
+	(void)sig;
+	(void)events;
+	(void)arg;
+	log_info("SIGHUP received: reading the configuration again");
+	if ((changed = reload_options(agent.opts, main_argc, main_argv,
+	    environ)) >= 0) {
+		log_info("reload: %d setting(s) changed", changed);
+		admit_task_done();
+	}
+}
+
+/*
+ * Signals an operator sends by habit (SIGUSR1) must not kill the agent
+ * and orphan its tasks: logged, and ignored.
  */
 static void
 main_on_ignored_signal(evutil_socket_t sig, short events, void *arg)
@@ -281,7 +304,9 @@ main(int argc, char **argv)
 	agent.link = link_new(agent.base, &opts, &handlers);
 	sigterm = evsignal_new(agent.base, SIGTERM, main_on_signal, &agent);
 	sigint = evsignal_new(agent.base, SIGINT, main_on_signal, &agent);
-	sighup = evsignal_new(agent.base, SIGHUP, main_on_ignored_signal, NULL);
+	main_argc = argc;
+	main_argv = argv;
+	sighup = evsignal_new(agent.base, SIGHUP, main_on_sighup, NULL);
 	sigusr1 = evsignal_new(agent.base, SIGUSR1, main_on_ignored_signal,
 	    NULL);
 	main_drain_timer = event_new(agent.base, -1, EV_PERSIST,
