@@ -34,6 +34,7 @@
  *   http.c        /healthz, /readyz, /metrics on the loop
  *   tls.c         the agent's TLS certificate and key, checked at start
  *   reload.c      SIGHUP: the settings read again, the live ones applied
+ *   notify.c      systemd's readiness protocol (no libsystemd)
  *   compat/       platform shims behind named functions
  */
 
@@ -478,6 +479,9 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+
+/* notify.c: READY=1 and STOPPING=1 for systemd (Type=notify). */
+void notify_systemd(const char *);
 
 /* reload.c: SIGHUP re-reads the configuration. */
 int reload_options(struct options *, int, char **, char *const *);

@@ -163,6 +163,7 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	    "task(s), then exiting", strsignal((int)sig),
 	    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 	a->shutting_down = 1;
+	notify_systemd("STOPPING=1");
 	admit_cancel_all();
 	task_proc_cancel_all();
 	timer_add_ms(main_drain_timer, 20);
@@ -326,6 +327,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	link_start(agent.link);
+	notify_systemd("READY=1");
 	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	link_close(agent.link);

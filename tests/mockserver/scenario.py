@@ -103,6 +103,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              the scenario)
     agent-nofile N           the agent started next has N descriptors at most
     require-cgroups          skip unless the agent gives tasks cgroups
+    notify-socket            a NOTIFY_SOCKET (systemd's) for the next agent
+    notify RE                wait for a notification matching RE
     log-var NAME RE          wait for a log line matching RE; ${NAME} = its
                              first group
     http URL CODE [body=RE] [method=M]
@@ -634,6 +636,23 @@ class Scenario:
         except ScenarioFailure:
             raise ScenarioFailure("metric %s is %s, expected %s" % (
                 args[1], got[0], args[2]))
+
+    def step_notify_socket(self, args):
+        path = os.path.join(self.workdir, "notify")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(path)
+        self.agent_env["NOTIFY_SOCKET"] = path
+
+    def step_notify(self, args):
+        self.notify.settimeout(self.timeout)
+        while True:
+            try:
+                msg = self.notify.recv(4096).decode("utf-8", "replace")
+            except socket.timeout:
+                raise ScenarioFailure("no notification matching %r"
+                                      % args[0])
+            if re.search(args[0], msg):
+                return
 
     def step_request(self, args):
         req = pb.TaskRequest(task_id=args[0])
