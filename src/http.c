@@ -7,10 +7,13 @@
  *                  established and the agent is not draining, else 503
  *   GET /metrics   Prometheus text format 0.0.4 (metrics.c)
  *
- * Anything else is 404, a method other than GET or HEAD 405.  libevent's
- * evhttp bounds header and body sizes and times idle connections out; a
- * request is answered at once from state the loop owns, so a slow client
- * costs the loop nothing but its buffered reply.
+ * Anything else is 404, a method other than GET or HEAD 405.  The server
+ * is a small one on libevent's listener and bufferevents (its evhttp, in
+ * libevent 2.1, cannot bound the number of connections): one request per
+ * connection, the request's head bounded (8 KiB), ten seconds to send it
+ * and to take the reply, at most 64 connections at once (more are closed
+ * at once).  A request is answered at once from state the loop owns, so a
+ * slow or hostile client costs the loop nothing but its buffered reply.
  */
 
 #include "config.h"
@@ -18,25 +21,28 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "agent.h"
 
-#define HTTP_MAX_HEADERS 8192
-#define HTTP_MAX_BODY 1024
-#define HTTP_TIMEOUT_S 10
+#define HTTP_MAX_HEADERS 8192	/* request line and headers */
+#define HTTP_TIMEOUT_S 10	/* to send a request, or take the reply */
+#define HTTP_MAX_CONNS 64
 
-static struct evhttp *http;
+static struct evconnlistener *http_listener;
 static struct agent *http_agent;
+static unsigned http_conns;
 
 static void
 http_state(struct metrics_state *st)
@@ -50,64 +56,147 @@ http_state(struct metrics_state *st)
 }
 
 static void
-http_reply(struct evhttp_request *req, int code, const char *reason,
-    const char *type, const char *body)
+http_close(struct bufferevent *bev)
 {
-	struct evbuffer *out = evbuffer_new();
+	bufferevent_free(bev);
+	http_conns--;
+}
 
-	if (out == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", type);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-store");
-	evbuffer_add(out, body, strlen(body));
-	evhttp_send_reply(req, code, reason, out);
-	evbuffer_free(out);
+/* The reply is out: the connection is done (one request each). */
+static void
+http_on_written(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		http_close(bev);
 }
 
 static void
-http_on_request(struct evhttp_request *req, void *arg)
+http_reply(struct bufferevent *bev, int head, int code, const char *reason,
+    const char *type, const char *extra, const char *body)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = strlen(body);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s"
+	    "Connection: close\r\n\r\n", code, reason, type, len, extra);
+	if (!head)
+		evbuffer_add(out, body, len);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, http_on_written, NULL, NULL);
+	bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Answers the request line LINE ("GET /path HTTP/1.1"). */
+static void
+http_answer(struct bufferevent *bev, char *line)
 {
 	struct metrics_state st;
-	const char *path;
-	char *body;
-	int ready;
+	char *method, *path, *save = NULL, *q, *body;
+	int ready, head;
 
-	(void)arg;
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		http_reply(req, 405, "Method Not Allowed", "text/plain",
-		    "method not allowed\n");
+	method = strtok_r(line, " ", &save);
+	path = strtok_r(NULL, " ", &save);
+	if (method == NULL || path == NULL) {
+		http_reply(bev, 0, 400, "Bad Request", "text/plain", "",
+		    "bad request\n");
 		return;
 	}
-	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	if (path == NULL)
-		path = "/";
+	head = strcmp(method, "HEAD") == 0;
+	if (strcmp(method, "GET") != 0 && !head) {
+		http_reply(bev, 0, 405, "Method Not Allowed", "text/plain",
+		    "Allow: GET, HEAD\r\n", "method not allowed\n");
+		return;
+	}
+	if ((q = strchr(path, '?')) != NULL)
+		*q = '\0';
 	http_state(&st);
 	if (strcmp(path, "/healthz") == 0) {
 		body = metrics_health(&st, "ok");
-		http_reply(req, 200, "OK", "application/json", body);
+		http_reply(bev, head, 200, "OK", "application/json", "", body);
 	} else if (strcmp(path, "/readyz") == 0) {
 		ready = st.connected && !http_agent->shutting_down;
 		body = metrics_health(&st, ready ? "ready" :
 		    http_agent->shutting_down ? "draining" : "not connected");
-		http_reply(req, ready ? 200 : 503, ready ? "OK" :
-		    "Service Unavailable", "application/json", body);
+		http_reply(bev, head, ready ? 200 : 503, ready ? "OK" :
+		    "Service Unavailable", "application/json", "", body);
 	} else if (strcmp(path, "/metrics") == 0) {
 		body = metrics_render(&st);
-		http_reply(req, 200, "OK",
-		    "text/plain; version=0.0.4; charset=utf-8", body);
+		http_reply(bev, head, 200, "OK",
+		    "text/plain; version=0.0.4; charset=utf-8", "", body);
 	} else {
-		http_reply(req, 404, "Not Found", "text/plain",
+		http_reply(bev, head, 404, "Not Found", "text/plain", "",
 		    "not found: try /healthz, /readyz or /metrics\n");
 		return;
 	}
 	free(body);
+}
+
+/* Waits for the whole head of the request, then answers it. */
+static void
+http_on_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end;
+	char *line;
+
+	(void)arg;
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos == -1) {
+		if (evbuffer_get_length(in) > HTTP_MAX_HEADERS)
+			http_reply(bev, 0, 431, "Request Header Fields Too "
+			    "Large", "text/plain", "", "headers too large\n");
+		return;
+	}
+	if ((size_t)end.pos > HTTP_MAX_HEADERS) {
+		http_reply(bev, 0, 431, "Request Header Fields Too Large",
+		    "text/plain", "", "headers too large\n");
+		return;
+	}
+	line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
+	http_answer(bev, line != NULL ? line : (char *)"");
+	free(line);
+}
+
+/* The client went away, or took too long. */
+static void
+http_on_event(struct bufferevent *bev, short events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	http_close(bev);
+}
+
+/* A new connection: served while fewer than HTTP_MAX_CONNS are. */
+static void
+http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
+	struct bufferevent *bev;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (http_conns >= HTTP_MAX_CONNS) {
+		log_debug("http: %d connections already: one refused",
+		    HTTP_MAX_CONNS);
+		evutil_closesocket(fd);
+		return;
+	}
+	bev = bufferevent_socket_new(http_agent->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	http_conns++;
+	bufferevent_setcb(bev, http_on_read, NULL, http_on_event, NULL);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_MAX_HEADERS + 1024);
+	bufferevent_enable(bev, EV_READ);
 }
 
 /* Splits "host:port" ("[v6]:port" too); -1 if it is not that. */
@@ -143,8 +232,10 @@ http_split(const char *listen, char *host, size_t size, unsigned *port)
 int
 http_start(struct agent *a, const char *listen, char **cause)
 {
-	struct evhttp_bound_socket *bound;
 	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	int sslen;
 	socklen_t len = sizeof ss;
 	char host[256], shown[300];
 	unsigned port;
@@ -154,24 +245,29 @@ http_start(struct agent *a, const char *listen, char **cause)
 		    listen);
 		return -1;
 	}
-	http_agent = a;
-	if ((http = evhttp_new(a->base)) == NULL)
-		fatalx("cannot create the HTTP server");
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(http, HTTP_MAX_BODY);
-	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
-	evhttp_set_gencb(http, http_on_request, NULL);
-	if ((bound = evhttp_bind_socket_with_handle(http, host,
-	    (ev_uint16_t)port)) == NULL) {
-		xasprintf(cause, "http: cannot listen on %s", listen);
-		evhttp_free(http);
-		http = NULL;
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sslen = (int)sizeof *sin;
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sslen = (int)sizeof *sin6;
+	} else {
+		xasprintf(cause, "--http-listen: '%s' is not an IP address",
+		    host);
 		return -1;
 	}
-	if (getsockname(evhttp_bound_socket_get_fd(bound),
+	http_agent = a;
+	http_listener = evconnlistener_new_bind(a->base, http_on_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    16, (struct sockaddr *)&ss, sslen);
+	if (http_listener == NULL) {
+		xasprintf(cause, "http: cannot listen on %s", listen);
+		return -1;
+	}
+	if (getsockname(evconnlistener_get_fd(http_listener),
 	    (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET6)
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -187,7 +283,7 @@ http_start(struct agent *a, const char *listen, char **cause)
 void
 http_stop(void)
 {
-	if (http != NULL)
-		evhttp_free(http);
-	http = NULL;
+	if (http_listener != NULL)
+		evconnlistener_free(http_listener);
+	http_listener = NULL;
 }

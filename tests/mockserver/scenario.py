@@ -107,7 +107,9 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     notify RE                wait for a notification matching RE
     log-var NAME RE          wait for a log line matching RE; ${NAME} = its
                              first group
-    http URL CODE [body=RE] [method=M]
+    http-hold ADDR N         hold N idle connections to ADDR (host:port)
+    http-release             close them
+    http URL CODE|refused [body=RE] [method=M]
                              an HTTP request answers CODE (and a body
                              matching RE; JSON for .../healthz, /readyz)
     metric URL NAME VALUE    a scrape of URL (parsed strictly as Prometheus
@@ -594,10 +596,38 @@ class Scenario:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode("utf-8", "replace")
 
+    def step_http_hold(self, args):
+        host, port = args[0].rsplit(":", 1)
+        self.held = getattr(self, "held", [])
+        for _ in range(int(args[1])):
+            self.held.append(socket.create_connection((host, int(port))))
+
+    def step_http_release(self, args):
+        for s in getattr(self, "held", []):
+            s.close()
+        self.held = []
+
     def step_http(self, args):
         opts, rest = self._kv(args[2:])
         method = opts.get("method", ["GET"])[0]
-        code, body = self._http(args[0], method)
+        if args[1] == "refused":
+            try:
+                code, body = self._http(args[0], method)
+            except OSError:
+                return
+            raise ScenarioFailure("%s %s answered %d, expected no answer"
+                                  % (method, args[0], code))
+        # Closed connections may still count for a moment: try again
+        # while the connection itself fails.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                code, body = self._http(args[0], method)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         if code != int(args[1]):
             raise ScenarioFailure("%s %s: status %d, expected %s: %r" % (
                 method, args[0], code, args[1], _clip(body)))
