@@ -107,6 +107,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     notify RE                wait for a notification matching RE
     log-var NAME RE          wait for a log line matching RE; ${NAME} = its
                              first group
+    promtool URL             `promtool check metrics` accepts a scrape of URL
     http-hold ADDR N         hold N idle connections to ADDR (host:port)
     http-release             close them
     http URL CODE|refused [body=RE] [method=M]
@@ -653,6 +654,19 @@ class Scenario:
                 samples["%s{%s}" % (smp.name, labels) if labels
                         else smp.name] = smp.value
         return samples
+
+    def step_promtool(self, args):
+        import shutil
+        if shutil.which("promtool") is None:
+            self.out("(promtool is not installed: not run; Debian's "
+                     "prometheus package has it)")
+            return
+        code, text = self._http(args[0])
+        r = subprocess.run(["promtool", "check", "metrics"],
+                           input=text.encode(), capture_output=True)
+        if code != 200 or r.returncode != 0:
+            raise ScenarioFailure("promtool check metrics: %s" %
+                                  _clip((r.stdout + r.stderr).decode()))
 
     def step_metric(self, args):
         want = float(args[2])
