@@ -245,6 +245,7 @@ main(int argc, char **argv)
 	if (r == OPTIONS_EXIT) {
 		fputs(text, stdout);
 		free(text);
+		options_free(&opts);
 		return 0;
 	}
 	if (r == OPTIONS_ERROR) {
