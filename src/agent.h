@@ -465,7 +465,6 @@ void docker_argv_free(char **);
  * and the escapees a sweep of the agent's children finds). */
 struct track;
 void track_init(struct event_base *, const char *);
-int track_uses_cgroups(void);
 void track_shutdown(void);
 struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
 	    char **);

@@ -405,8 +405,9 @@ proc_on_timeout(evutil_socket_t fd, short events, void *arg)
 static int
 proc_check_done(struct proc_task *st)
 {
-	char reason[96];
+	char reason[96], cpu[64];
 	enum response_status status;
+	uint64_t user_us, system_us;
 	const char *why;
 	int code, alive;
 
@@ -427,9 +428,14 @@ proc_check_done(struct proc_task *st)
 		code = 128 + WTERMSIG(st->wstatus);
 	else
 		code = 1;
-	log_info("task %s finished: exit code %d%s%s after %.3f s",
+	if (track_cpu(st->track, &user_us, &system_us) == 0)
+		snprintf(cpu, sizeof cpu, " (CPU %.3f s user, %.3f s system)",
+		    (double)user_us / 1e6, (double)system_us / 1e6);
+	else
+		cpu[0] = '\0';
+	log_info("task %s finished: exit code %d%s%s after %.3f s%s",
 	    task_id(st->task), code, st->cancelled ? ", cancelled" : "",
-	    st->timed_out ? ", timed out" : "", proc_elapsed(st));
+	    st->timed_out ? ", timed out" : "", proc_elapsed(st), cpu);
 	status = STATUS_COMPLETED;
 	why = NULL;
 	if (st->timed_out) {

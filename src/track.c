@@ -306,13 +306,6 @@ track_init(struct event_base *base, const char *cgroup_root)
 	free(where);
 }
 
-/* Which way tasks are tracked, for the log and --version's readers. */
-int
-track_uses_cgroups(void)
-{
-	return track_cgroups;
-}
-
 void
 track_shutdown(void)
 {
