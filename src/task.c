@@ -9,6 +9,9 @@
  * is at-least-once) gets the same answer instead of a second run.
  * Finished tasks are forgotten oldest first, beyond TASK_REMEMBER_MAX of
  * them or TASK_REMEMBER_SECONDS of age, which bounds the memory this takes.
+ * Cancels of IDs never seen are remembered the same way but apart, in a
+ * memory of their own: a flood of them must not push out the finished
+ * tasks that make "never twice" true.
  *
  * Tasks are found by ID in a red-black tree (compat/tree.h); finished ones
  * also sit in a queue in finishing order.  The counts per state are kept
@@ -47,6 +50,7 @@ struct task {
 
 	struct msg *final;	/* a finished task's last word */
 	time_t finished_at;
+	int unknown_cancel;	/* remembered for a cancel, never ran */
 };
 
 RB_HEAD(task_tree, task);
@@ -55,6 +59,9 @@ TAILQ_HEAD(task_finished_list, task);
 static struct task_tree task_tree = RB_INITIALIZER(&task_tree);
 static struct task_finished_list task_finished =
     TAILQ_HEAD_INITIALIZER(task_finished);
+static struct task_finished_list task_unknown_cancels =
+    TAILQ_HEAD_INITIALIZER(task_unknown_cancels);
+static size_t task_n_finished, task_n_unknown_cancels;
 static size_t task_counts[TASK_FINISHED + 1];
 
 static int
@@ -103,8 +110,13 @@ static void
 task_free(struct task *t)
 {
 	RB_REMOVE(task_tree, &task_tree, t);
-	if (t->state == TASK_FINISHED)
+	if (t->state == TASK_FINISHED && t->unknown_cancel) {
+		TAILQ_REMOVE(&task_unknown_cancels, t, finished);
+		task_n_unknown_cancels--;
+	} else if (t->state == TASK_FINISHED) {
 		TAILQ_REMOVE(&task_finished, t, finished);
+		task_n_finished--;
+	}
 	task_counts[t->state]--;
 	free(t->id);
 	free(t->reply_id);
@@ -113,14 +125,13 @@ task_free(struct task *t)
 	free(t);
 }
 
-/* Forgets finished tasks beyond the count or age limit, oldest first. */
+/* Forgets the oldest of LIST (holding *N) beyond the count or age limit. */
 static void
-task_forget_old(time_t now)
+task_forget_old(struct task_finished_list *list, size_t *n, time_t now)
 {
 	struct task *t;
 
-	while ((t = TAILQ_FIRST(&task_finished)) != NULL &&
-	    (task_counts[TASK_FINISHED] > TASK_REMEMBER_MAX ||
+	while ((t = TAILQ_FIRST(list)) != NULL && (*n > TASK_REMEMBER_MAX ||
 	    now - t->finished_at > TASK_REMEMBER_SECONDS))
 		task_free(t);
 }
@@ -233,8 +244,15 @@ task_finish(struct task *t, struct msg *m)
 	t->owner = NULL;
 	task_set_state(t, TASK_FINISHED);
 	t->finished_at = now;
-	TAILQ_INSERT_TAIL(&task_finished, t, finished);
-	task_forget_old(now);
+	if (t->unknown_cancel) {
+		TAILQ_INSERT_TAIL(&task_unknown_cancels, t, finished);
+		task_n_unknown_cancels++;
+	} else {
+		TAILQ_INSERT_TAIL(&task_finished, t, finished);
+		task_n_finished++;
+	}
+	task_forget_old(&task_finished, &task_n_finished, now);
+	task_forget_old(&task_unknown_cancels, &task_n_unknown_cancels, now);
 }
 
 /*
@@ -305,6 +323,7 @@ task_cancel_unknown(struct agent *a, const struct request *req,
 	struct task *t;
 
 	t = task_new(a, req->task_id, req->agent_id, TASK_KIND_SHELL);
+	t->unknown_cancel = 1;
 	task_finish(t, task_cancel_reply_msg(t, req, message));
 }
 

@@ -123,6 +123,34 @@ test_forgets_oldest_finished(void)
 	teardown();
 }
 
+/* Cancels for IDs never seen have a memory of their own: 10,001 of them
+ * forget the oldest of them, never a finished task. */
+static void
+test_unknown_cancels_apart(void)
+{
+	struct request req;
+	struct task *t;
+	char id[32];
+	int i;
+
+	setup();
+	t = task_new(&agent, "ran", "", TASK_KIND_SHELL);
+	task_set_state(t, TASK_RUNNING);
+	task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+	memset(&req, 0, sizeof req);
+	req.agent_id = (char *)"";
+	for (i = 0; i < 10001; i++) {
+		snprintf(id, sizeof id, "c%d", i);
+		req.task_id = id;
+		task_cancel_unknown(&agent, &req, "nothing to cancel");
+	}
+	g_assert_true(task_find("ran") == t);
+	g_assert_null(task_find("c0"));
+	g_assert_nonnull(task_find("c1"));
+	g_assert_nonnull(task_find("c10000"));
+	teardown();
+}
+
 static void
 test_long_failure_reason_is_cut(void)
 {
@@ -155,6 +183,8 @@ main(int argc, char **argv)
 	    test_resend_is_identical);
 	g_test_add_func("/registry/forgets-oldest-finished",
 	    test_forgets_oldest_finished);
+	g_test_add_func("/registry/unknown-cancels-apart",
+	    test_unknown_cancels_apart);
 	g_test_add_func("/registry/long-failure-reason-is-cut",
 	    test_long_failure_reason_is_cut);
 	rc = g_test_run();
