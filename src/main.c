@@ -237,6 +237,8 @@ main(int argc, char **argv)
 	enum options_result r;
 	enum log_level level;
 	enum wire_dialect dialect;
+	size_t unsent;
+	int status = 0;
 	char *text;
 
 	main_open_stdio();
@@ -331,6 +333,14 @@ main(int argc, char **argv)
 	notify_systemd("READY=1");
 	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
 
+	/* Finals the server never got are lost (there is no state directory
+	 * yet to keep them): a failure, for a supervisor to see.  (Measured
+	 * before the close, which puts the resend window back in the spool.) */
+	if ((unsent = link_spooled(agent.link)) != 0) {
+		log_error("%zu bytes of messages were never delivered: the server "
+		    "could not be reached", unsent);
+		status = 1;
+	}
 	link_close(agent.link);
 	while (!link_idle(agent.link))
 		event_base_loop(agent.base, EVLOOP_ONCE);
@@ -351,5 +361,5 @@ main(int argc, char **argv)
 	options_free(&opts);
 	libevent_global_shutdown();
 	log_info("stopped");
-	return 0;
+	return status;
 }
