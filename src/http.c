@@ -44,6 +44,13 @@ static struct evconnlistener *http_listener;
 static struct agent *http_agent;
 static unsigned http_conns;
 
+/* One connection: its bufferevent, and the deadline of the whole of it
+ * (a client that dribbles a byte at a time must not keep its slot). */
+struct http_conn {
+	struct bufferevent *bev;
+	struct event *deadline;
+};
+
 static void
 http_state(struct metrics_state *st)
 {
@@ -56,9 +63,11 @@ http_state(struct metrics_state *st)
 }
 
 static void
-http_close(struct bufferevent *bev)
+http_close(struct http_conn *hc)
 {
-	bufferevent_free(bev);
+	bufferevent_free(hc->bev);
+	event_free(hc->deadline);
+	free(hc);
 	http_conns--;
 }
 
@@ -66,15 +75,32 @@ http_close(struct bufferevent *bev)
 static void
 http_on_written(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		http_close(bev);
+		http_close(arg);
+}
+
+/* The client went away, or took too long. */
+static void
+http_on_event(struct bufferevent *bev, short events, void *arg)
+{
+	(void)bev;
+	(void)events;
+	http_close(arg);
 }
 
 static void
-http_reply(struct bufferevent *bev, int head, int code, const char *reason,
+http_on_deadline(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	http_close(arg);
+}
+
+static void
+http_reply(struct http_conn *hc, int head, int code, const char *reason,
     const char *type, const char *extra, const char *body)
 {
+	struct bufferevent *bev = hc->bev;
 	struct evbuffer *out = bufferevent_get_output(bev);
 	size_t len = strlen(body);
 
@@ -84,13 +110,13 @@ http_reply(struct bufferevent *bev, int head, int code, const char *reason,
 	if (!head)
 		evbuffer_add(out, body, len);
 	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, http_on_written, NULL, NULL);
+	bufferevent_setcb(bev, NULL, http_on_written, http_on_event, hc);
 	bufferevent_enable(bev, EV_WRITE);
 }
 
 /* Answers the request line LINE ("GET /path HTTP/1.1"). */
 static void
-http_answer(struct bufferevent *bev, char *line)
+http_answer(struct http_conn *hc, char *line)
 {
 	struct metrics_state st;
 	char *method, *path, *save = NULL, *q, *body;
@@ -99,13 +125,13 @@ http_answer(struct bufferevent *bev, char *line)
 	method = strtok_r(line, " ", &save);
 	path = strtok_r(NULL, " ", &save);
 	if (method == NULL || path == NULL) {
-		http_reply(bev, 0, 400, "Bad Request", "text/plain", "",
+		http_reply(hc, 0, 400, "Bad Request", "text/plain", "",
 		    "bad request\n");
 		return;
 	}
 	head = strcmp(method, "HEAD") == 0;
 	if (strcmp(method, "GET") != 0 && !head) {
-		http_reply(bev, 0, 405, "Method Not Allowed", "text/plain",
+		http_reply(hc, 0, 405, "Method Not Allowed", "text/plain",
 		    "Allow: GET, HEAD\r\n", "method not allowed\n");
 		return;
 	}
@@ -114,19 +140,19 @@ http_answer(struct bufferevent *bev, char *line)
 	http_state(&st);
 	if (strcmp(path, "/healthz") == 0) {
 		body = metrics_health(&st, "ok");
-		http_reply(bev, head, 200, "OK", "application/json", "", body);
+		http_reply(hc, head, 200, "OK", "application/json", "", body);
 	} else if (strcmp(path, "/readyz") == 0) {
 		ready = st.connected && !http_agent->shutting_down;
 		body = metrics_health(&st, ready ? "ready" :
 		    http_agent->shutting_down ? "draining" : "not connected");
-		http_reply(bev, head, ready ? 200 : 503, ready ? "OK" :
+		http_reply(hc, head, ready ? 200 : 503, ready ? "OK" :
 		    "Service Unavailable", "application/json", "", body);
 	} else if (strcmp(path, "/metrics") == 0) {
 		body = metrics_render(&st);
-		http_reply(bev, head, 200, "OK",
+		http_reply(hc, head, 200, "OK",
 		    "text/plain; version=0.0.4; charset=utf-8", "", body);
 	} else {
-		http_reply(bev, head, 404, "Not Found", "text/plain", "",
+		http_reply(hc, head, 404, "Not Found", "text/plain", "",
 		    "not found: try /healthz, /readyz or /metrics\n");
 		return;
 	}
@@ -137,35 +163,28 @@ http_answer(struct bufferevent *bev, char *line)
 static void
 http_on_read(struct bufferevent *bev, void *arg)
 {
+	struct http_conn *hc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end;
 	char *line;
 
-	(void)arg;
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos == -1)
+		end = evbuffer_search(in, "\n\n", 2, NULL);	/* bare LFs */
 	if (end.pos == -1) {
 		if (evbuffer_get_length(in) > HTTP_MAX_HEADERS)
-			http_reply(bev, 0, 431, "Request Header Fields Too "
+			http_reply(hc, 0, 431, "Request Header Fields Too "
 			    "Large", "text/plain", "", "headers too large\n");
 		return;
 	}
 	if ((size_t)end.pos > HTTP_MAX_HEADERS) {
-		http_reply(bev, 0, 431, "Request Header Fields Too Large",
+		http_reply(hc, 0, 431, "Request Header Fields Too Large",
 		    "text/plain", "", "headers too large\n");
 		return;
 	}
 	line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
-	http_answer(bev, line != NULL ? line : (char *)"");
+	http_answer(hc, line != NULL ? line : (char *)"");
 	free(line);
-}
-
-/* The client went away, or took too long. */
-static void
-http_on_event(struct bufferevent *bev, short events, void *arg)
-{
-	(void)events;
-	(void)arg;
-	http_close(bev);
 }
 
 /* A new connection: served while fewer than HTTP_MAX_CONNS are. */
@@ -174,6 +193,7 @@ http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
+	struct http_conn *hc;
 	struct bufferevent *bev;
 
 	(void)l;
@@ -192,8 +212,13 @@ http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	hc = xcalloc(1, sizeof *hc);
+	hc->bev = bev;
+	if ((hc->deadline = evtimer_new(http_agent->base, http_on_deadline,
+	    hc)) == NULL || evtimer_add(hc->deadline, &tv) != 0)
+		fatalx("cannot create an HTTP deadline");
 	http_conns++;
-	bufferevent_setcb(bev, http_on_read, NULL, http_on_event, NULL);
+	bufferevent_setcb(bev, http_on_read, NULL, http_on_event, hc);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_MAX_HEADERS + 1024);
 	bufferevent_enable(bev, EV_READ);

@@ -48,6 +48,8 @@
 #define LINK_RESEND_COUNT 1024
 /* A closing stream waits this long for the server's status. */
 #define LINK_CLOSE_WAIT_MS 1000
+/* The channel's state is looked at again at least this often. */
+#define LINK_WATCH_SECONDS 2
 
 struct link_call;
 
@@ -217,9 +219,12 @@ link_watch(struct link *l)
 	if (st == GRPC_CHANNEL_SHUTDOWN)
 		return;
 	l->watching = 1;
+	/* A deadline: a lame channel (an address gRPC cannot parse) never
+	 * changes state, and a watch must not outlive the agent's stop. */
 	grpc_channel_watch_connectivity_state(l->channel, st,
-	    gpr_inf_future(GPR_CLOCK_REALTIME), link_cq_queue(l->cq),
-	    &l->watch_op);
+	    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	    gpr_time_from_seconds(LINK_WATCH_SECONDS, GPR_TIMESPAN)),
+	    link_cq_queue(l->cq), &l->watch_op);
 }
 
 /* The channel's state changed (or the channel went away): look again. */

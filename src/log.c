@@ -36,8 +36,9 @@
 #define LOG_MSG_MAX 3072
 #define LOG_ESC_MAX 3968
 
-static enum log_level log_level = LOG_INFO;
-static int log_json;
+/* Set by the loop (also on SIGHUP), read by gRPC's threads as they log. */
+static _Atomic int log_level = LOG_INFO;
+static _Atomic int log_json;
 /* Set by log_trace() around one json line of its own thread. */
 static _Thread_local const char *log_trace_ids[2];
 
@@ -46,9 +47,8 @@ static _Thread_local const char *log_trace_ids[2];
  * every line: gRPC's tracing prints metadata.  gRPC's threads log too, so
  * the copies are read under a lock.
  */
-#define LOG_SECRET_MAX 512
 static pthread_mutex_t log_secret_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_secrets[2][LOG_SECRET_MAX];
+static char *log_secrets[2];
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 static const char *const log_lower_names[] = { "debug", "info", "warn",
@@ -86,13 +86,19 @@ log_set_json(int json)
 void
 log_set_secret(const char *secret)
 {
-	if (secret == NULL || strlen(secret) < 4 ||
-	    strlen(secret) >= LOG_SECRET_MAX)
+	char *copy;
+
+	if (secret == NULL || strlen(secret) < 4)
+		return;
+	if ((copy = strdup(secret)) == NULL)
 		return;
 	pthread_mutex_lock(&log_secret_lock);
-	if (strcmp(log_secrets[0], secret) != 0) {
-		memcpy(log_secrets[1], log_secrets[0], LOG_SECRET_MAX);
-		snprintf(log_secrets[0], LOG_SECRET_MAX, "%s", secret);
+	if (log_secrets[0] != NULL && strcmp(log_secrets[0], secret) == 0)
+		free(copy);
+	else {
+		free(log_secrets[1]);
+		log_secrets[1] = log_secrets[0];
+		log_secrets[0] = copy;
 	}
 	pthread_mutex_unlock(&log_secret_lock);
 }
@@ -106,7 +112,8 @@ log_mask(char *msg, size_t *len)
 
 	pthread_mutex_lock(&log_secret_lock);
 	for (i = 0; i < 2; i++) {
-		if ((slen = strlen(log_secrets[i])) == 0)
+		if (log_secrets[i] == NULL ||
+		    (slen = strlen(log_secrets[i])) == 0)
 			continue;
 		p = msg;
 		while ((p = strstr(p, log_secrets[i])) != NULL) {
@@ -147,7 +154,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	size_t len;
 	int n, saved = errno;
 
-	if (level < log_level)
+	if ((int)level < log_level)
 		return;
 	gettimeofday(&tv, NULL);
 	secs = tv.tv_sec;
