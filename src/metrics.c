@@ -99,6 +99,8 @@ metrics_help(struct buf *b, const char *name, const char *type,
 
 static void
 metrics_line(struct buf *b, const char *fmt, ...) printflike(2, 3);
+static void metrics_one(struct buf *, const char *, const char *,
+    const char *, unsigned long long);
 
 static void
 metrics_line(struct buf *b, const char *fmt, ...)
@@ -113,6 +115,15 @@ metrics_line(struct buf *b, const char *fmt, ...)
 	if (n > 0)
 		buf_append(b, line, (size_t)n < sizeof line ? (size_t)n :
 		    sizeof line - 1);
+}
+
+/* A metric with one sample, no labels: its HELP, TYPE and value. */
+static void
+metrics_one(struct buf *b, const char *name, const char *type,
+    const char *help, unsigned long long value)
+{
+	metrics_help(b, name, type, help);
+	metrics_line(b, "%s %llu\n", name, value);
 }
 
 /* The agent process's own figures, from /proc where there is one. */
@@ -183,17 +194,13 @@ metrics_render(const struct metrics_state *st)
 	    "Always 1; the version in a label.");
 	metrics_line(&b, "nodelink_agent_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
-	metrics_help(&b, "nodelink_agent_connected", "gauge",
-	    "1 while a stream to a server is established.");
-	metrics_line(&b, "nodelink_agent_connected %d\n", st->connected);
-	metrics_help(&b, "nodelink_agent_connects_total", "counter",
-	    "Streams to a server established.");
-	metrics_line(&b, "nodelink_agent_connects_total %llu\n",
-	    (unsigned long long)metrics.connects);
-	metrics_help(&b, "nodelink_agent_disconnects_total", "counter",
-	    "Established streams that ended.");
-	metrics_line(&b, "nodelink_agent_disconnects_total %llu\n",
-	    (unsigned long long)metrics.disconnects);
+	metrics_one(&b, "nodelink_agent_connected", "gauge",
+	    "1 while a stream to a server is established.",
+	    (unsigned long long)st->connected);
+	metrics_one(&b, "nodelink_agent_connects_total", "counter",
+	    "Streams to a server established.", metrics.connects);
+	metrics_one(&b, "nodelink_agent_disconnects_total", "counter",
+	    "Established streams that ended.", metrics.disconnects);
 	metrics_help(&b, "nodelink_agent_last_server_message_timestamp_seconds",
 	    "gauge", "When the server last sent anything (0: never).");
 	metrics_line(&b, "nodelink_agent_last_server_message_timestamp_seconds "
@@ -232,33 +239,26 @@ metrics_render(const struct metrics_state *st)
 		    "kind=\"%s\"} %llu\n", metrics_kinds[k],
 		    (unsigned long long)metrics.duration_count[k]);
 	}
-	metrics_help(&b, "nodelink_agent_tasks_running", "gauge",
-	    "Tasks running now.");
-	metrics_line(&b, "nodelink_agent_tasks_running %zu\n", st->running);
-	metrics_help(&b, "nodelink_agent_tasks_queued", "gauge",
-	    "Tasks waiting for a slot.");
-	metrics_line(&b, "nodelink_agent_tasks_queued %zu\n", st->queued);
+	metrics_one(&b, "nodelink_agent_tasks_running", "gauge",
+	    "Tasks running now.", st->running);
+	metrics_one(&b, "nodelink_agent_tasks_queued", "gauge",
+	    "Tasks waiting for a slot.", st->queued);
 	metrics_help(&b, "nodelink_agent_output_bytes_total", "counter",
 	    "Task output bytes sent, by stream.");
 	metrics_line(&b, "nodelink_agent_output_bytes_total{stream=\"stdout\"} "
 	    "%llu\n", (unsigned long long)metrics.output_bytes[OUTPUT_STDOUT]);
 	metrics_line(&b, "nodelink_agent_output_bytes_total{stream=\"stderr\"} "
 	    "%llu\n", (unsigned long long)metrics.output_bytes[OUTPUT_STDERR]);
-	metrics_help(&b, "nodelink_agent_messages_sent_total", "counter",
-	    "Messages the server's transport took.");
-	metrics_line(&b, "nodelink_agent_messages_sent_total %llu\n",
-	    (unsigned long long)metrics.messages_sent);
-	metrics_help(&b, "nodelink_agent_messages_resent_total", "counter",
-	    "Messages sent again after a stream ended.");
-	metrics_line(&b, "nodelink_agent_messages_resent_total %llu\n",
-	    (unsigned long long)metrics.messages_resent);
-	metrics_help(&b, "nodelink_agent_malformed_messages_total", "counter",
-	    "Messages from the server dropped as malformed.");
-	metrics_line(&b, "nodelink_agent_malformed_messages_total %llu\n",
-	    (unsigned long long)metrics.malformed);
-	metrics_help(&b, "nodelink_agent_spool_bytes", "gauge",
-	    "Bytes waiting to be sent to the server.");
-	metrics_line(&b, "nodelink_agent_spool_bytes %zu\n", st->spool_bytes);
+	metrics_one(&b, "nodelink_agent_messages_sent_total", "counter",
+	    "Messages the server's transport took.", metrics.messages_sent);
+	metrics_one(&b, "nodelink_agent_messages_resent_total", "counter",
+	    "Messages sent again after a stream ended.",
+	    metrics.messages_resent);
+	metrics_one(&b, "nodelink_agent_malformed_messages_total", "counter",
+	    "Messages from the server dropped as malformed.",
+	    metrics.malformed);
+	metrics_one(&b, "nodelink_agent_spool_bytes", "gauge",
+	    "Bytes waiting to be sent to the server.", st->spool_bytes);
 	metrics_process(&b);
 	buf_append(&b, "", 1);
 	return b.data;

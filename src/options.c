@@ -583,8 +583,9 @@ options_read_token(struct options *o, char **text)
 	size_t len;
 
 	*text = NULL;
-	if (stat(o->agent_token_file, &sb) == 0 &&
-	    (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+	if (stat(o->agent_token_file, &sb) != 0)
+		sb.st_mode = 0;	/* the read below says why */
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
 		xasprintf(text, "agent token file %s is writable by other users "
 		    "(mode %03o): chmod go-w it", o->agent_token_file,
 		    (unsigned)(sb.st_mode & 0777));
@@ -611,8 +612,7 @@ options_read_token(struct options *o, char **text)
 	log_set_secret(o->agent_token);
 	memset(b.data, 0, b.len);
 	buf_free(&b);
-	if (stat(o->agent_token_file, &sb) == 0 &&
-	    (sb.st_mode & (S_IRGRP | S_IROTH)))
+	if (sb.st_mode & (S_IRGRP | S_IROTH))
 		xasprintf(text, "agent token file %s is readable by other "
 		    "users (mode %03o): chmod 600 it", o->agent_token_file,
 		    (unsigned)(sb.st_mode & 0777));
@@ -643,9 +643,6 @@ options_read_pem(const char *path, const char *what, char **out,
 static int
 options_finish(struct options *o, char **text)
 {
-	struct buf pem;
-	char *cause;
-
 	if (options_split_servers(o, text) != 0)
 		return -1;
 	/* Never plaintext by surprise: a TLS setting means TLS. */
@@ -663,18 +660,9 @@ options_finish(struct options *o, char **text)
 	    text) != 0 || tls_check_pair(o->tls_cert, o->tls_key,
 	    o->tls_cert_file, o->tls_key_file, text) != 0))
 		return -1;
-	if (o->tls && o->tls_ca_file != NULL) {
-		buf_init(&pem);
-		if (buf_read_file(&pem, o->tls_ca_file, 16 * 1024 * 1024,
-		    &cause) != 0) {
-			xasprintf(text, "cannot read the TLS CA file %s", cause);
-			free(cause);
-			buf_free(&pem);
-			return -1;
-		}
-		buf_append(&pem, "", 1);
-		o->tls_roots = pem.data;
-	}
+	if (o->tls && o->tls_ca_file != NULL && options_read_pem(
+	    o->tls_ca_file, "TLS CA", &o->tls_roots, text) != 0)
+		return -1;
 	return 0;
 }
 

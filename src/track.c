@@ -148,20 +148,16 @@ track_forget_index(pid_t pid)
 	}
 }
 
-/* Takes PID, an escapee, out of the index (it is dead). */
+/* Takes PID, an escapee, out of the index and its task's list (it is
+ * dead). */
 void
 track_forget(pid_t pid)
 {
-	struct track_pid key, *p;
-
 	struct track *t;
 	size_t i;
 
-	key.pid = pid;
-	if ((p = RB_FIND(track_pids, &track_pids, &key)) == NULL ||
-	    p == &p->track->main_pid)
+	if ((t = track_of(pid)) == NULL || t->main_pid.pid == pid)
 		return;
-	t = p->track;
 	for (i = 0; i < t->n_escapees; i++) {
 		if (t->escapees[i] == pid) {
 			t->escapees[i] = t->escapees[--t->n_escapees];
@@ -169,8 +165,7 @@ track_forget(pid_t pid)
 		}
 	}
 	t->swept = 0;	/* its children may be orphans now: look again */
-	RB_REMOVE(track_pids, &track_pids, p);
-	free(p);
+	track_forget_index(pid);
 }
 
 /* Some cgroup.events changed: tell the tasks whose did. */
