@@ -148,7 +148,7 @@ admit_request(struct task *t, struct request *req)
 		return;
 	}
 	if (task_count(TASK_QUEUED) >= admit_agent->opts->max_queued_tasks) {
-		task_fail(t, "agent is busy: %zu tasks running and %zu queued",
+		task_fail(t, REASON_BUSY, "agent is busy: %zu tasks running and %zu queued",
 		    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 		return;
 	}
@@ -172,13 +172,20 @@ void
 admit_cancel_all(void)
 {
 	struct admit_entry *e;
+	struct final f;
 	struct task *t;
 
 	while ((e = TAILQ_FIRST(&admit_queue)) != NULL) {
 		t = e->task;
 		admit_remove(e);
-		task_send_final(t, STATUS_FAILURE, 1, 1,
-		    "cancelled before it started: the agent is shutting down");
+		memset(&f, 0, sizeof f);
+		f.status = STATUS_FAILURE;
+		f.exit_code = 1;
+		f.cancelled = 1;
+		f.reason = REASON_SHUTTING_DOWN;
+		f.text = "cancelled before it started: the agent is shutting "
+		    "down";
+		task_send_final(t, &f);
 	}
 }
 

@@ -9,6 +9,7 @@
  *   main.c        start-up, signals, the loop, shutdown
  *   options.c     the option table: command line, environment, defaults
  *   config.c      the YAML configuration file
+ *   policy.c      the command policy: allow and deny rules
  *   log.c         time-stamped logging to stderr, every message escaped
  *   vis.c         untrusted text escaped into bounded space (pure)
  *   link.c        the gRPC stream: calls, outbound spool, reconnects
@@ -28,6 +29,7 @@
  *   reaper.c      SIGCHLD -> the task that owns the pid
  *   timer.c       libevent timers in milliseconds
  *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
+ *   mask.c        secret values -> *** in output, split or not (pure)
  *   utf8.c        UTF-8 repair (pure)
  *   backoff.c     reconnect delays (pure)
  *   metrics.c     counters, Prometheus text, health JSON
@@ -112,6 +114,31 @@ void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
 size_t vis_escape(char *, size_t, const char *, size_t, int);
 char *vis_strdup(const char *, size_t, size_t);
 
+/* Resource limits of one task; 0 is "none" (kept in step with
+ * ShellExecute.ResourceLimits). */
+struct limits {
+	uint64_t memory_bytes;
+	uint64_t cpu_seconds;
+	uint64_t max_processes;
+	uint64_t max_open_files;
+	uint64_t max_file_bytes;
+	uint64_t max_output_bytes;
+};
+#define LIMITS_COUNT 6
+/* What a task's processes used (TaskResponse.ResourceUsage). */
+struct usage {
+	uint64_t user_cpu_us, system_cpu_us, max_rss_kib, wall_ms;
+	uint64_t stdout_bytes, stderr_bytes;
+};
+/* Why a final is a FAILURE, or what a limit did (TaskResponse.reason). */
+enum fail_reason {
+	REASON_NONE, REASON_BAD_REQUEST, REASON_BUSY, REASON_START_FAILED,
+	REASON_TIMED_OUT, REASON_DENIED, REASON_LIMIT_EXCEEDED,
+	REASON_AGENT_RESTARTED, REASON_IO_ERROR, REASON_CHECKSUM_MISMATCH,
+	REASON_SHUTTING_DOWN,
+};
+const char *fail_reason_name(enum fail_reason);
+
 /* options.c */
 struct options {
 	char *config;			/* YAML file, or NULL */
@@ -150,6 +177,13 @@ struct options {
 	unsigned default_timeout_s;	/* 0: none */
 	unsigned max_concurrent_tasks;
 	unsigned max_queued_tasks;
+	/* Task controls; a reload applies them. */
+	struct limits limit_default;	/* for tasks that ask for none */
+	struct limits limit_ceiling;	/* what no task gets more of */
+	char *allowed_users;		/* user switching: names or uids */
+	char *sandbox_image;		/* every shell task in a container */
+	int sandbox_network;
+	struct rules *policy_allow, *policy_deny, *policy_images;
 };
 enum options_result { OPTIONS_OK, OPTIONS_EXIT, OPTIONS_ERROR };
 void options_init(struct options *);
@@ -167,6 +201,9 @@ struct config_item {
 	char *value;		/* a list's items joined with commas */
 	unsigned long line;
 	int list;		/* the file gave a list */
+	char **items;		/* ... whose items are these */
+	unsigned long *lines;	/* ... on these lines */
+	size_t n_items;
 };
 struct config {
 	struct config_item *items;
@@ -177,6 +214,16 @@ int config_parse(const char *, size_t, const char *, struct config *,
 int config_load(const char *, struct config *, char **);
 const struct config_item *config_find(const struct config *, const char *);
 void config_free(struct config *);
+
+/* policy.c: the command policy's regular expressions. */
+struct rules;
+struct rules *rules_compile(const char *, char *const *,
+	    const unsigned long *, size_t, const char *, char **);
+size_t rules_count(const struct rules *);
+char *rules_describe(const struct rules *);
+void rules_free(struct rules *);
+int policy_check_command(const struct options *, const char *, char **);
+int policy_check_image(const struct options *, const char *, char **);
 
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
@@ -196,6 +243,23 @@ void framer_free(struct framer *);
 void framer_push(struct framer *, const void *, size_t, framer_emit_fn, void *);
 void framer_flush(struct framer *, int, framer_emit_fn, void *);
 size_t framer_pending(const struct framer *);
+
+/* mask.c: secret values replaced by *** in a stream of output (pure). */
+#define MASK_MIN_LEN 4
+struct mask {
+	char **values;
+	size_t *lens;
+	size_t n;
+	unsigned char first[256];	/* bytes a secret begins with */
+	struct buf held;		/* could be the start of one */
+};
+void mask_init(struct mask *, char *const *, size_t);
+int mask_active(const struct mask *);
+void mask_push(struct mask *, const void *, size_t, struct buf *);
+void mask_flush(struct mask *, struct buf *);
+size_t mask_held(const struct mask *);
+char *mask_entries_in(char *const *, size_t, const char *);
+void mask_free(struct mask *);
 
 /* backoff.c: delays between reconnect attempts, without clock or globals. */
 struct backoff {
@@ -231,6 +295,12 @@ struct request {
 	char *working_dir;
 	uint32_t timeout_seconds;
 	char *traceparent;	/* valid W3C traceparent, or NULL */
+	struct limits limits;	/* as requested, 0: none */
+	char *user;		/* run as, or "" */
+	char *sandbox_image;	/* or "" */
+	int sandbox_network;
+	char **secret_env;	/* NAME=VALUE, masked in output */
+	size_t n_secret_env;
 	/* REQUEST_CANCEL */
 	char *reason;
 	int cancel_upstream;	/* answer at upstream's field (wire.c) */
@@ -260,6 +330,14 @@ struct docker_op {
 	char *tail;		/* logs */
 	int force;		/* remove */
 	int all;		/* list */
+	/* A sandboxed shell task's run (task-shell.c; not from the wire). */
+	int sandbox;		/* --interactive, --network=none unless: */
+	int network;
+	const char *workdir;	/* --workdir, or NULL */
+	const char *user;	/* --user, or NULL */
+	char *const *env_names;	/* --env=NAME: the value from the CLI's */
+	size_t n_env_names;	/* environment, never on its command line */
+	struct limits limits;	/* --memory, --pids-limit, --ulimit */
 };
 enum response_status {
 	STATUS_UNKNOWN = 0,
@@ -283,6 +361,8 @@ struct response {
 	const char *text;	/* output, reason or cancel message */
 	size_t text_len;
 	int exit_code;
+	enum fail_reason reason;
+	const struct usage *usage;	/* or NULL */
 };
 struct msg {
 	STAILQ_ENTRY(msg) entry;	/* in the spool or its window */
@@ -376,16 +456,24 @@ void task_set_cancel(struct task *, int (*)(void *), void *);
 void task_set_container_id(struct task *, const char *);
 int task_cancel(struct task *);
 void task_send_output(struct task *, enum output_stream, const char *, size_t);
-void task_send_final(struct task *, enum response_status, int, int,
-	    const char *);
+struct final {
+	enum response_status status;
+	int exit_code;
+	int cancelled;
+	enum fail_reason reason;
+	const char *text;		/* the reason, on stderr; or NULL */
+	const struct usage *usage;	/* or NULL */
+};
+void task_send_final(struct task *, const struct final *);
 void task_resend_final(struct task *);
 void task_send_cancel_reply(struct task *, const struct request *,
 	    const char *);
 void task_cancel_unknown(struct agent *, const struct request *,
 	    const char *);
-void task_fail(struct task *, const char *, ...) printflike(2, 3);
-void task_refuse(struct agent *, const struct request *, const char *, ...)
+void task_fail(struct task *, enum fail_reason, const char *, ...)
 	    printflike(3, 4);
+void task_refuse(struct agent *, const struct request *, enum fail_reason,
+	    const char *, ...) printflike(4, 5);
 void task_free_all(void);
 
 /* admit.c: the concurrency limit and the queue behind it. */
@@ -415,17 +503,33 @@ struct proc_hooks {
 	void (*cancel)(void *, unsigned);
 	/* Output as it is sent. */
 	void (*output)(void *, enum output_stream, const char *, size_t);
-	/* Before the final message: may set its status, returns its reason
-	 * (kept until the hook argument is freed). */
+	/* Before the final message: may set its status and reason, returns
+	 * its text (kept until the hook argument is freed). */
 	const char *(*finish)(void *, struct task *, int,
-	    enum response_status *);
+	    enum response_status *, enum fail_reason *);
 	void (*free)(void *);
 };
+/* A user to run a task as (user.c). */
+struct run_as {
+	char *name;
+	char *home;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+};
+int user_resolve(const struct options *, const char *, struct run_as *,
+	    char **);
+void user_free(struct run_as *);
 struct proc_spec {
 	const char *path;	/* the program, found */
 	char *const *argv;
 	char *const *env;	/* NAME=VALUE entries added to the agent's */
 	size_t n_env;
+	char *const *secret_env;	/* ... and these, whose values are */
+	size_t n_secret_env;		/* masked in the output */
+	struct limits limits;	/* in force; 0: none */
+	const struct run_as *user;	/* or NULL: the agent's */
 	const char *dir;	/* or NULL */
 	const char *what;	/* for the log */
 	unsigned timeout_s;	/* 0: the agent's default */
@@ -443,11 +547,24 @@ void task_proc_resume_all(void);
 void task_proc_cancel_all(void);
 void task_proc_hurry_all(void);
 
+/* limits.c: a request's limits against the agent's defaults and
+ * ceilings, and how each is enforced. */
+void limits_effective(const struct options *, const struct limits *,
+	    const char *, struct limits *);
+char *limits_describe_value(size_t, uint64_t);
+const char *limits_name(size_t);
+
 /* task-shell.c */
-int task_shell_start(struct task *, const struct request *, char **);
+int task_shell_start(struct task *, const struct request *, char **,
+	    enum fail_reason *);
 
 /* task-docker.c */
-int task_docker_start(struct task *, const struct request *, char **);
+int task_docker_start(struct task *, const struct request *, char **,
+	    enum fail_reason *);
+
+int task_docker_sandbox(struct task *, const struct request *, const char *,
+	    int, const struct limits *, const char *, char **,
+	    enum fail_reason *);
 
 /* docker.c: Docker's grammar and the CLI's argument vectors (pure). */
 int docker_check_image(const char *);
@@ -529,7 +646,8 @@ int http_start(struct agent *, const char *, char **);
 void http_stop(void);
 
 /* reaper.c: one SIGCHLD handler reaps every child and dispatches by pid. */
-typedef void (*reaper_fn)(void *, pid_t, int);
+struct rusage;
+typedef void (*reaper_fn)(void *, pid_t, int, const struct rusage *);
 void reaper_start(struct event_base *);
 void reaper_watch(pid_t, reaper_fn, void *);
 int reaper_exited(pid_t);

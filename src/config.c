@@ -14,11 +14,14 @@
  *       level: "info"
  *       format: "json"
  *
- * config_parse() flattens it into "section.name" = "value" items with
- * their line numbers; a list of scalars becomes one comma-separated value.
- * What the settings mean is options.c's business.  Anything else (anchors
- * and aliases, deeper nesting, a list of mappings) is an error with its
- * line, never silently ignored.
+ * A section may hold one more level of mappings (tasks: limits: memory:).
+ * config_parse() flattens it into "section.name" (or "section.sub.name")
+ * = "value" items with their line numbers; a list of scalars becomes one
+ * comma-separated value, and its items are kept apart too, each with its
+ * line (for lists whose items may hold commas, such as regular
+ * expressions).  What the settings mean is options.c's business.
+ * Anything else (anchors and aliases, deeper nesting, a list of mappings)
+ * is an error with its line, never silently ignored.
  */
 
 #include "config.h"
@@ -34,29 +37,50 @@
 
 #include "agent.h"
 
-/* Nesting deeper than section.name is refused. */
-#define CONFIG_MAX_DEPTH 2
+/* Nesting deeper than section.sub.name is refused. */
+#define CONFIG_MAX_DEPTH 3
 
-static void
+static struct config_item *
 config_add(struct config *c, const char *key, const char *value,
     unsigned long line, int list)
 {
+	struct config_item *item;
+
 	c->items = xreallocarray(c->items, c->n + 1, sizeof *c->items);
-	c->items[c->n].key = xstrdup(key);
-	c->items[c->n].value = xstrdup(value);
-	c->items[c->n].line = line;
-	c->items[c->n].list = list;
-	c->n++;
+	item = &c->items[c->n++];
+	memset(item, 0, sizeof *item);
+	item->key = xstrdup(key);
+	item->value = xstrdup(value);
+	item->line = line;
+	item->list = list;
+	return item;
+}
+
+/* The dotted key of the setting at DEPTH. */
+static void
+config_key(char path[][128], int depth, char *key, size_t size)
+{
+	size_t len = 0;
+	int i;
+
+	key[0] = '\0';
+	for (i = 0; i < depth && len < size; i++)
+		len += (size_t)snprintf(key + len, size - len, "%s%s",
+		    i != 0 ? "." : "", path[i]);
 }
 
 void
 config_free(struct config *c)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < c->n; i++) {
 		free(c->items[i].key);
 		free(c->items[i].value);
+		for (k = 0; k < c->items[i].n_items; k++)
+			free(c->items[i].items[k]);
+		free(c->items[i].items);
+		free(c->items[i].lines);
 	}
 	free(c->items);
 	c->items = NULL;
@@ -94,8 +118,12 @@ config_parse(const char *text, size_t len, const char *name,
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	char path[CONFIG_MAX_DEPTH][128], key[260];
+	char path[CONFIG_MAX_DEPTH][128], key[400];
 	struct buf list;
+	char **items = NULL;
+	unsigned long *lines = NULL;
+	size_t n_items = 0;
+	struct config_item *item;
 	int depth = 0, expecting_key[CONFIG_MAX_DEPTH + 1], in_list = 0;
 	int rc = -1, done = 0;
 	unsigned long line, list_line = 0;
@@ -134,7 +162,8 @@ config_parse(const char *text, size_t len, const char *name,
 			}
 			if (depth == CONFIG_MAX_DEPTH) {
 				config_fail(cause, name, line, "settings nest "
-				    "at most two levels (section: name: value)");
+				    "at most three levels (section: name: value, "
+				    "or section: group: name: value)");
 				goto fail_event;
 			}
 			depth++;
@@ -157,9 +186,14 @@ config_parse(const char *text, size_t len, const char *name,
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 			buf_append(&list, "", 1);
-			snprintf(key, sizeof key, "%s%s%s", path[0],
-			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
-			config_add(c, key, list.data, list_line, 1);
+			config_key(path, depth, key, sizeof key);
+			item = config_add(c, key, list.data, list_line, 1);
+			item->items = items;
+			item->lines = lines;
+			item->n_items = n_items;
+			items = NULL;
+			lines = NULL;
+			n_items = 0;
 			in_list = 0;
 			expecting_key[depth] = 1;
 			break;
@@ -174,6 +208,12 @@ config_parse(const char *text, size_t len, const char *name,
 				if (list.len != 0)
 					buf_append(&list, ",", 1);
 				buf_append(&list, scalar, strlen(scalar));
+				items = xreallocarray(items, n_items + 1,
+				    sizeof *items);
+				lines = xreallocarray(lines, n_items + 1,
+				    sizeof *lines);
+				items[n_items] = xstrdup(scalar);
+				lines[n_items++] = line;
 				break;
 			}
 			if (depth == 0) {
@@ -194,8 +234,7 @@ config_parse(const char *text, size_t len, const char *name,
 				expecting_key[depth] = 0;
 				break;
 			}
-			snprintf(key, sizeof key, "%s%s%s", path[0],
-			    depth > 1 ? "." : "", depth > 1 ? path[1] : "");
+			config_key(path, depth, key, sizeof key);
 			config_add(c, key, scalar, line, 0);
 			expecting_key[depth] = 1;
 			break;
@@ -215,6 +254,10 @@ fail_event:
 out:
 	if (rc != 0)
 		config_free(c);
+	while (n_items > 0)
+		free(items[--n_items]);
+	free(items);
+	free(lines);
 	buf_free(&list);
 	yaml_parser_delete(&parser);
 	return rc;

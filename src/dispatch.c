@@ -30,6 +30,8 @@ dispatch_cancel(struct agent *a, const struct request *req)
 	struct task *t;
 	char plan[64], msg[160];
 
+	struct final f;
+
 	t = task_find(req->task_id);
 	log_info("task %s: cancel requested%s%s", req->task_id,
 	    *req->reason != '\0' ? ": " : "", req->reason);
@@ -44,8 +46,15 @@ dispatch_cancel(struct agent *a, const struct request *req)
 		task_cancel(t);
 		task_send_cancel_reply(t, req, "cancelled: the task was queued and "
 		    "never started");
-		task_send_final(t, STATUS_FAILURE, 1, 1,
-		    "cancelled before it started");
+		/* It never started: START_FAILED, and `cancelled' says
+		 * why. */
+		memset(&f, 0, sizeof f);
+		f.status = STATUS_FAILURE;
+		f.exit_code = 1;
+		f.cancelled = 1;
+		f.reason = REASON_START_FAILED;
+		f.text = "cancelled before it started";
+		task_send_final(t, &f);
 		break;
 	case TASK_RUNNING:
 		if (task_cancel(t) == 0) {
@@ -85,15 +94,16 @@ dispatch_repeat(struct task *t)
 int
 dispatch_start(struct task *t, const struct request *req)
 {
+	enum fail_reason why = REASON_START_FAILED;
 	char *cause = NULL;
 	int rc = -1;
 
 	switch (req->kind) {
 	case REQUEST_SHELL:
-		rc = task_shell_start(t, req, &cause);
+		rc = task_shell_start(t, req, &cause, &why);
 		break;
 	case REQUEST_DOCKER:
-		rc = task_docker_start(t, req, &cause);
+		rc = task_docker_start(t, req, &cause, &why);
 		break;
 	case REQUEST_NONE:
 	case REQUEST_CANCEL:
@@ -102,7 +112,7 @@ dispatch_start(struct task *t, const struct request *req)
 	if (rc == TASK_START_LATER)
 		return rc;
 	if (rc != 0)
-		task_fail(t, "%s", cause);
+		task_fail(t, why, "%s", cause);
 	free(cause);
 	return 0;
 }
@@ -142,11 +152,11 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		goto out;
 	}
 	if (*req.task_id == '\0') {
-		task_refuse(a, &req, "request has an empty task_id");
+		task_refuse(a, &req, REASON_BAD_REQUEST, "request has an empty task_id");
 		goto out;
 	}
 	if (strlen(req.task_id) > TASK_ID_MAX) {
-		task_refuse(a, &req, "task_id is %zu bytes long; the limit is "
+		task_refuse(a, &req, REASON_BAD_REQUEST, "task_id is %zu bytes long; the limit is "
 		    "%d", strlen(req.task_id), TASK_ID_MAX);
 		goto out;
 	}
@@ -170,11 +180,11 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	t = task_new(a, req.task_id, req.agent_id,
 	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER : TASK_KIND_SHELL);
 	if (cause != NULL)
-		task_fail(t, "malformed request: %s", cause);
+		task_fail(t, REASON_BAD_REQUEST, "malformed request: %s", cause);
 	else if (a->shutting_down)
-		task_fail(t, "agent is shutting down");
+		task_fail(t, REASON_SHUTTING_DOWN, "agent is shutting down");
 	else if (req.kind == REQUEST_NONE)
-		task_fail(t, "request has no task: expected shell_execute, "
+		task_fail(t, REASON_BAD_REQUEST, "request has no task: expected shell_execute, "
 		    "docker_operation or task_cancel");
 	else
 		admit_request(t, &req);

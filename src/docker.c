@@ -314,6 +314,61 @@ docker_pushf(struct docker_vec *a, const char *option, const char *value)
 	free(s);
 }
 
+/* A limit as NAME=SOFT:HARD for --ulimit. */
+static void
+docker_ulimit(struct docker_vec *a, const char *name, uint64_t soft,
+    uint64_t hard)
+{
+	char v[96];
+
+	snprintf(v, sizeof v, "%s=%llu:%llu", name, (unsigned long long)soft,
+	    (unsigned long long)hard);
+	docker_pushf(a, "--ulimit", v);
+}
+
+/*
+ * A sandbox's options: input kept open, no network unless asked, its
+ * directory and user, secret values passed by name only (the CLI reads
+ * them from its environment: a command line is visible to every user of
+ * the host), and the limits as the container runtime's.
+ */
+static void
+docker_sandbox_options(struct docker_vec *a, const struct docker_op *d)
+{
+	const struct limits *l = &d->limits;
+	char v[32];
+	size_t i;
+
+	docker_push(a, "--interactive");
+	if (!d->network)
+		docker_push(a, "--network=none");
+	if (d->workdir != NULL)
+		docker_pushf(a, "--workdir", d->workdir);
+	if (d->user != NULL)
+		docker_pushf(a, "--user", d->user);
+	for (i = 0; i < d->n_env_names; i++)
+		docker_pushf(a, "--env", d->env_names[i]);
+	if (l->memory_bytes != 0) {
+		snprintf(v, sizeof v, "%llu",
+		    (unsigned long long)l->memory_bytes);
+		docker_pushf(a, "--memory", v);
+		docker_pushf(a, "--memory-swap", v);	/* no swap on top */
+	}
+	if (l->max_processes != 0) {
+		snprintf(v, sizeof v, "%llu",
+		    (unsigned long long)l->max_processes);
+		docker_pushf(a, "--pids-limit", v);
+	}
+	if (l->cpu_seconds != 0)
+		docker_ulimit(a, "cpu", l->cpu_seconds, l->cpu_seconds + 1);
+	if (l->max_open_files != 0)
+		docker_ulimit(a, "nofile", l->max_open_files,
+		    l->max_open_files);
+	if (l->max_file_bytes != 0)
+		docker_ulimit(a, "fsize", l->max_file_bytes,
+		    l->max_file_bytes);
+}
+
 /* Checks each of N values, naming FIELD and the entry in *cause. */
 static int
 docker_check_all(char *const *v, size_t n, int (*check)(const char *),
@@ -425,6 +480,8 @@ docker_argv(const struct docker_op *d, const char *binary,
 			docker_pushf(&a, "--publish", d->ports[i]);
 		for (i = 0; i < d->n_volumes; i++)
 			docker_pushf(&a, "--volume", d->volumes[i]);
+		if (d->sandbox)
+			docker_sandbox_options(&a, d);
 		docker_push(&a, d->img);
 		/* After the image: the container's, never parsed by the CLI. */
 		for (i = 0; i < d->n_args; i++)

@@ -35,6 +35,8 @@ enum option_type {
 	OPT_FLAG,	/* no value, or =true/=false */
 	OPT_CHOICE,	/* one of the words in `arg', '|'-separated */
 	OPT_COUNT,	/* each use adds one */
+	OPT_U64,	/* 64 bits; with a K, M, G or T suffix if arg is BYTES */
+	OPT_RULES,	/* regular expressions: a list in the file (policy.c) */
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -55,6 +57,19 @@ struct option_entry {
 };
 
 #define OFF(field) offsetof(struct options, field)
+/* A resource limit's default and ceiling (tasks.limits.*). */
+#define OPTIONS_LIMIT(field, nm, keyname, argname, what) \
+	{ .name = "limit-" nm, .type = OPT_U64, \
+	  .offset = OFF(limit_default.field), .env = 1, \
+	  .key = "tasks.limits." keyname, .def = "0", .arg = argname, \
+	  .help = "a task's " what " unless it asks for another (0: no " \
+	  "limit)" }, \
+	{ .name = "limit-" nm "-ceiling", .type = OPT_U64, \
+	  .offset = OFF(limit_ceiling.field), .env = 1, \
+	  .key = "tasks.limits." keyname "_ceiling", .def = "0", \
+	  .arg = argname, \
+	  .help = "the most " what " a task may ask for; more is lowered " \
+	  "to this (0: no ceiling)" }
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
@@ -141,6 +156,50 @@ static const struct option_entry options_table[] = {
 	  .key = "agent.max_queued_tasks", .def = "1000", .min = 0,
 	  .max = 1000000, .arg = "N",
 	  .help = "tasks waiting; beyond them the agent answers busy" },
+	OPTIONS_LIMIT(memory_bytes, "memory", "memory", "BYTES",
+	    "memory limit (cgroup memory.max, else RLIMIT_AS)"),
+	OPTIONS_LIMIT(cpu_seconds, "cpu-seconds", "cpu_seconds", "SECONDS",
+	    "CPU time limit"),
+	OPTIONS_LIMIT(max_processes, "processes", "processes", "N",
+	    "process limit (cgroup pids.max, else RLIMIT_NPROC)"),
+	OPTIONS_LIMIT(max_open_files, "open-files", "open_files", "N",
+	    "open file limit"),
+	OPTIONS_LIMIT(max_file_bytes, "file-size", "file_size", "BYTES",
+	    "file size limit"),
+	OPTIONS_LIMIT(max_output_bytes, "output", "output", "BYTES",
+	    "output limit (stdout and stderr together; past it the task is "
+	    "killed)"),
+	{ .name = "allowed-users", .type = OPT_STRING,
+	  .offset = OFF(allowed_users), .env = 1,
+	  .key = "tasks.allowed_users", .list = 1, .arg = "USER[,USER...]",
+	  .help = "users (names or uids) a task may ask to run as; only "
+	  "an agent running as root can switch (none by default)" },
+	{ .name = "sandbox-image", .type = OPT_STRING,
+	  .offset = OFF(sandbox_image), .env = 1, .key = "tasks.sandbox.image",
+	  .arg = "IMAGE",
+	  .help = "run every shell task inside a fresh container of this "
+	  "image (docker run --rm -i), whatever the request says" },
+	{ .name = "sandbox-network", .type = OPT_FLAG,
+	  .offset = OFF(sandbox_network), .env = 1,
+	  .key = "tasks.sandbox.network",
+	  .help = "give sandbox containers forced by --sandbox-image a "
+	  "network (default: none)" },
+	{ .name = "policy-allow", .type = OPT_RULES,
+	  .offset = OFF(policy_allow), .key = "policy.allow", .list = 1,
+	  .arg = "REGEX",
+	  .help = "shell commands allowed: when there are rules, a command "
+	  "must match one whole (POSIX extended regular expressions; a "
+	  "list in the file)" },
+	{ .name = "policy-deny", .type = OPT_RULES,
+	  .offset = OFF(policy_deny), .key = "policy.deny", .list = 1,
+	  .arg = "REGEX",
+	  .help = "shell commands refused: a command matching one anywhere "
+	  "is refused, whatever the allow rules say" },
+	{ .name = "policy-images", .type = OPT_RULES,
+	  .offset = OFF(policy_images), .key = "policy.images", .list = 1,
+	  .arg = "REGEX",
+	  .help = "Docker images allowed (docker run, pull, sandboxes): when "
+	  "there are rules, a reference must match one whole" },
 	{ .name = "kill-grace", .type = OPT_UINT, .offset = OFF(kill_grace_s),
 	  .env = 1, .key = "agent.kill_grace", .def = "10", .min = 0,
 	  .max = 3600, .arg = "SECONDS",
@@ -235,6 +294,9 @@ options_free(struct options *o)
 		memset(o->tls_key, 0, strlen(o->tls_key));
 	free(o->tls_key);
 	free(o->token_warning);
+	rules_free(o->policy_allow);
+	rules_free(o->policy_deny);
+	rules_free(o->policy_images);
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
 		if (e->type == OPT_STRING || e->type == OPT_CHOICE)
@@ -288,7 +350,8 @@ static int
 options_takes_value(const struct option_entry *e)
 {
 	return e->type == OPT_STRING || e->type == OPT_UINT ||
-	    e->type == OPT_FACTOR || e->type == OPT_CHOICE;
+	    e->type == OPT_FACTOR || e->type == OPT_CHOICE ||
+	    e->type == OPT_U64 || e->type == OPT_RULES;
 }
 
 /* Parses "1.5" as 150; at most two decimals. */
@@ -320,6 +383,38 @@ options_parse_factor(const char *s, unsigned *out)
 	if (*p != '\0')
 		return -1;
 	*out = (unsigned)(whole * 100 + frac);
+	return 0;
+}
+
+/* Parses a whole number, with a binary suffix (K, M, G, T, as KiB ...) if
+ * BYTES. */
+static int
+options_parse_u64(const char *s, int bytes, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	uint64_t n = 0, mult = 1;
+	const char *p = s;
+	int i;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '\0' && bytes &&
+	    (u = strchr(units, *p >= 'a' ? *p - 'a' + 'A' : *p)) != NULL) {
+		for (i = 0; i <= u - units; i++)
+			mult *= 1024;
+		p++;
+		if (strcmp(p, "iB") == 0 || strcmp(p, "B") == 0)
+			p += strlen(p);
+	}
+	if (*p != '\0' || (n != 0 && mult > UINT64_MAX / n))
+		return -1;
+	*out = n * mult;
 	return 0;
 }
 
@@ -392,6 +487,27 @@ options_set(struct options *o, const struct option_entry *e,
 			return -1;
 		}
 		*(unsigned *)field = f;
+		return 0;
+	case OPT_U64:
+		if (options_parse_u64(value, strcmp(e->arg, "BYTES") == 0,
+		    (uint64_t *)field) != 0) {
+			xasprintf(cause, "%s: --%s takes a whole number%s, not "
+			    "'%s'", origin, e->name, strcmp(e->arg, "BYTES") ==
+			    0 ? " of bytes, with K, M, G or T for KiB, MiB, "
+			    "GiB, TiB" : "", value);
+			return -1;
+		}
+		return 0;
+	case OPT_RULES:
+		rules_free(*(struct rules **)field);
+		if ((*(struct rules **)field = rules_compile(e->key,
+		    (char *const *)&value, NULL, 1, NULL, cause)) == NULL) {
+			char *c = *cause;
+
+			xasprintf(cause, "%s: %s", origin, c);
+			free(c);
+			return -1;
+		}
 		return 0;
 	case OPT_FLAG:
 	case OPT_COUNT:
@@ -516,7 +632,7 @@ options_check_config(const struct config *cfg, const char *path,
 				e = &options_table[k];
 		}
 		shown = options_shown_key(item->key);
-		if (e == NULL && strchr(item->key, '.') == NULL &&
+		if (e == NULL &&
 		    options_is_section(item->key, strlen(item->key)))
 			xasprintf(text, "%s:%lu: '%s' must be a mapping of "
 			    "settings (%s: then name: value lines indented "
@@ -639,10 +755,34 @@ options_read_pem(const char *path, const char *what, char **out,
 	return 0;
 }
 
+/* A default above its ceiling would be lowered for every task: say so. */
+static int
+options_check_limits(const struct options *o, char **text)
+{
+	const uint64_t *d = &o->limit_default.memory_bytes;
+	const uint64_t *c = &o->limit_ceiling.memory_bytes;
+	static const char *const names[LIMITS_COUNT] = { "memory",
+	    "cpu-seconds", "processes", "open-files", "file-size", "output" };
+	size_t i;
+
+	for (i = 0; i < LIMITS_COUNT; i++) {
+		if (c[i] != 0 && d[i] > c[i]) {
+			xasprintf(text, "--limit-%s (%llu) is above "
+			    "--limit-%s-ceiling (%llu)", names[i],
+			    (unsigned long long)d[i], names[i],
+			    (unsigned long long)c[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* What needs more than a look at one value: status 2 if it fails. */
 static int
 options_finish(struct options *o, char **text)
 {
+	if (options_check_limits(o, text) != 0)
+		return -1;
 	if (options_split_servers(o, text) != 0)
 		return -1;
 	/* Never plaintext by surprise: a TLS setting means TLS. */
@@ -773,6 +913,7 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		if (seen[i])
 			continue;
 		value = NULL;
+		item = NULL;
 		if (e->env) {
 			options_env_name(e, env, sizeof env);
 			if ((value = options_getenv(envp, env)) == NULL &&
@@ -793,6 +934,19 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		}
 		if (value == NULL)
 			continue;
+		if (e->type == OPT_RULES && value == item->value &&
+		    item->list) {
+			/* Each item a rule, reported by its own line. */
+			rules_free(*(struct rules **)((char *)o + e->offset));
+			if ((*(struct rules **)((char *)o + e->offset) =
+			    rules_compile(e->key, item->items, item->lines,
+			    item->n_items, o->config, &cause)) == NULL) {
+				options_add_error(&errs, cause);
+				free(cause);
+			} else
+				options_origin(o, e, origin);
+			continue;
+		}
 		if (options_set(o, e, value, origin, &cause) != 0) {
 			options_add_error(&errs, cause);
 			free(cause);
@@ -864,7 +1018,15 @@ options_describe(const struct options *o)
 				snprintf(shown, sizeof shown, "***");
 			else
 				vis_escape(shown, sizeof shown, v, strlen(v), 0);
-		} else if (e->type == OPT_FACTOR)
+		} else if (e->type == OPT_RULES) {
+			v = rules_describe(*(struct rules **)((char *)o +
+			    e->offset));
+			vis_escape(shown, sizeof shown, v, strlen(v), 0);
+			free(v);
+		} else if (e->type == OPT_U64)
+			snprintf(shown, sizeof shown, "%llu", (unsigned long long)
+			    *(uint64_t *)((char *)o + e->offset));
+		else if (e->type == OPT_FACTOR)
 			snprintf(shown, sizeof shown, "%u.%02u",
 			    *(unsigned *)((char *)o + e->offset) / 100,
 			    *(unsigned *)((char *)o + e->offset) % 100);

@@ -1,8 +1,9 @@
 /*
  * reaper.c: every child is reaped in one place.
  *
- * A libevent SIGCHLD event runs waitpid(-1, WNOHANG) until nothing is left
- * and hands each status to whoever watches that pid, found in a red-black
+ * A libevent SIGCHLD event runs wait4(-1, WNOHANG) until nothing is left
+ * and hands each status, with what the process used, to whoever watches
+ * that pid, found in a red-black
  * tree (a thousand children exiting at once cost a thousand lookups, not a
  * thousand list walks).  Signals are turned into loop events by libevent,
  * so the handlers run on the loop's thread like everything else.
@@ -11,6 +12,8 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -49,6 +52,7 @@ static void
 reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 {
 	struct reaper_watch key, *w;
+	struct rusage ru;
 	pid_t pid;
 	int status;
 
@@ -56,7 +60,7 @@ reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 	(void)events;
 	(void)arg;
 	for (;;) {
-		pid = waitpid(-1, &status, WNOHANG);
+		pid = wait4(-1, &status, WNOHANG, &ru);
 		if (pid == -1 && errno == EINTR)
 			continue;
 		if (pid <= 0)
@@ -70,7 +74,7 @@ reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 			continue;
 		}
 		RB_REMOVE(reaper_tree, &reaper_watches, w);
-		w->fn(w->arg, pid, status);
+		w->fn(w->arg, pid, status, &ru);
 		free(w);
 	}
 }

@@ -12,7 +12,11 @@
  *   --time=GRACE NAME`: SIGTERM, then SIGKILL), not only the CLI;
  * - a run's container ID, read from the CLI's --cidfile, in the final
  *   message;
- * - a CLI that cannot reach its daemon makes the final a FAILURE saying so.
+ * - a CLI that cannot reach its daemon makes the final a FAILURE saying so;
+ * - images are checked against the policy (policy.images).
+ *
+ * A shell task with a sandbox (task-shell.c) comes here as a run built
+ * from the shell request: `docker run --rm -i IMAGE SHELL -c CMD`.
  */
 
 #include "config.h"
@@ -51,11 +55,13 @@ docker_task_free(void *arg)
 }
 
 static void
-docker_on_stop_exit(void *arg, pid_t pid, int status)
+docker_on_stop_exit(void *arg, pid_t pid, int status,
+    const struct rusage *ru)
 {
 	char *name = arg;
 
 	(void)pid;
+	(void)ru;
 	if (status != 0)
 		log_warn("docker stop %s exited with status %d", name, status);
 	free(name);
@@ -141,13 +147,14 @@ docker_read_cidfile(struct docker_task *dt, struct task *t)
 
 static const char *
 docker_on_finish(void *arg, struct task *t, int code,
-    enum response_status *status)
+    enum response_status *status, enum fail_reason *why)
 {
 	struct docker_task *dt = arg;
 
 	docker_read_cidfile(dt, t);
 	if (code != 0 && dt->daemon_down) {
 		*status = STATUS_FAILURE;
+		*why = REASON_START_FAILED;
 		snprintf(dt->reason, sizeof dt->reason, "cannot connect to the "
 		    "Docker daemon (%s exited with status %d)\n",
 		    dt->agent->opts->docker_binary, code);
@@ -160,12 +167,17 @@ static const struct proc_hooks docker_hooks = {
 	docker_on_cancel, docker_on_output, docker_on_finish, docker_task_free,
 };
 
-/* Starts a Docker operation; the contract of task_proc_start(). */
-int
-task_docker_start(struct task *t, const struct request *req, char **cause)
+/*
+ * Starts Docker operation D for request REQ; BASE holds what the process
+ * task gets beyond the CLI's argument vector (secret entries and limits
+ * of a sandbox).  The contract of task_proc_start().
+ */
+static int
+docker_start(struct task *t, const struct request *req,
+    const struct docker_op *d, const struct proc_spec *base, char **cause,
+    enum fail_reason *why)
 {
 	struct agent *a = task_agent(t);
-	const struct docker_op *d = req->docker;
 	struct docker_task *dt;
 	struct proc_spec spec;
 	const char *tmp;
@@ -173,6 +185,12 @@ task_docker_start(struct task *t, const struct request *req, char **cause)
 	size_t i;
 	int rc;
 
+	if ((d->kind == DOCKER_RUN || d->kind == DOCKER_PULL) &&
+	    docker_check_image(d->img) &&
+	    policy_check_image(a->opts, d->img, cause) != 0) {
+		*why = REASON_DENIED;
+		return -1;
+	}
 	dt = xcalloc(1, sizeof *dt);
 	dt->agent = a;
 	if ((dt->binary = task_proc_find_program(a->opts->docker_binary)) ==
@@ -203,6 +221,7 @@ task_docker_start(struct task *t, const struct request *req, char **cause)
 	    dt->cidfile, cause);
 	free(gen_name);
 	if (argv == NULL) {
+		*why = REASON_BAD_REQUEST;
 		docker_task_free(dt);
 		return -1;
 	}
@@ -220,7 +239,10 @@ task_docker_start(struct task *t, const struct request *req, char **cause)
 		xasprintf(&what, "%.300s%s", b.data, b.len > 301 ? "..." : "");
 		buf_free(&b);
 	}
-	memset(&spec, 0, sizeof spec);
+	if (base != NULL)
+		spec = *base;
+	else
+		memset(&spec, 0, sizeof spec);
 	spec.path = dt->binary;
 	spec.argv = argv;
 	spec.what = what;
@@ -230,5 +252,70 @@ task_docker_start(struct task *t, const struct request *req, char **cause)
 	rc = task_proc_start(t, &spec, cause);
 	free(what);
 	docker_argv_free(argv);
+	return rc;
+}
+
+/* Starts a Docker operation; the contract of task_proc_start(). */
+int
+task_docker_start(struct task *t, const struct request *req, char **cause,
+    enum fail_reason *why)
+{
+	return docker_start(t, req, req->docker, NULL, cause, why);
+}
+
+/*
+ * Starts shell request REQ in a sandbox of IMAGE: `SHELL -c CMD' in a
+ * fresh container, as a Docker run.  Its secret entries reach the
+ * container by name through the CLI's environment (docker.c); its limits
+ * are the container's, but for the output limit, which the agent counts.
+ */
+int
+task_docker_sandbox(struct task *t, const struct request *req,
+    const char *image, int network, const struct limits *limits,
+    const char *user, char **cause, enum fail_reason *why)
+{
+	struct agent *a = task_agent(t);
+	struct docker_op d;
+	struct proc_spec base;
+	char *args[3], **names;
+	const char *eq;
+	size_t i;
+	int rc;
+
+	memset(&d, 0, sizeof d);
+	d.kind = DOCKER_RUN;
+	d.img = (char *)(uintptr_t)image;
+	d.name = (char *)"";
+	d.remove = 1;
+	args[0] = a->opts->shell;
+	args[1] = (char *)"-c";
+	args[2] = req->cmd;
+	d.args = args;
+	d.n_args = 3;
+	d.env = req->env;
+	d.n_env = req->n_env;
+	d.sandbox = 1;
+	d.network = network;
+	d.workdir = *req->working_dir != '\0' ? req->working_dir : NULL;
+	d.user = user;
+	d.limits = *limits;
+	names = xcalloc(req->n_secret_env + 1, sizeof *names);
+	for (i = 0; i < req->n_secret_env; i++) {
+		eq = strchr(req->secret_env[i], '=');
+		names[i] = xstrndup(req->secret_env[i],
+		    (size_t)(eq - req->secret_env[i]));
+	}
+	d.env_names = names;
+	d.n_env_names = req->n_secret_env;
+
+	memset(&base, 0, sizeof base);
+	base.secret_env = req->secret_env;
+	base.n_secret_env = req->n_secret_env;
+	base.limits.max_output_bytes = limits->max_output_bytes;
+	base.timeout_s = req->timeout_seconds;
+	rc = docker_start(t, req, &d, &base, cause, why);
+	for (i = 0; i < req->n_secret_env; i++)
+		free(names[i]);
+	free(names);
 	return rc;
 }

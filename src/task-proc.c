@@ -21,11 +21,20 @@
  * When the outbound spool is full the task stops reading its pipes, so a
  * task that writes faster than the server reads blocks on its own write
  * instead of growing the agent's memory.
+ *
+ * Limits (limits.c) are enforced where the system can do it exactly: the
+ * task's cgroup (memory.max, pids.max) when its controllers are there,
+ * else setrlimit() in the child; CPU time, open files and file size are
+ * always rlimits; the output limit is the agent's own count.  A task a
+ * limit ended gets reason LIMIT_EXCEEDED and a line naming the limit.
+ * Secret values (secret_env) are masked (mask.c) before anything leaves.
  */
 
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -62,6 +71,9 @@ struct proc_stream {
 	int fd;			/* -1 once at EOF */
 	struct event *ev;
 	struct framer framer;
+	struct mask mask;	/* secret values out */
+	struct buf masked;	/* a read, masked */
+	uint64_t bytes;		/* as read, for the usage */
 };
 
 struct proc_task {
@@ -89,6 +101,11 @@ struct proc_task {
 
 	const struct proc_hooks *hooks;	/* what the kind of task adds */
 	void *hook_arg;
+
+	struct limits limits;	/* in force */
+	int cgroup_memory;	/* memory.max, not RLIMIT_AS */
+	char limit_hit[128];	/* which limit ended it, or "" */
+	struct rusage ru;	/* of the main process and its reaped ones */
 };
 
 static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running);
@@ -223,21 +240,37 @@ proc_traceparent(const char *parent, char *out, char *span)
 	    parent + 53);
 }
 
-/* The request's environment entries, and TRACEPARENT (if any) last. */
+/*
+ * The task's environment: the user's HOME, USER and LOGNAME when it runs
+ * as another, then the request's entries and secret entries, and
+ * TRACEPARENT (if any) last.  USERENV holds the user's entries.
+ */
 static char **
 proc_task_env(const struct proc_spec *spec, const char *traceparent,
-    const char *marker)
+    const char *marker, char userenv[3][300])
 {
 	char **add, **envp;
-	size_t n = spec->n_env;
+	size_t n = 0;
 
-	if (traceparent == NULL)
-		return task_proc_env(spec->env, n, marker);
-	add = xcalloc(n + 1, sizeof *add);
-	if (n != 0)
-		memcpy(add, spec->env, n * sizeof *add);
-	add[n] = (char *)(uintptr_t)traceparent;
-	envp = task_proc_env(add, n + 1, marker);
+	add = xcalloc(spec->n_env + spec->n_secret_env + 5, sizeof *add);
+	if (spec->user != NULL) {
+		snprintf(userenv[0], 300, "HOME=%s", spec->user->home);
+		snprintf(userenv[1], 300, "USER=%s", spec->user->name);
+		snprintf(userenv[2], 300, "LOGNAME=%s", spec->user->name);
+		add[n++] = userenv[0];
+		add[n++] = userenv[1];
+		add[n++] = userenv[2];
+	}
+	if (spec->n_env != 0)
+		memcpy(add + n, spec->env, spec->n_env * sizeof *add);
+	n += spec->n_env;
+	if (spec->n_secret_env != 0)
+		memcpy(add + n, spec->secret_env,
+		    spec->n_secret_env * sizeof *add);
+	n += spec->n_secret_env;
+	if (traceparent != NULL)
+		add[n++] = (char *)(uintptr_t)traceparent;
+	envp = task_proc_env(add, n, marker);
 	free(add);
 	return envp;
 }
@@ -262,6 +295,20 @@ proc_event_free(struct event **ev)
 	*ev = NULL;
 }
 
+/* Bytes held back as a possible secret's start go through at EOF. */
+static void
+proc_stream_end(struct proc_stream *s)
+{
+	if (mask_active(&s->mask)) {
+		buf_clear(&s->masked);
+		mask_flush(&s->mask, &s->masked);
+		if (s->masked.len != 0)
+			framer_push(&s->framer, s->masked.data, s->masked.len,
+			    proc_emit, s);
+	}
+	framer_flush(&s->framer, 1, proc_emit, s);
+}
+
 static void
 proc_stream_close(struct proc_stream *s)
 {
@@ -279,6 +326,10 @@ proc_free(struct proc_task *st)
 	proc_stream_close(&st->err);
 	framer_free(&st->out.framer);
 	framer_free(&st->err.framer);
+	mask_free(&st->out.mask);
+	mask_free(&st->err.mask);
+	buf_free(&st->out.masked);
+	buf_free(&st->err.masked);
 	proc_event_free(&st->flush);
 	proc_event_free(&st->kill_timer);
 	proc_event_free(&st->poll_timer);
@@ -354,8 +405,8 @@ proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 	log_warn("task %s: processes survived SIGKILL for %u ms; finishing "
 	    "without them", task_id(st->task), PROC_GIVE_UP_MS);
 	st->gave_up = 1;
-	framer_flush(&st->out.framer, 1, proc_emit, &st->out);
-	framer_flush(&st->err.framer, 1, proc_emit, &st->err);
+	proc_stream_end(&st->out);
+	proc_stream_end(&st->err);
 	proc_stream_close(&st->out);
 	proc_stream_close(&st->err);
 	proc_check_done(st);
@@ -402,12 +453,78 @@ proc_on_timeout(evutil_socket_t fd, short events, void *arg)
  * and no process of the task is left (or SIGKILL could not end them).
  * Returns 1 when it did, and ST is freed.
  */
+/*
+ * Which limit, if any, ended the task whose main process ended with CODE
+ * (128 + N for signal N); its words go to st->limit_hit.
+ */
+static void
+proc_limit_ended(struct proc_task *st, const struct usage *u)
+{
+	char *v;
+	uint64_t kills = 0;
+	int fd, sig = WIFSIGNALED(st->wstatus) ? WTERMSIG(st->wstatus) : 0;
+	size_t which = LIMITS_COUNT;
+
+	/* A shell reports a child the signal killed as 128 + N. */
+	if (sig == 0 && WIFEXITED(st->wstatus) && WEXITSTATUS(st->wstatus) >
+	    128 && (WEXITSTATUS(st->wstatus) - 128 == SIGXCPU ||
+	    WEXITSTATUS(st->wstatus) - 128 == SIGXFSZ))
+		sig = WEXITSTATUS(st->wstatus) - 128;
+
+	if (st->limit_hit[0] != '\0')
+		return;		/* the output limit, counted here */
+	if (st->limits.cpu_seconds != 0 && (sig == SIGXCPU ||
+	    (sig == SIGKILL && !st->killing && u->user_cpu_us +
+	    u->system_cpu_us >= st->limits.cpu_seconds * 1000000)))
+		which = 1;
+	else if (st->limits.max_file_bytes != 0 && sig == SIGXFSZ)
+		which = 4;
+	else if (st->cgroup_memory &&
+	    (fd = track_cgroup_open(st->track)) != -1) {
+		if (compat_cgroup_counter(fd, "memory.events", "oom_kill",
+		    &kills) == 0 && kills != 0)
+			which = 0;
+		close(fd);
+	}
+	if (which == LIMITS_COUNT)
+		return;
+	v = limits_describe_value(which, which == 0 ?
+	    st->limits.memory_bytes : which == 1 ? st->limits.cpu_seconds :
+	    st->limits.max_file_bytes);
+	snprintf(st->limit_hit, sizeof st->limit_hit, "%s limit of %s "
+	    "exceeded", limits_name(which), v);
+	free(v);
+}
+
+/* What the task used: its cgroup's CPU time where it has one. */
+static void
+proc_usage(struct proc_task *st, struct usage *u)
+{
+	uint64_t user_us, system_us;
+
+	memset(u, 0, sizeof *u);
+	u->user_cpu_us = (uint64_t)st->ru.ru_utime.tv_sec * 1000000 +
+	    (uint64_t)st->ru.ru_utime.tv_usec;
+	u->system_cpu_us = (uint64_t)st->ru.ru_stime.tv_sec * 1000000 +
+	    (uint64_t)st->ru.ru_stime.tv_usec;
+	if (track_cpu(st->track, &user_us, &system_us) == 0) {
+		u->user_cpu_us = user_us;
+		u->system_cpu_us = system_us;
+	}
+	u->max_rss_kib = st->ru.ru_maxrss > 0 ? (uint64_t)st->ru.ru_maxrss : 0;
+	u->wall_ms = compat_monotime_ms() - st->started_ms;
+	u->stdout_bytes = st->out.bytes;
+	u->stderr_bytes = st->err.bytes;
+}
+
 static int
 proc_check_done(struct proc_task *st)
 {
-	char reason[96], cpu[64];
+	char reason[192];
 	enum response_status status;
-	uint64_t user_us, system_us;
+	enum fail_reason fail = REASON_NONE;
+	struct final f;
+	struct usage u;
 	const char *why;
 	int code, alive;
 
@@ -428,28 +545,43 @@ proc_check_done(struct proc_task *st)
 		code = 128 + WTERMSIG(st->wstatus);
 	else
 		code = 1;
-	if (track_cpu(st->track, &user_us, &system_us) == 0)
-		snprintf(cpu, sizeof cpu, " (CPU %.3f s user, %.3f s system)",
-		    (double)user_us / 1e6, (double)system_us / 1e6);
-	else
-		cpu[0] = '\0';
-	log_info("task %s finished: exit code %d%s%s after %.3f s%s",
-	    task_id(st->task), code, st->cancelled ? ", cancelled" : "",
-	    st->timed_out ? ", timed out" : "", proc_elapsed(st), cpu);
+	proc_usage(st, &u);
+	proc_limit_ended(st, &u);
+	log_info("task %s finished: exit code %d%s%s%s%s after %.3f s (CPU "
+	    "%.3f s user, %.3f s system)", task_id(st->task), code,
+	    st->cancelled ? ", cancelled" : "", st->timed_out ?
+	    ", timed out" : "", st->limit_hit[0] != '\0' ? ", " : "",
+	    st->limit_hit, proc_elapsed(st), (double)u.user_cpu_us / 1e6,
+	    (double)u.system_cpu_us / 1e6);
 	status = STATUS_COMPLETED;
 	why = NULL;
 	if (st->timed_out) {
 		snprintf(reason, sizeof reason, "timed out after %u seconds\n",
 		    st->timeout_s);
 		status = STATUS_FAILURE;
+		fail = REASON_TIMED_OUT;
+		why = reason;
+	} else if (st->limit_hit[0] != '\0' && !st->cancelled) {
+		snprintf(reason, sizeof reason, "%s\n", st->limit_hit);
+		fail = REASON_LIMIT_EXCEEDED;
 		why = reason;
 	} else if (st->hooks != NULL && st->hooks->finish != NULL)
-		why = st->hooks->finish(st->hook_arg, st->task, code, &status);
+		why = st->hooks->finish(st->hook_arg, st->task, code, &status,
+		    &fail);
+	if (status == STATUS_FAILURE && fail == REASON_NONE)
+		fail = REASON_START_FAILED;
 	metrics_task_finished(task_kind(st->task), st->timed_out ?
 	    OUTCOME_TIMED_OUT : st->cancelled ? OUTCOME_CANCELLED :
 	    status == STATUS_FAILURE ? OUTCOME_FAILED : code == 0 ?
 	    OUTCOME_SUCCEEDED : OUTCOME_EXITED_NONZERO, proc_elapsed(st));
-	task_send_final(st->task, status, code, st->cancelled, why);
+	memset(&f, 0, sizeof f);
+	f.status = status;
+	f.exit_code = code;
+	f.cancelled = st->cancelled;
+	f.reason = fail;
+	f.text = why;
+	f.usage = &u;
+	task_send_final(st->task, &f);
 	proc_free(st);
 	admit_task_done();
 	return 1;
@@ -490,6 +622,40 @@ proc_pause(struct proc_task *st)
 		event_del(st->err.ev);
 }
 
+/*
+ * N bytes the task wrote: counted, cut at the output limit (which starts
+ * the kill), masked, framed.
+ */
+static void
+proc_output(struct proc_stream *s, const char *data, size_t n)
+{
+	struct proc_task *st = s->st;
+	uint64_t total, limit = st->limits.max_output_bytes;
+
+	total = st->out.bytes + st->err.bytes;
+	s->bytes += n;
+	if (limit != 0 && total + n > limit) {
+		n = total < limit ? (size_t)(limit - total) : 0;
+		if (st->limit_hit[0] == '\0') {
+			snprintf(st->limit_hit, sizeof st->limit_hit,
+			    "output limit of %llu bytes exceeded",
+			    (unsigned long long)limit);
+			proc_kill_begin(st, st->limit_hit);
+		}
+	}
+	if (n == 0)
+		return;
+	if (!mask_active(&s->mask)) {
+		framer_push(&s->framer, data, n, proc_emit, s);
+		return;
+	}
+	buf_clear(&s->masked);
+	mask_push(&s->mask, data, n, &s->masked);
+	if (s->masked.len != 0)
+		framer_push(&s->framer, s->masked.data, s->masked.len,
+		    proc_emit, s);
+}
+
 static void
 proc_on_read(evutil_socket_t fd, short events, void *arg)
 {
@@ -501,7 +667,7 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	n = read(fd, buf, sizeof buf);
 	if (n > 0) {
-		framer_push(&s->framer, buf, (size_t)n, proc_emit, s);
+		proc_output(s, buf, (size_t)n);
 		proc_arm_flush(st);
 		if (link_congested(st->agent->link))
 			proc_pause(st);
@@ -513,20 +679,21 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 		log_warn("task %s: reading its %s: %s", task_id(st->task),
 		    s->which == OUTPUT_STDOUT ? "stdout" : "stderr",
 		    strerror(errno));
-	framer_flush(&s->framer, 1, proc_emit, s);
+	proc_stream_end(s);
 	proc_stream_close(s);
 	proc_check_done(st);
 }
 
 /* The main process has exited: what it left behind goes too. */
 static void
-proc_on_exit(void *arg, pid_t pid, int status)
+proc_on_exit(void *arg, pid_t pid, int status, const struct rusage *ru)
 {
 	struct proc_task *st = arg;
 
 	(void)pid;
 	st->reaped = 1;
 	st->wstatus = status;
+	st->ru = *ru;
 	track_main_exited(st->track);
 	proc_check_leftovers(st);
 	proc_check_done(st);
@@ -534,12 +701,24 @@ proc_on_exit(void *arg, pid_t pid, int status)
 
 static void
 proc_stream_init(struct proc_task *st, struct proc_stream *s,
-    enum output_stream which, int fd)
+    enum output_stream which, int fd, const struct proc_spec *spec)
 {
+	char **values;
+	const char *eq;
+	size_t i;
+
 	s->st = st;
 	s->which = which;
 	s->fd = fd;
 	framer_init(&s->framer, PROC_MAX_PIECE);
+	values = xcalloc(spec->n_secret_env + 1, sizeof *values);
+	for (i = 0; i < spec->n_secret_env; i++) {
+		eq = strchr(spec->secret_env[i], '=');
+		values[i] = (char *)(uintptr_t)(eq != NULL ? eq + 1 : "");
+	}
+	mask_init(&s->mask, values, spec->n_secret_env);
+	free(values);
+	buf_init(&s->masked);
 	s->ev = event_new(st->agent->base, fd, EV_READ | EV_PERSIST,
 	    proc_on_read, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
@@ -601,15 +780,67 @@ proc_timer(struct proc_task *st, event_callback_fn fn)
  * (for the FAILURE final) when it cannot start.  SPEC's hook argument is
  * freed here unless it started.
  */
+/*
+ * The limits of SPEC as the cgroup at CGROUP_FD (or -1) and rlimits for
+ * the child: *N of them in RL.  Sets *CGROUP_MEMORY if memory.max holds
+ * the memory limit.
+ */
+static size_t
+proc_limits(const struct proc_spec *spec, int cgroup_fd,
+    struct compat_rlimit rl[LIMITS_COUNT], int *cgroup_memory)
+{
+	const struct limits *l = &spec->limits;
+	size_t n = 0;
+
+	*cgroup_memory = 0;
+	if (l->memory_bytes != 0) {
+		if (cgroup_fd != -1 && compat_cgroup_limit(cgroup_fd,
+		    "memory.max", l->memory_bytes) == 0)
+			*cgroup_memory = 1;
+		else {
+			rl[n].resource = RLIMIT_AS;
+			rl[n].soft = rl[n].hard = l->memory_bytes;
+			n++;
+		}
+	}
+	if (l->cpu_seconds != 0) {
+		/* SIGXCPU at the limit, SIGKILL a second later if caught. */
+		rl[n].resource = RLIMIT_CPU;
+		rl[n].soft = l->cpu_seconds;
+		rl[n].hard = l->cpu_seconds + 1;
+		n++;
+	}
+	if (l->max_processes != 0 && (cgroup_fd == -1 || compat_cgroup_limit(
+	    cgroup_fd, "pids.max", l->max_processes) != 0)) {
+		rl[n].resource = RLIMIT_NPROC;
+		rl[n].soft = rl[n].hard = l->max_processes;
+		n++;
+	}
+	if (l->max_open_files != 0) {
+		rl[n].resource = RLIMIT_NOFILE;
+		rl[n].soft = rl[n].hard = l->max_open_files;
+		n++;
+	}
+	if (l->max_file_bytes != 0) {
+		rl[n].resource = RLIMIT_FSIZE;
+		rl[n].soft = rl[n].hard = l->max_file_bytes;
+		n++;
+	}
+	return n;
+}
+
 int
 task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 {
 	struct agent *a = task_agent(t);
 	struct compat_spawn sp;
+	struct compat_rlimit rl[LIMITS_COUNT];
 	struct proc_task *st;
 	struct track *track;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error = 0;
+	int cgroup_memory;
 	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
+	char userenv[3][300], *what;
 	pid_t pid;
 
 	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
@@ -652,7 +883,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		    spec->traceparent + 3);
 	}
 	envp = proc_task_env(spec, spec->traceparent != NULL ? traceparent :
-	    NULL, marker);
+	    NULL, marker, userenv);
+	sp.n_rlimits = proc_limits(spec, sp.cgroup_fd, rl, &cgroup_memory);
+	sp.rlimits = rl;
+	if (spec->user != NULL) {
+		sp.switch_user = 1;
+		sp.uid = spec->user->uid;
+		sp.gid = spec->user->gid;
+		sp.groups = spec->user->groups;
+		sp.n_groups = spec->user->n_groups;
+	}
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
@@ -695,17 +935,23 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	    a->opts->default_timeout_s;
 	if (st->timeout_s != 0)
 		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
-	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0]);
-	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0]);
+	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0], spec);
+	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0], spec);
+	st->limits = spec->limits;
+	st->cgroup_memory = cgroup_memory;
 	LIST_INSERT_HEAD(&proc_running, st, entry);
 	reaper_watch(pid, proc_on_exit, st);
 
+	/* Not even the command line shows a secret value in the log. */
+	what = mask_entries_in(spec->secret_env, spec->n_secret_env,
+	    spec->what);
 	if (spec->traceparent != NULL)
 		log_trace(LOG_INFO, trace_id, span, "task %s started: pid %ld: "
-		    "%s", task_id(st->task), (long)pid, spec->what);
+		    "%s", task_id(st->task), (long)pid, what);
 	else
 		log_info("task %s started: pid %ld: %s", task_id(st->task),
-		    (long)pid, spec->what);
+		    (long)pid, what);
+	free(what);
 	metrics_task_started(task_kind(t));
 	if (link_congested(a->link))
 		proc_pause(st);

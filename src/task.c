@@ -256,25 +256,26 @@ task_finish(struct task *t, struct msg *m)
 }
 
 /*
- * The final message; REASON, if any, goes in stderr.  Afterwards the task
- * is only a memory of its answer.
+ * The final message; its text, if any, goes in stderr.  Afterwards the
+ * task is only a memory of its answer.
  */
 void
-task_send_final(struct task *t, enum response_status status, int exit_code,
-    int cancelled, const char *reason)
+task_send_final(struct task *t, const struct final *f)
 {
 	struct response r;
 
 	task_response_init(t, &r);
-	r.status = status;
+	r.status = f->status;
 	r.is_final = 1;
-	r.cancelled = cancelled;
-	r.exit_code = exit_code;
+	r.cancelled = f->cancelled;
+	r.exit_code = f->exit_code;
+	r.reason = f->reason;
+	r.usage = f->usage;
 	r.stream = OUTPUT_STDERR;
 	r.container_id = t->container_id;
-	if (reason != NULL) {
-		r.text = reason;
-		r.text_len = strlen(reason);
+	if (f->text != NULL) {
+		r.text = f->text;
+		r.text_len = strlen(f->text);
 	}
 	task_finish(t, wire_encode_response(&r));
 }
@@ -348,20 +349,27 @@ task_reason(const char *fmt, va_list ap)
 
 /*
  * Answers a registered task that cannot run with a FAILURE final (exit
- * code 1) and the reason, which is logged too.
+ * code 1), WHY, and the reason in words, which is logged too.
  */
 void
-task_fail(struct task *t, const char *fmt, ...)
+task_fail(struct task *t, enum fail_reason why, const char *fmt, ...)
 {
+	struct final f;
 	char *reason;
 	va_list ap;
 
 	va_start(ap, fmt);
 	reason = task_reason(fmt, ap);
 	va_end(ap);
-	log_warn("task %s refused: %s", t->id, reason);
+	log_warn("task %s refused (%s): %s", t->id, fail_reason_name(why),
+	    reason);
 	metrics.finished[t->kind][OUTCOME_FAILED]++;
-	task_send_final(t, STATUS_FAILURE, 1, 0, reason);
+	memset(&f, 0, sizeof f);
+	f.status = STATUS_FAILURE;
+	f.exit_code = 1;
+	f.reason = why;
+	f.text = reason;
+	task_send_final(t, &f);
 	free(reason);
 }
 
@@ -370,7 +378,8 @@ task_fail(struct task *t, const char *fmt, ...)
  * too long to remember) with a FAILURE final; nothing of it is kept.
  */
 void
-task_refuse(struct agent *a, const struct request *req, const char *fmt, ...)
+task_refuse(struct agent *a, const struct request *req, enum fail_reason why,
+    const char *fmt, ...)
 {
 	struct response r;
 	char *reason;
@@ -379,8 +388,10 @@ task_refuse(struct agent *a, const struct request *req, const char *fmt, ...)
 	va_start(ap, fmt);
 	reason = task_reason(fmt, ap);
 	va_end(ap);
-	log_warn("task %s refused: %s", req->task_id, reason);
+	log_warn("task %s refused (%s): %s", req->task_id,
+	    fail_reason_name(why), reason);
 	memset(&r, 0, sizeof r);
+	r.reason = why;
 	r.agent_id = *req->agent_id != '\0' ? req->agent_id :
 	    a->opts->agent_id;
 	r.task_id = req->task_id;

@@ -141,13 +141,28 @@ wire_strings(ProtobufCBinaryData *in, size_t n, char ***out, size_t *n_out,
 	return 0;
 }
 
+/* Every entry is NAME=VALUE with a name. */
 static int
-wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
-    char **cause)
+wire_env(char **env, size_t n, const char *field, char **cause)
 {
 	size_t i;
 	char *eq;
 
+	for (i = 0; i < n; i++) {
+		eq = strchr(env[i], '=');
+		if (eq == NULL || eq == env[i]) {
+			xasprintf(cause, "%s entry %zu is not NAME=VALUE",
+			    field, i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
+    char **cause)
+{
 	if (wire_field(m->cmd, &req->cmd, "cmd", cause) != 0)
 		return -1;
 	if (*req->cmd == '\0') {
@@ -161,14 +176,30 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 	if (wire_strings(m->env, m->n_env, &req->env, &req->n_env, "env",
 	    cause) != 0)
 		return -1;
-	for (i = 0; i < req->n_env; i++) {
-		eq = strchr(req->env[i], '=');
-		if (eq == NULL || eq == req->env[i]) {
-			xasprintf(cause, "env entry %zu is not NAME=VALUE",
-			    i + 1);
-			return -1;
-		}
+	if (wire_env(req->env, req->n_env, "env", cause) != 0)
+		return -1;
+	if (m->limits != NULL) {
+		req->limits.memory_bytes = m->limits->memory_bytes;
+		req->limits.cpu_seconds = m->limits->cpu_seconds;
+		req->limits.max_processes = m->limits->max_processes;
+		req->limits.max_open_files = m->limits->max_open_files;
+		req->limits.max_file_bytes = m->limits->max_file_bytes;
+		req->limits.max_output_bytes = m->limits->max_output_bytes;
 	}
+	if (wire_field(m->user, &req->user, "user", cause) != 0)
+		return -1;
+	if (m->sandbox != NULL) {
+		if (wire_field(m->sandbox->image, &req->sandbox_image,
+		    "sandbox.image", cause) != 0)
+			return -1;
+		req->sandbox_network = m->sandbox->network;
+	} else
+		req->sandbox_image = xstrdup("");
+	if (wire_strings(m->secret_env, m->n_secret_env, &req->secret_env,
+	    &req->n_secret_env, "secret_env", cause) != 0 ||
+	    wire_env(req->secret_env, req->n_secret_env, "secret_env",
+	    cause) != 0)
+		return -1;
 	return 0;
 }
 
@@ -390,6 +421,14 @@ wire_request_free(struct request *req)
 		free(req->env[i]);
 	free(req->env);
 	free(req->working_dir);
+	free(req->user);
+	free(req->sandbox_image);
+	for (i = 0; i < req->n_secret_env; i++) {
+		/* A secret does not linger in freed memory. */
+		memset(req->secret_env[i], 0, strlen(req->secret_env[i]));
+		free(req->secret_env[i]);
+	}
+	free(req->secret_env);
 	free(req->reason);
 	free(req->traceparent);
 	if (req->docker != NULL)
@@ -416,6 +455,8 @@ wire_encode_response(const struct response *r)
 	Pb__TaskCancelResponse cancel = PB__TASK_CANCEL_RESPONSE__INIT;
 	Pb__DockerOperationResponse docker =
 	    PB__DOCKER_OPERATION_RESPONSE__INIT;
+	Pb__TaskResponse__ResourceUsage usage =
+	    PB__TASK_RESPONSE__RESOURCE_USAGE__INIT;
 	ProtobufCMessageUnknownField upstream = { 0, 0, 0, NULL };
 	struct msg *out;
 	size_t len, n;
@@ -426,6 +467,16 @@ wire_encode_response(const struct response *r)
 	m.is_final = r->is_final != 0;
 	m.cancelled = r->cancelled != 0;
 	m.seq = r->seq;
+	m.reason = (Pb__TaskResponse__FailureReason)r->reason;
+	if (r->usage != NULL) {
+		usage.user_cpu_us = r->usage->user_cpu_us;
+		usage.system_cpu_us = r->usage->system_cpu_us;
+		usage.max_rss_kib = r->usage->max_rss_kib;
+		usage.wall_ms = r->usage->wall_ms;
+		usage.stdout_bytes = r->usage->stdout_bytes;
+		usage.stderr_bytes = r->usage->stderr_bytes;
+		m.usage = &usage;
+	}
 	if (r->is_cancel_reply && r->cancel_upstream) {
 		cancel.message = wire_bytes(r->text, r->text_len);
 		len = pb__task_cancel_response__get_packed_size(&cancel);
@@ -468,4 +519,15 @@ wire_encode_response(const struct response *r)
 	out->len = pb__task_response__pack(&m, out->data);
 	free(upstream.data);
 	return out;
+}
+
+/* The wire name of a reason, for the log. */
+const char *
+fail_reason_name(enum fail_reason r)
+{
+	const ProtobufCEnumValue *v;
+
+	v = protobuf_c_enum_descriptor_get_value(
+	    &pb__task_response__failure_reason__descriptor, (int)r);
+	return v != NULL ? v->name : "?";
 }

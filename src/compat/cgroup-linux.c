@@ -15,6 +15,12 @@
  * on the unified hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on
  * hybrid systems).  Tasks get <base>/t<serial>.  Where no base can be
  * made, the agent says why and uses process groups (track.c).
+ *
+ * Resource limits use the memory and pids controllers where the base can
+ * hand them to its children: that needs them enabled in the parent's
+ * cgroup.subtree_control, which cgroup v2 allows only for a cgroup with no
+ * processes of its own (a --cgroup-root made for the agent, or the root).
+ * Where they are missing, task-proc.c falls back to setrlimit().
  */
 
 #include "config.h"
@@ -37,6 +43,7 @@
 
 static char *cgroup_base;	/* <hierarchy>/<agent's cgroup>/nodelink-<pid> */
 static int cgroup_has_kill;	/* cgroup.kill exists (Linux 5.14) */
+static char cgroup_controllers[32];	/* " memory pids", as enabled */
 
 /* Reads a small file at DIRFD/NAME; returns its length or -1. */
 static ssize_t
@@ -245,10 +252,18 @@ compat_cgroup_setup(const char *root, char **where)
 		rmdir(path);
 		return -1;
 	}
+	/* Each on its own: one missing must not cost the others. */
+	cgroup_controllers[0] = '\0';
+	if (cgroup_write(fd, "cgroup.subtree_control", "+memory") == 0)
+		strcat(cgroup_controllers, " memory");
+	if (cgroup_write(fd, "cgroup.subtree_control", "+pids") == 0)
+		strcat(cgroup_controllers, " pids");
 	close(fd);
 	cgroup_base = xstrdup(path);
-	xasprintf(where, "%s (%s)", path, cgroup_has_kill ? "cgroup.kill" :
-	    "freeze and signal");
+	xasprintf(where, "%s (%s; limits:%s)", path, cgroup_has_kill ?
+	    "cgroup.kill" : "freeze and signal", *cgroup_controllers != '\0' ?
+	    cgroup_controllers : " rlimits only, no memory or pids "
+	    "controller here");
 	return 0;
 }
 
@@ -358,6 +373,43 @@ compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
 	if ((p = strstr(buf, "system_usec ")) != NULL)
 		*system_us = strtoull(p + 12, NULL, 10);
 	return 0;
+}
+
+/*
+ * Writes a limit (memory.max, pids.max) of the task cgroup at DIRFD.
+ * Returns 0, or -1 if its controller is not there (rlimits then).
+ */
+int
+compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
+{
+	char v[32];
+
+	snprintf(v, sizeof v, "%llu", (unsigned long long)value);
+	if (cgroup_write(dirfd, file, v) != 0)
+		return -1;
+	if (strcmp(file, "memory.max") == 0)
+		(void)cgroup_write(dirfd, "memory.swap.max", "0");
+	return 0;
+}
+
+/* The counter KEY of the flat-keyed FILE (memory.events: oom_kill). */
+int
+compat_cgroup_counter(int dirfd, const char *file, const char *key,
+    uint64_t *value)
+{
+	char buf[1024], *p;
+	size_t len = strlen(key);
+
+	if (cgroup_read(dirfd, file, buf, sizeof buf) <= 0)
+		return -1;
+	for (p = buf; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL) {
+		if (strncmp(p, key, len) == 0 && p[len] == ' ') {
+			*value = strtoull(p + len + 1, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* Removes the cgroup at PATH and any empty children it has. */

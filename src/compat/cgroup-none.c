@@ -83,3 +83,23 @@ void
 compat_cgroup_teardown(void)
 {
 }
+
+int
+compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
+{
+	(void)dirfd;
+	(void)file;
+	(void)value;
+	return -1;
+}
+
+int
+compat_cgroup_counter(int dirfd, const char *file, const char *key,
+    uint64_t *value)
+{
+	(void)dirfd;
+	(void)file;
+	(void)key;
+	(void)value;
+	return -1;
+}

@@ -23,7 +23,13 @@ void closefrom(int);
 /* spawn-posix.c and spawn-fork.c: start PATH with ARGV and ENVP in a new process group, stdin from
  * /dev/null, stdout and stderr on the given descriptors, in DIR (or the
  * agent's directory when NULL), with no other descriptor inherited.
+ * Resource limits and a user to switch to, if any, are set last before
+ * the program runs (spawn-fork.c: posix_spawn() cannot).
  * Returns 0 and the pid, or an errno value. */
+struct compat_rlimit {
+	int resource;		/* RLIMIT_* */
+	uint64_t soft, hard;
+};
 struct compat_spawn {
 	const char *path;
 	char *const *argv;
@@ -32,6 +38,13 @@ struct compat_spawn {
 	int out_fd;
 	int err_fd;
 	int cgroup_fd;		/* start inside this cgroup v2, or -1 */
+	const struct compat_rlimit *rlimits;
+	size_t n_rlimits;
+	int switch_user;	/* to uid, gid and groups: */
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
 int compat_spawn_fork(const struct compat_spawn *, pid_t *);
@@ -44,6 +57,8 @@ int compat_cgroup_create(const char *);
 int compat_cgroup_populated(int);
 int compat_cgroup_signal(int, int);
 int compat_cgroup_cpu(int, uint64_t *, uint64_t *);
+int compat_cgroup_limit(int, const char *, uint64_t);
+int compat_cgroup_counter(int, const char *, const char *, uint64_t *);
 int compat_cgroup_remove_tree(const char *);
 int compat_cgroup_remove(const char *);
 void compat_cgroup_teardown(void);

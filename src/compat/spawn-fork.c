@@ -2,7 +2,15 @@
  * spawn-fork.c: start a task's process with fork() and exec(): where
  * posix_spawn() lacks the chdir or closefrom file action (configure
  * decides; spawn-posix.c says what the child gets), and for a task that
- * starts inside its own cgroup, which posix_spawn() cannot do.
+ * starts inside its own cgroup, has resource limits, or runs as another
+ * user, none of which posix_spawn() can do.
+ *
+ * The user is switched in the order that leaves nothing behind:
+ * supplementary groups, then gid, then uid, and only then the working
+ * directory (entered with the user's own rights).  On Linux the child
+ * makes the system calls itself: the C library's setuid() would signal
+ * every thread it believes the process has, and a vfork() child shares
+ * the agent's list of them.
  *
  * A task with a cgroup is started by vfork(): the child moves itself into
  * the cgroup (one write to cgroup.procs) before anything else and before
@@ -21,10 +29,15 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -34,12 +47,38 @@
 
 
 
+/* In the child: the user's groups, gid and uid, in that order. */
+static int
+spawn_switch_user(const struct compat_spawn *s)
+{
+#ifdef __linux__
+#ifdef SYS_setuid32	/* 32-bit ABIs: SYS_setuid takes 16-bit IDs */
+	if (syscall(SYS_setgroups32, s->n_groups, s->groups) != 0 ||
+	    syscall(SYS_setgid32, s->gid) != 0 ||
+	    syscall(SYS_setuid32, s->uid) != 0)
+		return -1;
+#else
+	if (syscall(SYS_setgroups, s->n_groups, s->groups) != 0 ||
+	    syscall(SYS_setgid, s->gid) != 0 ||
+	    syscall(SYS_setuid, s->uid) != 0)
+		return -1;
+#endif
+#else
+	if (setgroups((int)s->n_groups, s->groups) != 0 ||
+	    setgid(s->gid) != 0 || setuid(s->uid) != 0)
+		return -1;
+#endif
+	return 0;
+}
+
 /* In the child: everything here is async-signal-safe. */
 static void noreturn_fn
 spawn_child(const struct compat_spawn *s, int report, int move)
 {
 	struct sigaction sa;
+	struct rlimit rl;
 	sigset_t none;
+	size_t i;
 	int sig, fd, error;
 
 	/* Into the cgroup before anything else. */
@@ -62,6 +101,8 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 
 	if (setpgid(0, 0) != 0)
 		goto fail;
+	if (s->switch_user && spawn_switch_user(s) != 0)
+		goto fail;
 	if (s->dir != NULL && chdir(s->dir) != 0)
 		goto fail;
 	if ((fd = open("/dev/null", O_RDONLY)) == -1)
@@ -78,6 +119,13 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 	if (fcntl(report, F_SETFD, FD_CLOEXEC) == -1)
 		goto fail;
 	closefrom(4);	/* the report pipe, at 3, stays */
+	/* Last: a low open-files limit must not stop the moves above. */
+	for (i = 0; i < s->n_rlimits; i++) {
+		rl.rlim_cur = (rlim_t)s->rlimits[i].soft;
+		rl.rlim_max = (rlim_t)s->rlimits[i].hard;
+		if (setrlimit(s->rlimits[i].resource, &rl) != 0)
+			goto fail;
+	}
 	execve(s->path, s->argv, s->envp);
 fail:
 	error = errno;

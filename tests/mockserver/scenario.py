@@ -19,9 +19,11 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     reject CODE DETAILS      end new streams at once with this status
     accept-again             stop rejecting
     shell ID CMD [env=K=V]... [env-count=N] [dir=D] [timeout=N] [agent_id=A]
-          [traceparent=TP]
+          [traceparent=TP] [secret=K=V]... [user=U] [sandbox=IMAGE]
+          [sandbox-network=yes] [memory=N] [cpu=N] [procs=N] [nofile=N]
+          [fsize=N] [output=N]
                              send a ShellExecute task (env-count adds
-                             E1=1 .. EN=N)
+                             E1=1 .. EN=N; memory .. output are its limits)
     docker ID OP ...         send a DockerOperation: run IMG [name=N]
                              [arg=A]... [env=K=V]... [port=P]... [volume=V]...
                              [detach] [rm] | start C | stop C [timeout=N] |
@@ -51,6 +53,9 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
         stdout-is=TEXT  stderr-is=TEXT   stdout-of=CMD (bash output)
         stdout-bytes=N  max-chunk=N  min-chunks=N  whole-lines
         container-id=RE  kind=shell_execute|docker_operation
+        reason=NAME (FailureReason; REASON_NONE for none)
+        used-stdout=N  used-stderr=N  used-cpu-ms-min=N  used-rss-kib-min=N
+        used-wall-ms-min=N  used-wall-ms-max=N  no-usage
     cancel-reply ID [message=RE] [field=7|8]
                              wait for the agent's answer to a cancel
     no-message ID            nothing was ever sent for ID
@@ -130,7 +135,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
 Every message is checked as it arrives: it must parse as a TaskResponse
 (valid UTF-8 included), carry the expected agent_id, number its task's
 messages from 1 without gaps, hold exactly one of stdout/stderr when
-IN_PROGRESS, and never follow its task's final message.  An exact copy of
+IN_PROGRESS, and never follow its task's final message.  A FAILURE final
+must carry a reason, and a COMPLETED one (a process ran) its usage.  An exact copy of
 an earlier message (same seq, same bytes) is a resend: counted, not failed.
 """
 
@@ -398,6 +404,14 @@ class Scenario:
                                    pb.TaskResponse.FAILURE):
                 raise ScenarioFailure("%s: final status %s" % (
                     where, pb.TaskResponse.Status.Name(resp.status)))
+            if (resp.status == pb.TaskResponse.FAILURE and
+                    resp.reason == pb.TaskResponse.REASON_NONE):
+                raise ScenarioFailure("%s: a FAILURE final without a "
+                                      "reason: %s" % (where, resp))
+            if (resp.status == pb.TaskResponse.COMPLETED and
+                    not resp.HasField("usage")):
+                raise ScenarioFailure("%s: a COMPLETED final without its "
+                                      "usage" % where)
             t.final = resp
             t.final_at = time.monotonic()
 
@@ -551,6 +565,22 @@ class Scenario:
                             agent_id=opts.get("agent_id", [""])[0])
         if "traceparent" in opts:
             req.traceparent = opts["traceparent"][0]
+        sh = req.shell_execute
+        sh.secret_env.extend(opts.get("secret", []))
+        if "user" in opts:
+            sh.user = opts["user"][0]
+        if "sandbox" in opts:
+            sh.sandbox.image = opts["sandbox"][0]
+            sh.sandbox.network = opts.get("sandbox-network",
+                                          ["no"])[0] == "yes"
+        for key, field in (("memory", "memory_bytes"),
+                           ("cpu", "cpu_seconds"),
+                           ("procs", "max_processes"),
+                           ("nofile", "max_open_files"),
+                           ("fsize", "max_file_bytes"),
+                           ("output", "max_output_bytes")):
+            if key in opts:
+                setattr(sh.limits, field, int(opts[key][0]))
         self._need_stream().send_request(req)
         self._task(args[0]).sent_at = time.monotonic()
 
@@ -862,7 +892,7 @@ class Scenario:
     def step_expect(self, args):
         task_id = args[0]
         opts, rest = self._kv(args[1:])
-        if rest and rest != ["whole-lines"]:
+        if [r for r in rest if r not in ("whole-lines", "no-usage")]:
             raise ScenarioFailure("unknown expect checks %r" % rest)
         t = self._task(task_id)
         self._wait(lambda: t.final is not None,
@@ -890,6 +920,26 @@ class Scenario:
             kind = fin.WhichOneof("response")
             check(kind == want, "final's response is %s, expected %s" % (
                 kind, want))
+        for want in opts.get("reason", []):
+            got = pb.TaskResponse.FailureReason.Name(fin.reason)
+            check(got == want, "reason %s, expected %s" % (got, want))
+        u = fin.usage
+        for key, field, op in (("used-stdout", "stdout_bytes", "=="),
+                               ("used-stderr", "stderr_bytes", "=="),
+                               ("used-cpu-ms-min", "cpu", ">="),
+                               ("used-rss-kib-min", "max_rss_kib", ">="),
+                               ("used-wall-ms-min", "wall_ms", ">="),
+                               ("used-wall-ms-max", "wall_ms", "<=")):
+            for want in opts.get(key, []):
+                got = ((u.user_cpu_us + u.system_cpu_us) // 1000
+                       if field == "cpu" else getattr(u, field))
+                ok = got == int(want) if op == "==" else (
+                    got >= int(want) if op == ">=" else got <= int(want))
+                check(fin.HasField("usage") and ok,
+                      "usage %s is %d, expected %s %s" % (field, got, op,
+                                                          want))
+        if "no-usage" in rest:
+            check(not fin.HasField("usage"), "the final carries usage")
         for want in opts.get("cancelled", []):
             check(fin.cancelled == (want == "yes"),
                   "cancelled=%s, expected %s" % (fin.cancelled, want))

@@ -108,7 +108,7 @@ test_errors(void)
 {
 	expect_error("agent:\n  id: [x\n", "t.yaml:3:");
 	expect_error("just a scalar\n", "t.yaml:1: expected a mapping");
-	expect_error("a:\n  b:\n    c: 1\n", "t.yaml:3: settings nest at most");
+	expect_error("a:\n  b:\n    c:\n      d: 1\n", "t.yaml:4: settings nest at most");
 	expect_error("a:\n  b: [{c: 1}]\n", "a mapping where a value");
 	expect_error("a:\n  b: [[1]]\n", "a list is only allowed");
 	expect_error("- x\n- y\n", "a list is only allowed");

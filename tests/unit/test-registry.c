@@ -59,6 +59,18 @@ teardown(void)
 	options_free(&opts);
 }
 
+/* The final of a process that exited with CODE. */
+static void
+send_completed(struct task *t, int code)
+{
+	struct final f;
+
+	memset(&f, 0, sizeof f);
+	f.status = STATUS_COMPLETED;
+	f.exit_code = code;
+	task_send_final(t, &f);
+}
+
 static void
 test_states_and_lookup(void)
 {
@@ -74,7 +86,7 @@ test_states_and_lookup(void)
 	task_set_state(t, TASK_RUNNING);
 	g_assert_cmpuint(task_count(TASK_QUEUED), ==, 0);
 	g_assert_cmpuint(task_count(TASK_RUNNING), ==, 1);
-	task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+	send_completed(t, 0);
 	g_assert_cmpint(task_state(t), ==, TASK_FINISHED);
 	g_assert_cmpuint(task_count(TASK_RUNNING), ==, 0);
 	g_assert_true(task_find("q") == t);
@@ -92,7 +104,7 @@ test_resend_is_identical(void)
 	task_set_state(t, TASK_RUNNING);
 	task_send_output(t, OUTPUT_STDOUT, "x\n", 2);
 	before = link_spooled(agent.link);
-	task_send_final(t, STATUS_COMPLETED, 3, 0, NULL);
+	send_completed(t, 3);
 	first = link_spooled(agent.link) - before;
 	task_resend_final(t);
 	g_assert_cmpuint(link_spooled(agent.link) - before, ==, 2 * first);
@@ -113,7 +125,7 @@ test_forgets_oldest_finished(void)
 		snprintf(id, sizeof id, "t%d", i);
 		t = task_new(&agent, id, "", TASK_KIND_SHELL);
 		task_set_state(t, TASK_RUNNING);
-		task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+		send_completed(t, 0);
 	}
 	g_assert_cmpuint(task_count(TASK_FINISHED), ==, 10000);
 	g_assert_null(task_find("t0"));
@@ -136,7 +148,7 @@ test_unknown_cancels_apart(void)
 	setup();
 	t = task_new(&agent, "ran", "", TASK_KIND_SHELL);
 	task_set_state(t, TASK_RUNNING);
-	task_send_final(t, STATUS_COMPLETED, 0, 0, NULL);
+	send_completed(t, 0);
 	memset(&req, 0, sizeof req);
 	req.agent_id = (char *)"";
 	for (i = 0; i < 10001; i++) {
@@ -161,7 +173,8 @@ test_long_failure_reason_is_cut(void)
 	setup();
 	reason = g_strnfill(100000, 'r');
 	before = link_spooled(agent.link);
-	task_fail(task_new(&agent, "long", "", TASK_KIND_SHELL), "%s", reason);
+	task_fail(task_new(&agent, "long", "", TASK_KIND_SHELL),
+	    REASON_BAD_REQUEST, "%s", reason);
 	t = task_find("long");
 	g_assert_nonnull(t);
 	g_assert_cmpint(task_state(t), ==, TASK_FINISHED);

@@ -1,0 +1,209 @@
+/*
+ * policy.c: the command policy, lists of POSIX extended regular expressions
+ * from the configuration file (policy.allow, policy.deny, policy.images).
+ *
+ * A deny rule refuses a command it matches anywhere, as `grep -E' would
+ * find it.  An allow rule (and an image rule) must match the whole
+ * command (the whole image reference): were "ls" enough to match
+ * "ls; rm -rf /", an allow list would allow everything.  Deny wins; when
+ * there are allow rules, a command must match one of them.
+ *
+ * This is a guard rail against mistakes, not a security boundary: a shell
+ * command can hide what it runs in a thousand ways.  A sandbox image or a
+ * user to run as is the boundary.
+ *
+ * Rules are compiled once, when the settings are read; a rule that does
+ * not compile is a configuration error naming its file and line.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+struct rule {
+	char *pattern;
+	unsigned long line;	/* in the file, 0 if not from one */
+	regex_t re;
+};
+
+struct rules {
+	char *name;		/* the setting, as policy.deny */
+	struct rule *v;
+	size_t n;
+};
+
+void
+rules_free(struct rules *rs)
+{
+	size_t i;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->n; i++) {
+		regfree(&rs->v[i].re);
+		free(rs->v[i].pattern);
+	}
+	free(rs->v);
+	free(rs->name);
+	free(rs);
+}
+
+/*
+ * Compiles the N patterns (with their LINES in FILE, or none) of the
+ * setting NAME.  Returns the rules, or NULL with *cause set to one line
+ * per pattern that does not compile.
+ */
+struct rules *
+rules_compile(const char *name, char *const *patterns,
+    const unsigned long *lines, size_t n, const char *file, char **cause)
+{
+	struct rules *rs;
+	struct rule *r;
+	struct buf errs;
+	char msg[256], *shown, *line;
+	size_t i;
+	int rc;
+
+	rs = xcalloc(1, sizeof *rs);
+	rs->name = xstrdup(name);
+	rs->v = xcalloc(n + 1, sizeof *rs->v);
+	buf_init(&errs);
+	for (i = 0; i < n; i++) {
+		r = &rs->v[rs->n];
+		if ((rc = regcomp(&r->re, patterns[i], REG_EXTENDED)) != 0) {
+			regerror(rc, &r->re, msg, sizeof msg);
+			shown = vis_strdup(patterns[i], strlen(patterns[i]),
+			    120);
+			if (file != NULL && lines != NULL)
+				xasprintf(&line, "%s:%lu: %s rule %zu '%s' is "
+				    "not a valid extended regular expression: "
+				    "%s", file, lines[i], name, i + 1, shown,
+				    msg);
+			else
+				xasprintf(&line, "%s rule %zu '%s' is not a "
+				    "valid extended regular expression: %s",
+				    name, i + 1, shown, msg);
+			if (errs.len != 0)
+				buf_append(&errs, "\n", 1);
+			buf_append(&errs, line, strlen(line));
+			free(line);
+			free(shown);
+			continue;
+		}
+		r->pattern = xstrdup(patterns[i]);
+		r->line = lines != NULL ? lines[i] : 0;
+		rs->n++;
+	}
+	if (errs.len != 0) {
+		buf_append(&errs, "", 1);
+		*cause = errs.data;
+		rules_free(rs);
+		return NULL;
+	}
+	buf_free(&errs);
+	return rs;
+}
+
+size_t
+rules_count(const struct rules *rs)
+{
+	return rs != NULL ? rs->n : 0;
+}
+
+/* The patterns, comma-separated, for --check-config. */
+char *
+rules_describe(const struct rules *rs)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	for (i = 0; rs != NULL && i < rs->n; i++) {
+		if (i != 0)
+			buf_append(&b, ", ", 2);
+		buf_append(&b, rs->v[i].pattern, strlen(rs->v[i].pattern));
+	}
+	buf_append(&b, "", 1);
+	return b.data;
+}
+
+/*
+ * The first rule that matches S (anywhere in it, or, if WHOLE, all of
+ * it), numbered from 1; 0 if none does.  POSIX matching is leftmost-
+ * longest, so a whole match, if there is one, is the match found at 0.
+ */
+static size_t
+rules_match(const struct rules *rs, const char *s, int whole)
+{
+	regmatch_t m;
+	size_t i, len = strlen(s);
+
+	for (i = 0; rs != NULL && i < rs->n; i++) {
+		if (regexec(&rs->v[i].re, s, 1, &m, 0) != 0)
+			continue;
+		if (!whole || (m.rm_so == 0 && (size_t)m.rm_eo == len))
+			return i + 1;
+	}
+	return 0;
+}
+
+static char *
+policy_refusal(const char *what, const char *how, const struct rules *rs,
+    size_t k)
+{
+	char *shown, *s;
+
+	shown = vis_strdup(rs->v[k - 1].pattern,
+	    strlen(rs->v[k - 1].pattern), 200);
+	xasprintf(&s, "%s refused by policy: %s %s rule %zu ('%s')", what,
+	    how, rs->name, k, shown);
+	free(shown);
+	return s;
+}
+
+/*
+ * Whether the shell command CMD may run: 0, or -1 with *why set to the
+ * one-line refusal for the task's FAILURE final.
+ */
+int
+policy_check_command(const struct options *o, const char *cmd, char **why)
+{
+	size_t k;
+
+	if ((k = rules_match(o->policy_deny, cmd, 0)) != 0) {
+		*why = policy_refusal("command", "matches", o->policy_deny, k);
+		return -1;
+	}
+	if (rules_count(o->policy_allow) != 0 &&
+	    rules_match(o->policy_allow, cmd, 1) == 0) {
+		xasprintf(why, "command refused by policy: matches no "
+		    "policy.allow rule (%zu rules; each must match the whole "
+		    "command)", rules_count(o->policy_allow));
+		return -1;
+	}
+	return 0;
+}
+
+/* The same for a Docker image reference IMAGE (policy.images). */
+int
+policy_check_image(const struct options *o, const char *image, char **why)
+{
+	char *shown;
+
+	if (rules_count(o->policy_images) != 0 &&
+	    rules_match(o->policy_images, image, 1) == 0) {
+		shown = vis_strdup(image, strlen(image), 200);
+		xasprintf(why, "image '%s' refused by policy: matches no "
+		    "policy.images rule", shown);
+		free(shown);
+		return -1;
+	}
+	return 0;
+}
