@@ -32,6 +32,7 @@ static const struct reload_field {
 	RELOAD_UINT(max_concurrent_tasks), RELOAD_UINT(max_queued_tasks),
 	RELOAD_UINT(kill_grace_s), RELOAD_UINT(default_timeout_s),
 	RELOAD_UINT(flush_delay_ms),
+	RELOAD_STRING(allowed_users), RELOAD_STRING(sandbox_image),
 }, reload_restart[] = {
 	RELOAD_STRING(server), RELOAD_STRING(agent_id),
 	RELOAD_STRING(tls_ca_file), RELOAD_STRING(tls_cert_file),
@@ -43,6 +44,61 @@ static const struct reload_field {
 	RELOAD_UINT(keepalive_ms), RELOAD_UINT(keepalive_timeout_ms),
 	RELOAD_UINT(reconnect_initial_ms), RELOAD_UINT(reconnect_max_ms),
 };
+
+/* Two rule lists are the same if they hold the same patterns. */
+static int
+reload_rules_differ(const struct rules *a, const struct rules *b)
+{
+	char *x = rules_describe(a), *y = rules_describe(b);
+	int differ = strcmp(x, y) != 0 || rules_count(a) != rules_count(b);
+
+	free(x);
+	free(y);
+	return differ;
+}
+
+/*
+ * The task controls (limits, users, sandbox, policy) apply from the next
+ * task on: a tightened policy must not wait for a restart.
+ */
+static int
+reload_task_controls(struct options *o, struct options *n)
+{
+	struct rules **mine[] = { &o->policy_allow, &o->policy_deny,
+	    &o->policy_images };
+	struct rules **theirs[] = { &n->policy_allow, &n->policy_deny,
+	    &n->policy_images };
+	static const char *const names[] = { "policy.allow", "policy.deny",
+	    "policy.images" };
+	struct rules *t;
+	size_t i;
+	int changed = 0;
+
+	if (memcmp(&o->limit_default, &n->limit_default,
+	    sizeof o->limit_default) != 0 || memcmp(&o->limit_ceiling,
+	    &n->limit_ceiling, sizeof o->limit_ceiling) != 0) {
+		log_info("reload: task limits changed");
+		o->limit_default = n->limit_default;
+		o->limit_ceiling = n->limit_ceiling;
+		changed++;
+	}
+	if (o->sandbox_network != n->sandbox_network) {
+		log_info("reload: sandbox_network changed");
+		o->sandbox_network = n->sandbox_network;
+		changed++;
+	}
+	for (i = 0; i < 3; i++) {
+		if (!reload_rules_differ(*mine[i], *theirs[i]))
+			continue;
+		log_info("reload: %s changed: %zu rules", names[i],
+		    rules_count(*theirs[i]));
+		t = *mine[i];
+		*mine[i] = *theirs[i];
+		*theirs[i] = t;
+		changed++;
+	}
+	return changed;
+}
 
 static int
 reload_differs(const struct options *a, const struct options *b,
@@ -119,6 +175,7 @@ reload_options(struct options *o, int argc, char **argv, char *const *envp)
 		reload_take(o, &n, &reload_live[i]);
 		changed++;
 	}
+	changed += reload_task_controls(o, &n);
 	if (log_parse_level(o->log_level, &level) == 0)
 		log_set_level(level);
 	log_set_json(strcmp(o->log_format, "json") == 0);

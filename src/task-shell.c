@@ -65,6 +65,14 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	network = a->opts->sandbox_image != NULL ? a->opts->sandbox_network :
 	    req->sandbox_network;
 	if (image != NULL) {
+		if (!docker_check_image(image)) {
+			shell = vis_strdup(image, strlen(image), 200);
+			xasprintf(cause, "sandbox.image '%s' is not an image "
+			    "reference", shell);
+			free(shell);
+			*why = REASON_BAD_REQUEST;
+			return -1;
+		}
 		if (*req->user != '\0' && user_resolve(a->opts, req->user,
 		    &user, cause) != 0) {
 			*why = REASON_DENIED;

@@ -108,6 +108,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              the scenario)
     agent-nofile N           the agent started next has N descriptors at most
     require-cgroups          skip unless the agent gives tasks cgroups
+    require-root             skip unless the suite runs as root
     notify-socket            a NOTIFY_SOCKET (systemd's) for the next agent
     notify RE                wait for a notification matching RE
     log-var NAME RE          wait for a log line matching RE; ${NAME} = its
@@ -612,6 +613,11 @@ class Scenario:
             self.agent.wait_log("task processes: a cgroup each", 5)
         except ScenarioFailure:
             raise ScenarioSkipped("the agent uses no cgroups here")
+
+    def step_require_root(self, args):
+        if os.geteuid() != 0:
+            raise ScenarioSkipped("not running as root: the agent cannot "
+                                  "switch users")
 
     def step_log_var(self, args):
         line = self.agent.wait_log(args[1], self.timeout)

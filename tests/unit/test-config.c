@@ -75,6 +75,29 @@ test_lists_and_repeats(void)
 	config_free(&c);
 }
 
+/* A third level (tasks: limits: memory:), and list items kept apart with
+ * their lines, commas and all (regular expressions hold them). */
+static void
+test_groups_and_items(void)
+{
+	const struct config_item *item;
+	struct config c;
+
+	parse_ok("tasks:\n  limits:\n    memory: 64M\n  allowed_users: [a]\n"
+	    "policy:\n  deny:\n    - \"a{1,2}\"\n    - b\n", &c);
+	g_assert_cmpstr(config_find(&c, "tasks.limits.memory")->value, ==,
+	    "64M");
+	g_assert_cmpuint(config_find(&c, "tasks.limits.memory")->line, ==, 3);
+	g_assert_cmpstr(config_find(&c, "tasks.allowed_users")->value, ==, "a");
+	item = config_find(&c, "policy.deny");
+	g_assert_cmpuint(item->n_items, ==, 2);
+	g_assert_cmpstr(item->items[0], ==, "a{1,2}");
+	g_assert_cmpuint(item->lines[0], ==, 7);
+	g_assert_cmpstr(item->items[1], ==, "b");
+	g_assert_cmpuint(item->lines[1], ==, 8);
+	config_free(&c);
+}
+
 static void
 test_empty_files(void)
 {
@@ -123,6 +146,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/config/seed-example", test_seed_example);
 	g_test_add_func("/config/lists-and-repeats", test_lists_and_repeats);
+	g_test_add_func("/config/groups-and-items", test_groups_and_items);
 	g_test_add_func("/config/empty-files", test_empty_files);
 	g_test_add_func("/config/errors", test_errors);
 	return g_test_run();
