@@ -68,7 +68,7 @@ struct option_entry {
 	  .offset = OFF(limit_ceiling.field), .env = 1, \
 	  .key = "tasks.limits." keyname "_ceiling", .def = "0", \
 	  .arg = argname, \
-	  .help = "the most " what " a task may ask for; more is lowered " \
+	  .help = "the highest " what " a task may ask for; more is lowered " \
 	  "to this (0: no ceiling)" }
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

@@ -30,9 +30,9 @@ compat_features(void)
 	    " close-loop"
 #endif
 #ifdef PROCTREE_LINUX
-	    " process-tree"
+	    " process-tree limits=cgroup+rlimit"
 #else
-	    " process-group-only"
+	    " process-group-only limits=rlimit"
 #endif
 	    ;
 }

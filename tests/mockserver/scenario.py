@@ -109,6 +109,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     agent-nofile N           the agent started next has N descriptors at most
     require-cgroups          skip unless the agent gives tasks cgroups
     require-root             skip unless the suite runs as root
+    require-log RE WHY       skip (saying WHY) unless an agent log line so
+                             far matches RE
     notify-socket            a NOTIFY_SOCKET (systemd's) for the next agent
     notify RE                wait for a notification matching RE
     log-var NAME RE          wait for a log line matching RE; ${NAME} = its
@@ -613,6 +615,11 @@ class Scenario:
             self.agent.wait_log("task processes: a cgroup each", 5)
         except ScenarioFailure:
             raise ScenarioSkipped("the agent uses no cgroups here")
+
+    def step_require_log(self, args):
+        rx = re.compile(args[0])
+        if not any(rx.search(line) for line in self.agent.lines):
+            raise ScenarioSkipped(args[1])
 
     def step_require_root(self, args):
         if os.geteuid() != 0:
