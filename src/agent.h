@@ -552,6 +552,8 @@ void task_proc_hurry_all(void);
 void limits_effective(const struct options *, const struct limits *,
 	    const char *, struct limits *);
 char *limits_describe_value(size_t, uint64_t);
+#define LIMITS_MIN_MEMORY (4U << 20)
+int limits_check(const struct limits *, char **);
 const char *limits_name(size_t);
 
 /* task-shell.c */

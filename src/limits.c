@@ -84,3 +84,26 @@ limits_effective(const struct options *o, const struct limits *asked,
 		}
 	}
 }
+
+/*
+ * Limits so low that no process could start under them are a mistake in
+ * the request, said plainly, rather than a task that dies of SIGSEGV.
+ * Returns 0, or -1 with *why set.
+ */
+int
+limits_check(const struct limits *l, char **why)
+{
+	if (l->memory_bytes != 0 && l->memory_bytes < LIMITS_MIN_MEMORY) {
+		xasprintf(why, "memory limit of %llu bytes is below %u MiB, "
+		    "too little for any process to start",
+		    (unsigned long long)l->memory_bytes,
+		    LIMITS_MIN_MEMORY >> 20);
+		return -1;
+	}
+	if (l->max_open_files != 0 && l->max_open_files < 3) {
+		xasprintf(why, "open file limit of %llu is below 3 (stdin, "
+		    "stdout and stderr)", (unsigned long long)l->max_open_files);
+		return -1;
+	}
+	return 0;
+}

@@ -763,8 +763,15 @@ options_check_limits(const struct options *o, char **text)
 	const uint64_t *c = &o->limit_ceiling.memory_bytes;
 	static const char *const names[LIMITS_COUNT] = { "memory",
 	    "cpu-seconds", "processes", "open-files", "file-size", "output" };
+	char *why;
 	size_t i;
 
+	if (limits_check(&o->limit_default, &why) != 0 ||
+	    limits_check(&o->limit_ceiling, &why) != 0) {
+		xasprintf(text, "--limit-*: %s", why);
+		free(why);
+		return -1;
+	}
 	for (i = 0; i < LIMITS_COUNT; i++) {
 		if (c[i] != 0 && d[i] > c[i]) {
 			xasprintf(text, "--limit-%s (%llu) is above "

@@ -790,7 +790,8 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
     struct compat_rlimit rl[LIMITS_COUNT], int *cgroup_memory)
 {
 	const struct limits *l = &spec->limits;
-	size_t n = 0;
+	struct rlimit own;
+	size_t n = 0, i;
 
 	*cgroup_memory = 0;
 	if (l->memory_bytes != 0) {
@@ -826,6 +827,17 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
 		rl[n].soft = rl[n].hard = l->max_file_bytes;
 		n++;
 	}
+	/* Never above the agent's own hard limits: those are no limit, and
+	 * raising one needs a privilege the agent may lack. */
+	for (i = 0; i < n; i++) {
+		if (getrlimit(rl[i].resource, &own) != 0 ||
+		    own.rlim_max == RLIM_INFINITY)
+			continue;
+		if (rl[i].hard > (uint64_t)own.rlim_max)
+			rl[i].hard = own.rlim_max;
+		if (rl[i].soft > rl[i].hard)
+			rl[i].soft = rl[i].hard;
+	}
 	return n;
 }
 
@@ -841,6 +853,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	int cgroup_memory;
 	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
 	char userenv[3][300], *what;
+	const char *failed_step;
 	pid_t pid;
 
 	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
@@ -893,6 +906,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		sp.groups = spec->user->groups;
 		sp.n_groups = spec->user->n_groups;
 	}
+	failed_step = NULL;
+	sp.failed_step = &failed_step;
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
@@ -906,8 +921,18 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	close(out[1]);
 	close(err[1]);
 	if (error != 0) {
-		xasprintf(cause, "cannot start %s: %s", spec->path,
-		    strerror(error));
+		if (failed_step != NULL && strcmp(failed_step,
+		    "running the program") != 0)
+			xasprintf(cause, "cannot start %s: %s%s%s: %s",
+			    spec->path, failed_step, spec->dir != NULL &&
+			    strcmp(failed_step, "entering its working "
+			    "directory") == 0 ? " " : "", spec->dir != NULL &&
+			    strcmp(failed_step, "entering its working "
+			    "directory") == 0 ? spec->dir : "",
+			    strerror(error));
+		else
+			xasprintf(cause, "cannot start %s: %s", spec->path,
+			    strerror(error));
 		close(out[0]);
 		close(err[0]);
 		track_free(track);

@@ -58,6 +58,10 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 		*why = REASON_DENIED;
 		return -1;
 	}
+	if (limits_check(&req->limits, cause) != 0) {
+		*why = REASON_BAD_REQUEST;
+		return -1;
+	}
 	shell_warn_short_secrets(t, req);
 	limits_effective(a->opts, &req->limits, task_id(t), &limits);
 	image = a->opts->sandbox_image != NULL ? a->opts->sandbox_image :

@@ -45,6 +45,7 @@ struct compat_spawn {
 	gid_t gid;
 	const gid_t *groups;
 	size_t n_groups;
+	const char **failed_step;	/* set to what failed, or NULL */
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
 int compat_spawn_fork(const struct compat_spawn *, pid_t *);

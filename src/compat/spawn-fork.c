@@ -71,6 +71,18 @@ spawn_switch_user(const struct compat_spawn *s)
 	return 0;
 }
 
+/* What the child was doing when it failed, for the task's reason. */
+enum spawn_step {
+	STEP_CGROUP, STEP_PGID, STEP_USER, STEP_DIR, STEP_FDS, STEP_LIMITS,
+	STEP_EXEC,
+};
+static const char *const spawn_steps[] = {
+	"moving into its cgroup", "making its process group",
+	"switching to its user", "entering its working directory",
+	"setting up its descriptors", "setting its resource limits",
+	"running the program",
+};
+
 /* In the child: everything here is async-signal-safe. */
 static void noreturn_fn
 spawn_child(const struct compat_spawn *s, int report, int move)
@@ -79,9 +91,10 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 	struct rlimit rl;
 	sigset_t none;
 	size_t i;
-	int sig, fd, error;
+	int sig, fd, error[2];
 
 	/* Into the cgroup before anything else. */
+	error[0] = STEP_CGROUP;
 	if (move) {
 		if ((fd = openat(s->cgroup_fd, "cgroup.procs", O_WRONLY)) == -1 ||
 		    write(fd, "0", 1) != 1)
@@ -99,12 +112,16 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
+	error[0] = STEP_PGID;
 	if (setpgid(0, 0) != 0)
 		goto fail;
+	error[0] = STEP_USER;
 	if (s->switch_user && spawn_switch_user(s) != 0)
 		goto fail;
+	error[0] = STEP_DIR;
 	if (s->dir != NULL && chdir(s->dir) != 0)
 		goto fail;
+	error[0] = STEP_FDS;
 	if ((fd = open("/dev/null", O_RDONLY)) == -1)
 		goto fail;
 	if ((fd != 0 && dup2(fd, 0) == -1) ||
@@ -120,16 +137,18 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 		goto fail;
 	closefrom(4);	/* the report pipe, at 3, stays */
 	/* Last: a low open-files limit must not stop the moves above. */
+	error[0] = STEP_LIMITS;
 	for (i = 0; i < s->n_rlimits; i++) {
 		rl.rlim_cur = (rlim_t)s->rlimits[i].soft;
 		rl.rlim_max = (rlim_t)s->rlimits[i].hard;
 		if (setrlimit(s->rlimits[i].resource, &rl) != 0)
 			goto fail;
 	}
+	error[0] = STEP_EXEC;
 	execve(s->path, s->argv, s->envp);
 fail:
-	error = errno;
-	(void)!write(report, &error, sizeof error);
+	error[1] = errno;
+	(void)!write(report, error, sizeof error);
 	_exit(127);
 }
 
@@ -144,7 +163,7 @@ compat_spawn(const struct compat_spawn *s, pid_t *pid)
 int
 compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 {
-	int report[2], error = 0, move = 0;
+	int report[2], error = 0, move = 0, failed[2];
 	sigset_t all, saved;
 	ssize_t n;
 	pid_t child;
@@ -172,14 +191,18 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 	}
 	close(report[1]);
 	do
-		n = read(report[0], &error, sizeof error);
+		n = read(report[0], failed, sizeof failed);
 	while (n == -1 && errno == EINTR);
 	close(report[0]);
-	if (n == (ssize_t)sizeof error) {
+	if (n == (ssize_t)sizeof failed) {
 		/* The child never ran the task: reap it here. */
 		while (waitpid(child, NULL, 0) == -1 && errno == EINTR)
 			;
-		return error;
+		if (s->failed_step != NULL && failed[0] >= 0 &&
+		    (size_t)failed[0] < sizeof spawn_steps /
+		    sizeof spawn_steps[0])
+			*s->failed_step = spawn_steps[failed[0]];
+		return failed[1];
 	}
 	*pid = child;
 	return 0;
