@@ -48,6 +48,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "compat/queue.h"
 
@@ -164,6 +165,9 @@ struct options {
 	char *docker_binary;		/* the Docker CLI (or podman) */
 	char *wire_dialect;		/* auto|design|upstream */
 	char *cgroup_root;		/* auto|none|DIR */
+	char *state_dir;		/* DIR|none */
+	int state_dir_explicit;		/* given, not the default */
+	unsigned delivery_wait_s;	/* exit: wait for the server */
 	char *http_listen;		/* ADDR:PORT, or NULL */
 	int verbose;
 	unsigned flush_delay_ms;	/* partial lines wait this long */
@@ -225,6 +229,61 @@ void rules_free(struct rules *);
 int policy_check_command(const struct options *, const char *, char **);
 int policy_check_image(const struct options *, const char *, char **);
 
+/* crc32c.c */
+uint32_t crc32c(uint32_t, const void *, size_t);
+
+/* journal.c: an append-only log of checksummed records in segments. */
+struct journal;
+struct jrec {
+	int type;
+	const unsigned char *data;	/* the payload */
+	size_t len;
+	uint64_t seg, offset;
+};
+struct iovec_c {
+	const void *base;
+	size_t len;
+};
+struct journal *journal_open(struct event_base *, const char *, const char *,
+	    uint64_t, char **);
+void journal_on_rotate(struct journal *, void (*)(void *), void *);
+int journal_replay(struct journal *, void (*)(void *, const struct jrec *),
+	    void *, char **);
+uint64_t journal_append(struct journal *, int, const struct iovec_c *,
+	    size_t, int, int, uint64_t *);
+void journal_retain(struct journal *, uint64_t);
+void journal_release(struct journal *, uint64_t);
+int journal_read(struct journal *, uint64_t, uint64_t, struct buf *);
+void journal_each_segment(struct journal *, void (*)(void *, uint64_t, size_t,
+	    time_t), void *);
+void journal_drop(struct journal *, uint64_t);
+uint64_t journal_bytes(const struct journal *);
+uint64_t journal_current(const struct journal *);
+void journal_close(struct journal *);
+
+/* state.c: the state directory: journal, finished tasks, recovery. */
+struct srun;
+struct msg;
+struct agent;
+struct task;
+struct tstream *tstream_new(void);
+struct tstream *tstream_ref(struct tstream *);
+void tstream_unref(struct tstream *);
+void tstream_ack(struct tstream *, uint64_t);
+int msg_acked(const struct msg *);
+int state_open(struct event_base *, const char *, int, char **);
+void state_recover(struct agent *, void (*)(struct agent *, struct msg *));
+int state_active(void);
+const char *state_directory(void);
+void state_journal_msg(struct msg *, const char *, int);
+void state_journal_ack(const char *, uint64_t);
+struct srun *state_task_started(struct task *, pid_t, const char *,
+	    const char *);
+void state_task_ended(struct srun *);
+void state_task_finished(const char *, const struct msg *);
+struct msg *state_finished_final(const char *);
+void state_close(void);
+
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
 size_t utf8_valid_char(const unsigned char *, size_t);
@@ -283,6 +342,7 @@ enum request_kind {
 	REQUEST_SHELL,
 	REQUEST_DOCKER,
 	REQUEST_CANCEL,
+	REQUEST_ACK,		/* the server stored the task up to seq */
 };
 struct request {
 	char *agent_id;
@@ -301,6 +361,7 @@ struct request {
 	int sandbox_network;
 	char **secret_env;	/* NAME=VALUE, masked in output */
 	size_t n_secret_env;
+	uint64_t ack_seq;	/* REQUEST_ACK */
 	/* REQUEST_CANCEL */
 	char *reason;
 	int cancel_upstream;	/* answer at upstream's field (wire.c) */
@@ -364,11 +425,17 @@ struct response {
 	enum fail_reason reason;
 	const struct usage *usage;	/* or NULL */
 };
+struct tstream;
 struct msg {
 	STAILQ_ENTRY(msg) entry;	/* in the spool or its window */
+	struct tstream *ts;	/* its task's, for acks (state.c), or NULL */
+	uint64_t seq;
+	uint64_t jseg;		/* the journal segment holding it, or 0 */
 	size_t len;
 	unsigned char data[];
 };
+struct msg *msg_new(size_t);
+void msg_free(struct msg *);
 STAILQ_HEAD(msg_queue, msg);
 enum wire_dialect { WIRE_AUTO, WIRE_DESIGN, WIRE_UPSTREAM };
 int wire_parse_dialect(const char *, enum wire_dialect *);
@@ -384,8 +451,11 @@ struct spool {
 	struct msg_queue window;	/* sent, kept for a resend */
 	size_t win_bytes, win_count;
 	size_t win_max_bytes, win_max_count;
+	int acking;		/* the server acks: keep until acked */
 };
 void spool_init(struct spool *, size_t, size_t);
+void spool_set_acking(struct spool *, int);
+size_t spool_trim(struct spool *);
 void spool_push(struct spool *, struct msg *);
 struct msg *spool_peek(const struct spool *);
 void spool_ack(struct spool *);
@@ -415,6 +485,7 @@ struct link *link_new(struct event_base *, struct options *,
 void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 int link_congested(const struct link *);
+void link_acked(struct link *);
 int link_idle(const struct link *);
 int link_connected(const struct link *);
 const char *link_server(const struct link *);
@@ -475,6 +546,12 @@ void task_fail(struct task *, enum fail_reason, const char *, ...)
 void task_refuse(struct agent *, const struct request *, enum fail_reason,
 	    const char *, ...) printflike(4, 5);
 void task_free_all(void);
+struct task *task_restore(struct agent *, const char *, const char *, int,
+	    uint64_t, const struct msg *);
+struct tstream *task_stream(struct task *);
+uint64_t task_seq(const struct task *);
+const char *task_reply_id(const struct task *);
+void task_ack(struct agent *, const struct request *);
 
 /* admit.c: the concurrency limit and the queue behind it. */
 typedef int (*admit_start_fn)(struct task *, const struct request *);
@@ -590,6 +667,7 @@ struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
 void track_set_owner(struct track *, void *);
 int track_cgroup_open(const struct track *);
 int track_has_cgroup(const struct track *);
+const char *track_cgroup_path(const struct track *);
 void track_main_exited(struct track *);
 void track_started(struct track *, pid_t);
 void track_signal(struct track *, int);
@@ -627,6 +705,7 @@ struct metrics {
 	double duration_sum[METRICS_KINDS];
 	uint64_t output_bytes[2];
 	uint64_t messages_sent, messages_resent, malformed;
+	uint64_t acks, acks_unknown;
 };
 extern struct metrics metrics;
 /* What the counters do not hold, gathered when asked. */

@@ -107,6 +107,7 @@ dispatch_start(struct task *t, const struct request *req)
 		break;
 	case REQUEST_NONE:
 	case REQUEST_CANCEL:
+	case REQUEST_ACK:
 		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
 	if (rc == TASK_START_LATER)
@@ -115,6 +116,33 @@ dispatch_start(struct task *t, const struct request *req)
 		task_fail(t, why, "%s", cause);
 	free(cause);
 	return 0;
+}
+
+/*
+ * A task ID that finished longer ago than the registry remembers, or
+ * before the agent restarted: the state directory has its final, which
+ * goes again (a cancel is answered that it had finished).  True if so.
+ */
+static int
+dispatch_finished_earlier(struct agent *a, const struct request *req)
+{
+	struct msg *final;
+
+	if (!state_active() || (final = state_finished_final(req->task_id)) ==
+	    NULL)
+		return 0;
+	if (req->kind == REQUEST_CANCEL) {
+		log_info("task %s: cancel of a task that finished earlier",
+		    req->task_id);
+		msg_free(final);
+		task_cancel_unknown(a, req, "nothing to cancel: the task had "
+		    "already finished");
+		return 1;
+	}
+	log_info("task %s finished earlier (the state directory remembers "
+	    "it): sending its final message again", req->task_id);
+	link_send(a->link, final);
+	return 1;
 }
 
 /* Drops a message nothing can be sent back for. */
@@ -147,6 +175,11 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		free(why);
 		goto out;
 	}
+	if (cause == NULL && req.kind == REQUEST_ACK) {
+		/* No answer of its own, whatever it names. */
+		task_ack(a, &req);
+		goto out;
+	}
 	if (*req.task_id == '\0' && cause != NULL) {
 		dispatch_drop(cause);
 		goto out;
@@ -173,10 +206,15 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 			dispatch_repeat(t);
 		goto out;
 	}
+	if (cause == NULL && req.kind == REQUEST_CANCEL &&
+	    dispatch_finished_earlier(a, &req))
+		goto out;
 	if (cause == NULL && req.kind == REQUEST_CANCEL) {
 		dispatch_cancel(a, &req);
 		goto out;
 	}
+	if (dispatch_finished_earlier(a, &req))
+		goto out;
 	t = task_new(a, req.task_id, req.agent_id,
 	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER : TASK_KIND_SHELL);
 	if (cause != NULL)

@@ -299,9 +299,10 @@ link_on_recv(struct link_op *op, int ok)
 	}
 	if (c->finished)
 		;
-	else if (l->congested && l->recv_held == NULL) {
+	else if (l->congested && l->recv_held == NULL && !l->spool.acking) {
 		/* Every answer needs spool room: let gRPC's flow control hold
-		 * the server back until the spool drains (link_on_send). */
+		 * the server back until the spool drains (link_on_send).  Not
+		 * for an acking server: its acks are what drains it. */
 		l->recv_held = c;
 		log_debug("outbound spool full: not reading requests");
 	} else
@@ -320,6 +321,36 @@ link_recv_next(struct link_call *c)
 	link_start_batch(c, &op, 1, &c->op_recv, "a receive");
 }
 
+/* Below the low mark again: tasks read on, and so does the stream. */
+static void
+link_check_drained(struct link *l)
+{
+	struct link_call *c = l->recv_held;
+
+	if (!l->congested || spool_bytes(&l->spool) > l->spool_limit / 2)
+		return;
+	l->congested = 0;
+	log_debug("outbound spool drained to %zu bytes",
+	    spool_bytes(&l->spool));
+	l->h.drained(l->h.arg);
+	l->recv_held = NULL;
+	if (c != NULL && !c->finished)
+		link_recv_next(c);
+}
+
+/*
+ * The server acknowledged messages: it is an acking server, whose acks
+ * release the window (spool.c).
+ */
+void
+link_acked(struct link *l)
+{
+	metrics.acks++;
+	spool_set_acking(&l->spool, 1);
+	spool_trim(&l->spool);
+	link_check_drained(l);
+}
+
 /* A message left for the server: the spool's head is done with. */
 static void
 link_on_send(struct link_op *op, int ok)
@@ -334,16 +365,7 @@ link_on_send(struct link_op *op, int ok)
 		/* (After the status, the spool was rewound: nothing to ack.) */
 		spool_ack(&l->spool);
 		metrics.messages_sent++;
-		if (l->congested &&
-		    spool_bytes(&l->spool) <= l->spool_limit / 2) {
-			l->congested = 0;
-			log_debug("outbound spool drained to %zu bytes",
-			    spool_bytes(&l->spool));
-			l->h.drained(l->h.arg);
-			if (l->recv_held == c && !c->finished)
-				link_recv_next(c);
-			l->recv_held = NULL;
-		}
+		link_check_drained(l);
 	} else {
 		/* Kept at the head: it goes first on the next stream. */
 		c->send_failed = 1;

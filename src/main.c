@@ -34,6 +34,7 @@ extern char **environ;
 
 static struct agent agent;
 static struct event *main_drain_timer;
+static uint64_t main_idle_since;	/* shutdown: tasks done, spool not */
 static struct event *main_give_up_timer;
 
 /*
@@ -117,6 +118,12 @@ main_request(void *arg, const void *data, size_t len)
 }
 
 static void
+main_send(struct agent *a, struct msg *m)
+{
+	link_send(a->link, m);
+}
+
+static void
 main_drained(void *arg)
 {
 	(void)arg;
@@ -131,7 +138,24 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task_count(TASK_RUNNING) == 0 && link_spooled(a->link) == 0)
+	if (task_count(TASK_RUNNING) != 0)
+		return;
+	if (link_spooled(a->link) == 0 ||
+	    (state_active() && !link_connected(a->link))) {
+		/* Delivered, or kept in the journal for the next start. */
+		event_base_loopbreak(a->base);
+		return;
+	}
+	/* The last messages wait for the server a while (without a journal
+	 * they are lost after that). */
+	if (main_idle_since == 0) {
+		main_idle_since = compat_monotime_ms();
+		log_info("waiting up to %u s for the server to take %zu bytes of "
+		    "messages (--delivery-wait)", a->opts->delivery_wait_s,
+		    link_spooled(a->link));
+	}
+	if (compat_monotime_ms() - main_idle_since >=
+	    (uint64_t)a->opts->delivery_wait_s * 1000)
 		event_base_loopbreak(a->base);
 }
 
@@ -168,7 +192,8 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	task_proc_cancel_all();
 	timer_add_ms(main_drain_timer, 20);
 	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
-	    1000 + MAIN_DRAIN_EXTRA_MS);
+	    1000 + MAIN_DRAIN_EXTRA_MS + (state_active() ? 0 :
+	    (uint64_t)a->opts->delivery_wait_s * 1000));
 }
 
 /*
@@ -301,6 +326,12 @@ main(int argc, char **argv)
 	metrics_init();
 	reaper_start(agent.base);
 	track_init(agent.base, opts.cgroup_root);
+	if (state_open(agent.base, opts.state_dir, opts.state_dir_explicit,
+	    &text) != 0) {
+		log_error("%s", text);
+		free(text);
+		return 2;
+	}
 	admit_init(&agent, dispatch_start);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
@@ -329,18 +360,25 @@ main(int argc, char **argv)
 		free(text);
 		return 2;
 	}
+	state_recover(&agent, main_send);
 	link_start(agent.link);
 	notify_systemd("READY=1");
 	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
 
-	/* Finals the server never got are lost (there is no state directory
-	 * yet to keep them): a failure, for a supervisor to see.  (Measured
-	 * before the close, which puts the resend window back in the spool.) */
-	if ((unsent = link_spooled(agent.link)) != 0) {
+	/* Finals the server never got are lost without a state directory:
+	 * a failure, for a supervisor to see.  With one they wait in the
+	 * journal for the next start.  (Measured before the close, which
+	 * puts the resend window back in the spool.) */
+	if ((unsent = link_spooled(agent.link)) != 0 && state_active())
+		log_info("%zu bytes of messages not yet delivered stay in the "
+		    "journal for the next start", unsent);
+	else if (unsent != 0) {
 		log_error("%zu bytes of messages were never delivered: the server "
 		    "could not be reached", unsent);
 		status = 1;
 	}
+	/* Before the spool is freed: what it holds stays journaled. */
+	state_close();
 	link_close(agent.link);
 	while (!link_idle(agent.link))
 		event_base_loop(agent.base, EVLOOP_ONCE);

@@ -52,6 +52,7 @@ struct option_entry {
 	int list;		/* the file may give a list (comma-joined) */
 	const char *def;	/* default, as it would be written */
 	unsigned min, max;
+	int empty_ok;		/* a string may be "" */
 	const char *arg;	/* the value's name in --help */
 	const char *help;
 };
@@ -74,6 +75,10 @@ struct option_entry {
 #define SYSCONFDIR "/etc"
 #endif
 #define OPTIONS_DEFAULT_CONFIG SYSCONFDIR "/nodelink/agent.yaml"
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#define OPTIONS_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/nodelink-agent"
 
 static const struct option_entry options_table[] = {
 	{ .name = "config", .short_name = 'c', .type = OPT_STRING,
@@ -133,6 +138,18 @@ static const struct option_entry options_table[] = {
 	  .def = "auto", .arg = "DIR|auto|none",
 	  .help = "where each task gets a cgroup v2 of its own (auto: in the "
 	  "agent's own cgroup; none: process groups only)" },
+	{ .name = "state-dir", .type = OPT_STRING, .offset = OFF(state_dir),
+	  .env = 1, .key = "agent.state_dir", .empty_ok = 1,
+	  .def = OPTIONS_DEFAULT_STATE_DIR, .arg = "DIR|none",
+	  .help = "keep the journal of messages not yet acknowledged and the "
+	  "memory of finished tasks here, so that a killed agent loses "
+	  "nothing and runs nothing twice ('' or none: memory only)" },
+	{ .name = "delivery-wait", .type = OPT_UINT,
+	  .offset = OFF(delivery_wait_s), .env = 1,
+	  .key = "agent.delivery_wait", .def = "5", .min = 0, .max = 3600,
+	  .arg = "SECONDS",
+	  .help = "at exit without a state directory, how long to wait for "
+	  "the server to take the last messages" },
 	{ .name = "http-listen", .type = OPT_STRING,
 	  .offset = OFF(http_listen), .env = 1, .key = "http.listen",
 	  .arg = "ADDR:PORT",
@@ -448,7 +465,7 @@ options_set(struct options *o, const struct option_entry *e,
 
 	switch (e->type) {
 	case OPT_STRING:
-		if (*value == '\0') {
+		if (*value == '\0' && !e->empty_ok) {
 			xasprintf(cause, "%s: --%s must not be empty", origin,
 			    e->name);
 			return -1;
@@ -788,6 +805,14 @@ options_check_limits(const struct options *o, char **text)
 static int
 options_finish(struct options *o, char **text)
 {
+	size_t i;
+
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		if (options_table[i].offset == OFF(state_dir) &&
+		    options_table[i].type == OPT_STRING)
+			o->state_dir_explicit = o->origins[i] != NULL &&
+			    strcmp(o->origins[i], "default") != 0;
+	}
 	if (options_check_limits(o, text) != 0)
 		return -1;
 	if (options_split_servers(o, text) != 0)

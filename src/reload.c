@@ -31,7 +31,7 @@ static const struct reload_field {
 	RELOAD_STRING(agent_token),
 	RELOAD_UINT(max_concurrent_tasks), RELOAD_UINT(max_queued_tasks),
 	RELOAD_UINT(kill_grace_s), RELOAD_UINT(default_timeout_s),
-	RELOAD_UINT(flush_delay_ms),
+	RELOAD_UINT(flush_delay_ms), RELOAD_UINT(delivery_wait_s),
 	RELOAD_STRING(allowed_users), RELOAD_STRING(sandbox_image),
 }, reload_restart[] = {
 	RELOAD_STRING(server), RELOAD_STRING(agent_id),
@@ -39,6 +39,7 @@ static const struct reload_field {
 	RELOAD_STRING(tls_key_file), RELOAD_STRING(tls_server_name),
 	RELOAD_STRING(shell), RELOAD_STRING(docker_binary),
 	RELOAD_STRING(wire_dialect), RELOAD_STRING(cgroup_root),
+	RELOAD_STRING(state_dir),
 	RELOAD_STRING(http_listen), RELOAD_STRING(agent_token_file),
 	RELOAD_UINT(spool_mib),
 	RELOAD_UINT(keepalive_ms), RELOAD_UINT(keepalive_timeout_ms),

@@ -12,6 +12,12 @@
  *
  * Sizes count each message's bookkeeping too, so that a flood of tiny
  * messages is bounded as well as a few large ones.
+ *
+ * A server that acknowledges what it stored (TaskRequest.ack) puts the
+ * spool in acking mode for the stream: the window then keeps every message
+ * until it is acknowledged, whatever its size (the link counts the window
+ * as spooled, so that tasks pause rather than the window grow without
+ * end), and a rewind sends again only what is not acknowledged.
  */
 
 #include "config.h"
@@ -34,6 +40,39 @@ spool_init(struct spool *s, size_t win_max_bytes, size_t win_max_count)
 	s->win_count = 0;
 	s->win_max_bytes = win_max_bytes;
 	s->win_max_count = win_max_count;
+	s->acking = 0;
+}
+
+/* Whether the window waits for acknowledgements (see above). */
+void
+spool_set_acking(struct spool *s, int on)
+{
+	s->acking = on;
+}
+
+/*
+ * Drops what leaves the window: in acking mode the acknowledged messages
+ * at its head (and those no ack can name); else the oldest beyond the
+ * window's size.  Returns how many went.
+ */
+size_t
+spool_trim(struct spool *s)
+{
+	struct msg *old;
+	size_t n = 0;
+
+	while ((old = STAILQ_FIRST(&s->window)) != NULL) {
+		if (s->acking ? !msg_acked(old) && old->ts != NULL :
+		    s->win_bytes <= s->win_max_bytes &&
+		    s->win_count <= s->win_max_count)
+			break;
+		STAILQ_REMOVE_HEAD(&s->window, entry);
+		s->win_bytes -= SPOOL_COST(old);
+		s->win_count--;
+		msg_free(old);
+		n++;
+	}
+	return n;
 }
 
 void
@@ -54,7 +93,7 @@ spool_peek(const struct spool *s)
 void
 spool_ack(struct spool *s)
 {
-	struct msg *m, *old;
+	struct msg *m;
 
 	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
 		return;
@@ -65,22 +104,35 @@ spool_ack(struct spool *s)
 	STAILQ_INSERT_TAIL(&s->window, m, entry);
 	s->win_bytes += SPOOL_COST(m);
 	s->win_count++;
-	while ((old = STAILQ_FIRST(&s->window)) != NULL &&
-	    (s->win_bytes > s->win_max_bytes ||
-	    s->win_count > s->win_max_count)) {
-		STAILQ_REMOVE_HEAD(&s->window, entry);
-		s->win_bytes -= SPOOL_COST(old);
-		s->win_count--;
-		free(old);
-	}
+	spool_trim(s);
 }
 
-/* The stream ended: the window goes back in front, to be sent again. */
+/*
+ * The stream ended: the window goes back in front, to be sent again, but
+ * for what the server acknowledged.  The next stream starts without acks
+ * until its server sends one.
+ */
 size_t
 spool_rewind(struct spool *s)
 {
-	size_t n = s->win_count;
+	struct msg_queue keep;
+	struct msg *m;
+	size_t n;
 
+	STAILQ_INIT(&keep);
+	while ((m = STAILQ_FIRST(&s->window)) != NULL) {
+		STAILQ_REMOVE_HEAD(&s->window, entry);
+		if (!msg_acked(m)) {
+			STAILQ_INSERT_TAIL(&keep, m, entry);
+			continue;
+		}
+		s->win_bytes -= SPOOL_COST(m);
+		s->win_count--;
+		msg_free(m);
+	}
+	STAILQ_CONCAT(&s->window, &keep);
+	s->acking = 0;
+	n = s->win_count;
 	if (STAILQ_EMPTY(&s->window))
 		return 0;
 	STAILQ_CONCAT(&s->window, &s->queue);	/* the queue is now empty */
@@ -92,11 +144,12 @@ spool_rewind(struct spool *s)
 	return n;
 }
 
-/* Bytes waiting to be sent (the window not included). */
+/* Bytes waiting to be sent (the window not included but when it waits
+ * for acknowledgements). */
 size_t
 spool_bytes(const struct spool *s)
 {
-	return s->bytes;
+	return s->bytes + (s->acking ? s->win_bytes : 0);
 }
 
 size_t
@@ -112,7 +165,7 @@ spool_free_queue(struct msg_queue *q)
 
 	while ((m = STAILQ_FIRST(q)) != NULL) {
 		STAILQ_REMOVE_HEAD(q, entry);
-		free(m);
+		msg_free(m);
 	}
 }
 

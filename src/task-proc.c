@@ -102,6 +102,7 @@ struct proc_task {
 	const struct proc_hooks *hooks;	/* what the kind of task adds */
 	void *hook_arg;
 
+	struct srun *run;	/* its START record (state.c) */
 	struct limits limits;	/* in force */
 	int cgroup_memory;	/* memory.max, not RLIMIT_AS */
 	char limit_hit[128];	/* which limit ended it, or "" */
@@ -337,6 +338,7 @@ proc_free(struct proc_task *st)
 	if (st->hooks != NULL && st->hooks->free != NULL)
 		st->hooks->free(st->hook_arg);
 	track_free(st->track);
+	state_task_ended(st->run);
 	free(st);
 }
 
@@ -898,6 +900,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	envp = proc_task_env(spec, spec->traceparent != NULL ? traceparent :
 	    NULL, marker, userenv);
 	sp.n_rlimits = proc_limits(spec, sp.cgroup_fd, rl, &cgroup_memory);
+	sp.pdeathsig = 1;
 	sp.rlimits = rl;
 	if (spec->user != NULL) {
 		sp.switch_user = 1;
@@ -966,6 +969,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	st->cgroup_memory = cgroup_memory;
 	LIST_INSERT_HEAD(&proc_running, st, entry);
 	reaper_watch(pid, proc_on_exit, st);
+	st->run = state_task_started(t, pid, track_cgroup_path(track),
+	    marker + sizeof PROC_MARKER);
 
 	/* Not even the command line shows a secret value in the log. */
 	what = mask_entries_in(spec->secret_env, spec->n_secret_env,

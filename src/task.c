@@ -45,6 +45,7 @@ struct task {
 	enum task_kind kind;	/* which response its messages carry */
 	uint64_t seq;		/* of the last message sent */
 	char *container_id;	/* for a Docker run's final message */
+	struct tstream *ts;	/* what the server acknowledged (state.c) */
 	int (*cancel)(void *);	/* stops a queued or running task */
 	void *owner;
 
@@ -100,6 +101,7 @@ task_new(struct agent *a, const char *id, const char *reply_id,
 	t->agent = a;
 	t->kind = kind;
 	t->state = TASK_NEW;
+	t->ts = tstream_new();
 	if (RB_INSERT(task_tree, &task_tree, t) != NULL)
 		fatalx("task registered twice");
 	task_counts[TASK_NEW]++;
@@ -120,8 +122,9 @@ task_free(struct task *t)
 	task_counts[t->state]--;
 	free(t->id);
 	free(t->reply_id);
-	free(t->final);
+	msg_free(t->final);
 	free(t->container_id);
+	tstream_unref(t->ts);
 	free(t);
 }
 
@@ -206,15 +209,28 @@ task_response_init(struct task *t, struct response *r)
 	r->docker = t->kind == TASK_KIND_DOCKER;
 }
 
+/* A copy of M to send again (the journal holds M already). */
 static struct msg *
-task_msg_copy(const struct msg *m)
+task_msg_copy(const struct task *t, const struct msg *m)
 {
 	struct msg *c;
 
-	c = xmalloc(sizeof *c + m->len);
-	c->len = m->len;
+	c = msg_new(m->len);
 	memcpy(c->data, m->data, m->len);
+	c->seq = m->seq;
+	c->ts = tstream_ref(t->ts);
 	return c;
+}
+
+/* Sends M, the task's latest message (its last if FINAL): journaled
+ * first, so that a crash after the send loses nothing. */
+static void
+task_emit(struct task *t, struct msg *m, int final)
+{
+	m->seq = t->seq;
+	m->ts = tstream_ref(t->ts);
+	state_journal_msg(m, t->id, final);
+	link_send(t->agent->link, m);
 }
 
 /* One IN_PROGRESS message with one stream's text. */
@@ -229,7 +245,7 @@ task_send_output(struct task *t, enum output_stream stream, const char *text,
 	r.stream = stream;
 	r.text = text;
 	r.text_len = len;
-	link_send(t->agent->link, wire_encode_response(&r));
+	task_emit(t, wire_encode_response(&r), 0);
 }
 
 /* Sends M as the task's last word and remembers it: the task is finished. */
@@ -238,8 +254,9 @@ task_finish(struct task *t, struct msg *m)
 {
 	time_t now = time(NULL);
 
-	t->final = task_msg_copy(m);
-	link_send(t->agent->link, m);
+	t->final = task_msg_copy(t, m);
+	task_emit(t, m, 1);
+	state_task_finished(t->id, t->final);
 	t->cancel = NULL;
 	t->owner = NULL;
 	task_set_state(t, TASK_FINISHED);
@@ -285,7 +302,7 @@ void
 task_resend_final(struct task *t)
 {
 	if (t->final != NULL)
-		link_send(t->agent->link, task_msg_copy(t->final));
+		link_send(t->agent->link, task_msg_copy(t, t->final));
 }
 
 static struct msg *
@@ -310,7 +327,7 @@ void
 task_send_cancel_reply(struct task *t, const struct request *req,
     const char *message)
 {
-	link_send(t->agent->link, task_cancel_reply_msg(t, req, message));
+	task_emit(t, task_cancel_reply_msg(t, req, message), 0);
 }
 
 /*
@@ -415,4 +432,74 @@ task_free_all(void)
 
 	RB_FOREACH_SAFE(t, task_tree, &task_tree, next)
 		task_free(t);
+}
+
+struct tstream *
+task_stream(struct task *t)
+{
+	return t->ts;
+}
+
+uint64_t
+task_seq(const struct task *t)
+{
+	return t->seq;
+}
+
+const char *
+task_reply_id(const struct task *t)
+{
+	return t->reply_id;
+}
+
+/*
+ * A task of the previous run, read back from the journal (state.c): its
+ * messages up to SEQ were sent; FINAL, if not NULL, was its last.
+ */
+struct task *
+task_restore(struct agent *a, const char *id, const char *reply_id, int kind,
+    uint64_t seq, const struct msg *final)
+{
+	struct task *t;
+	time_t now = time(NULL);
+
+	if ((t = task_find(id)) == NULL) {
+		t = task_new(a, id, reply_id, (enum task_kind)kind);
+		t->seq = seq;
+	}
+	if (final != NULL && t->final == NULL) {
+		t->final = task_msg_copy(t, final);
+		t->seq = seq;
+		task_set_state(t, TASK_FINISHED);
+		t->finished_at = now;
+		TAILQ_INSERT_TAIL(&task_finished, t, finished);
+		task_n_finished++;
+		task_forget_old(&task_finished, &task_n_finished, now);
+	}
+	return t;
+}
+
+/* The server acknowledged REQ's task up to its seq. */
+void
+task_ack(struct agent *a, const struct request *req)
+{
+	struct task *t;
+
+	if ((t = task_find(req->task_id)) == NULL) {
+		metrics.acks_unknown++;
+		log_debug("ack for unknown task %s ignored", req->task_id);
+		return;
+	}
+	if (req->ack_seq > t->seq) {
+		metrics.acks_unknown++;
+		log_debug("task %s: ack for seq %llu, beyond the %llu sent: "
+		    "ignored", t->id, (unsigned long long)req->ack_seq,
+		    (unsigned long long)t->seq);
+		return;
+	}
+	log_debug("task %s: acknowledged up to seq %llu", t->id,
+	    (unsigned long long)req->ack_seq);
+	tstream_ack(t->ts, req->ack_seq);
+	state_journal_ack(t->id, req->ack_seq);
+	link_acked(a->link);
 }

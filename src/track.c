@@ -382,6 +382,13 @@ track_has_cgroup(const struct track *t)
 	return t->cgroup;
 }
 
+/* Its cgroup's path (static storage), or NULL. */
+const char *
+track_cgroup_path(const struct track *t)
+{
+	return t->cgroup ? compat_cgroup_path(t->name) : NULL;
+}
+
 /*
  * The main process has been reaped: its pid may be reused from now on,
  * so it is no longer a root to walk, and the group is used only while it

@@ -376,6 +376,10 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		req->cancel_upstream = wire_dialect == WIRE_UPSTREAM;
 		req->reason = wire_cancel_reason(m->task_cancel);
 		break;
+	case PB__TASK_REQUEST__TASK_ACK:
+		req->kind = REQUEST_ACK;
+		req->ack_seq = m->ack->seq;
+		break;
 	default:
 		req->kind = REQUEST_NONE;
 		break;
@@ -515,7 +519,7 @@ wire_encode_response(const struct response *r)
 		m.shell_execute = &shell;
 	}
 	len = pb__task_response__get_packed_size(&m);
-	out = xmalloc(sizeof *out + len);
+	out = msg_new(len);
 	out->len = pb__task_response__pack(&m, out->data);
 	free(upstream.data);
 	return out;

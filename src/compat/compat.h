@@ -26,6 +26,12 @@ void closefrom(int);
  * Resource limits and a user to switch to, if any, are set last before
  * the program runs (spawn-fork.c: posix_spawn() cannot).
  * Returns 0 and the pid, or an errno value. */
+/* A child can ask to be killed when its parent dies (spawn-fork.c). */
+#if defined(__linux__) || defined(__FreeBSD__)
+#define COMPAT_HAVE_PDEATHSIG 1
+#else
+#define COMPAT_HAVE_PDEATHSIG 0
+#endif
 struct compat_rlimit {
 	int resource;		/* RLIMIT_* */
 	uint64_t soft, hard;
@@ -46,6 +52,8 @@ struct compat_spawn {
 	const gid_t *groups;
 	size_t n_groups;
 	const char **failed_step;	/* set to what failed, or NULL */
+	int pdeathsig;		/* SIGKILL when the agent dies, where the
+				   system can (Linux, FreeBSD) */
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
 int compat_spawn_fork(const struct compat_spawn *, pid_t *);
@@ -70,6 +78,8 @@ int compat_subreaper_enable(void);
 ssize_t compat_proctree_children(pid_t **);
 void compat_proctree_descendants(pid_t, pid_t **, size_t *, size_t *);
 const char *compat_proc_getenv(pid_t, const char *);
+int compat_proc_starttime(pid_t, uint64_t *);
+void compat_proc_kill_marked(const char *, char *const *, size_t);
 
 /* monotime.c: milliseconds from a clock that never goes back. */
 uint64_t compat_monotime_ms(void);

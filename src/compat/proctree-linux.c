@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,4 +184,67 @@ compat_proc_getenv(pid_t pid, const char *name)
 	}
 	errno = ENOENT;
 	return NULL;
+}
+
+/*
+ * The start time of process PID (clock ticks after boot, /proc's field
+ * 22): with the pid, it names one process for good, since a pid is
+ * reused but never at the same moment.  Returns 0, or -1.
+ */
+int
+compat_proc_starttime(pid_t pid, uint64_t *start)
+{
+	static struct buf b;
+	char path[64], *p;
+	int field;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if (proctree_read(path, &b) <= 0)
+		return -1;
+	buf_append(&b, "", 1);
+	/* The command name may hold anything, ')' too: the last one ends it. */
+	if ((p = strrchr(b.data, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -1;
+	*start = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+/*
+ * SIGKILL to every process whose environment holds NAME=VALUE for one of
+ * the N VALUES: the processes of tasks a previous agent left, found by
+ * the marker each of them carries (at start only: it reads all of /proc).
+ */
+void
+compat_proc_kill_marked(const char *name, char *const *values, size_t n)
+{
+	char key[128];
+	const char *v;
+	struct dirent *de;
+	size_t i;
+	long pid;
+	DIR *d;
+
+	snprintf(key, sizeof key, "%s=", name);
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if ((pid = strtol(de->d_name, NULL, 10)) <= 1 ||
+		    pid == (long)getpid())
+			continue;
+		if ((v = compat_proc_getenv((pid_t)pid, key)) == NULL)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (strcmp(v, values[i]) == 0) {
+				log_info("killing process %ld of a task of the "
+				    "previous agent (%s)", pid, values[i]);
+				kill((pid_t)pid, SIGKILL);
+				break;
+			}
+		}
+	}
+	closedir(d);
 }

@@ -44,3 +44,19 @@ compat_proc_getenv(pid_t pid, const char *name)
 	(void)name;
 	return NULL;
 }
+
+int
+compat_proc_starttime(pid_t pid, uint64_t *start)
+{
+	(void)pid;
+	(void)start;
+	return -1;
+}
+
+void
+compat_proc_kill_marked(const char *name, char *const *values, size_t n)
+{
+	(void)name;
+	(void)values;
+	(void)n;
+}

@@ -32,7 +32,11 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #ifdef __linux__
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#endif
+#ifdef __FreeBSD__
+#include <sys/procctl.h>
 #endif
 
 #include <errno.h>
@@ -83,9 +87,32 @@ static const char *const spawn_steps[] = {
 	"running the program",
 };
 
+/*
+ * In the child: SIGKILL when the agent dies, however it dies, so that a
+ * task does not run on with nobody to report it (what it started itself
+ * the next agent ends, state.c).  An agent already gone: exit now.
+ */
+static int
+spawn_pdeathsig(pid_t parent)
+{
+#if defined(__linux__)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		return -1;
+#elif defined(__FreeBSD__)
+	int sig = SIGKILL;
+
+	if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) != 0)
+		return -1;
+#endif
+	if (getppid() != parent)
+		_exit(127);
+	return 0;
+}
+
 /* In the child: everything here is async-signal-safe. */
 static void noreturn_fn
-spawn_child(const struct compat_spawn *s, int report, int move)
+spawn_child(const struct compat_spawn *s, int report, int move,
+    pid_t parent)
 {
 	struct sigaction sa;
 	struct rlimit rl;
@@ -117,6 +144,10 @@ spawn_child(const struct compat_spawn *s, int report, int move)
 		goto fail;
 	error[0] = STEP_USER;
 	if (s->switch_user && spawn_switch_user(s) != 0)
+		goto fail;
+	/* After the user switch, which would clear it. */
+	error[0] = STEP_PGID;
+	if (s->pdeathsig && spawn_pdeathsig(parent) != 0)
 		goto fail;
 	error[0] = STEP_DIR;
 	if (s->dir != NULL && chdir(s->dir) != 0)
@@ -164,6 +195,7 @@ int
 compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 {
 	int report[2], error = 0, move = 0, failed[2];
+	pid_t parent;
 	sigset_t all, saved;
 	ssize_t n;
 	pid_t child;
@@ -177,10 +209,11 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	move = s->cgroup_fd != -1;
+	parent = getpid();
 	child = move ? vfork() : fork();
 	if (child == 0) {
 		close(report[0]);
-		spawn_child(s, report[1], move);
+		spawn_child(s, report[1], move, parent);
 	}
 	error = errno;
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);

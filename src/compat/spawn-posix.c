@@ -33,7 +33,8 @@ compat_spawn(const struct compat_spawn *s, pid_t *pid)
 	sigset_t all, none;
 	int error;
 
-	if (s->cgroup_fd != -1 || s->n_rlimits != 0 || s->switch_user)
+	if (s->cgroup_fd != -1 || s->n_rlimits != 0 || s->switch_user ||
+	    (s->pdeathsig && COMPAT_HAVE_PDEATHSIG))
 		return compat_spawn_fork(s, pid);	/* posix_spawn cannot */
 
 	sigfillset(&all);

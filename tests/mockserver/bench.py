@@ -28,6 +28,7 @@ figures as JSON to bench.json (or --json FILE).
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,10 +109,10 @@ def floor(sink, mode):
                                      text=True).stdout)
 
 
-def dispatch(args, n=1000, host=0):
+def dispatch(args, n=1000, host=0, agent_args=()):
     idle = [subprocess.Popen(["sleep", "100000"]) for _ in range(host)]
     try:
-        r = Run(args.sink, args.agent, ["dispatch", str(n)])
+        r = Run(args.sink, args.agent, ["dispatch", str(n)], agent_args)
         r.go()
         out = r.result()
         r.close()
@@ -123,8 +124,8 @@ def dispatch(args, n=1000, host=0):
     return out
 
 
-def stream(args, cmd):
-    r = Run(args.sink, args.agent, ["stream", cmd])
+def stream(args, cmd, agent_args=()):
+    r = Run(args.sink, args.agent, ["stream", cmd], agent_args)
     r.go()
     out = r.result()
     r.close()
@@ -215,6 +216,15 @@ def main(argv):
     print("== 7. idle for 10 s", flush=True)
     res["idle_10s"] = idle(args)
 
+    print("== 8. with a state directory (the journal)", flush=True)
+    state = tempfile.mkdtemp(prefix="nodelink-bench-state-")
+    journal = ["--state-dir", state]
+    res["stream_1gib_journal"] = median_of(
+        runs, lambda: stream(args, big, journal), "mb_per_s")
+    res["dispatch_journal"] = median_of(
+        runs, lambda: dispatch(args, agent_args=journal), "p50_ms")
+    shutil.rmtree(state, ignore_errors=True)
+
     fs = res["floor_spawn"]["p50_ms"]
     rows = [("measure", "agent", "floor", "ratio", "target")]
     for host in (0, 1000, 5000):
@@ -249,6 +259,22 @@ def main(argv):
                  "< 100"))
     rows.append(("idle 10 s: agent CPU (s)",
                  "%.3f" % res["idle_10s"]["agent_cpu_s"], "", "", "~0"))
+    sj, dj, d0 = (res["stream_1gib_journal"], res["dispatch_journal"],
+                  res["dispatch_host_0"])
+    rows.append(("journal: 1 GiB (MB/s), vs memory only",
+                 "%.0f" % sj["mb_per_s"], "%.0f" % s["mb_per_s"],
+                 "%.2fx" % (sj["mb_per_s"] / s["mb_per_s"]), ">= 0.9x"))
+    rows.append(("  agent CPU per GiB (s)", "%.2f" % sj["agent_cpu_s"],
+                 "%.2f" % s["agent_cpu_s"],
+                 "%.2fx" % (sj["agent_cpu_s"] / s["agent_cpu_s"]),
+                 "<= 1.1x"))
+    rows.append(("journal: dispatch p50 (ms), vs memory only",
+                 "%.3f" % dj["p50_ms"], "%.3f" % d0["p50_ms"],
+                 "%.2fx" % (dj["p50_ms"] / d0["p50_ms"]), "<= 1.1x"))
+    rows.append(("  agent CPU per task (ms)", "%.3f" % dj["cpu_ms_per_task"],
+                 "%.3f" % d0["cpu_ms_per_task"],
+                 "%.2fx" % (dj["cpu_ms_per_task"] / d0["cpu_ms_per_task"]),
+                 "<= 1.1x"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)

@@ -24,7 +24,10 @@ def agent_env(extra=None):
     """The agent's environment: fixed, plus EXTRA (a dict)."""
     # NODELINK_CONFIG=none: an agent.yaml installed on the machine running
     # the tests is not read (a scenario names its own file).
-    env = {"PATH": FIXED_PATH, "LANG": "C.UTF-8", "NODELINK_CONFIG": "none"}
+    # NODELINK_STATE_DIR=none: no state directory of the machine's is used
+    # (scenario.py gives each scenario its own).
+    env = {"PATH": FIXED_PATH, "LANG": "C.UTF-8", "NODELINK_CONFIG": "none",
+           "NODELINK_STATE_DIR": "none"}
     for name in PASSED_THROUGH:
         if name in os.environ:
             env[name] = os.environ[name]

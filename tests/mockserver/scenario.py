@@ -14,6 +14,15 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     agent-exits CODE [stderr=RE] [stderr-lacks=RE]
                              the agent exits by itself with CODE
     stop-agent [exit=CODE]   SIGTERM, then the agent exits (default 0)
+    kill-agent               SIGKILL: the agent dies at once, as by the
+                             OOM killer (${STATE}: its state directory)
+    server-ack every|N|never the server acknowledges each message (or every
+                             N-th, up to it) with a TaskRequest ack
+    duplicates-at-most ID N  task ID had at most N messages sent twice
+    wait-acked ID            wait until the agent has taken the server's ack
+                             of the last message of task ID received
+    mount-tmpfs DIR KIB      (root) a tmpfs of KIB at DIR, unmounted when
+                             the scenario ends: a disk that fills up
     accept [KEY=VALUE...]    a stream opens with this metadata
                              (default agent_id=agent1 agent_token=secret1)
     reject CODE DETAILS      end new streams at once with this status
@@ -314,6 +323,12 @@ class Scenario:
                      "FREE_PORT": _free_port()}
         self.rss_peak_kib = 0
         self.agent_env = launch.agent_env()
+        # Each scenario's agents share a state directory of their own, as
+        # an installed agent's restarts share its one; the whole suite
+        # runs memory-only with NODELINK_TEST_MEMORY_ONLY=1.
+        self.vars["STATE"] = os.path.join(workdir, "state")
+        if not os.environ.get("NODELINK_TEST_MEMORY_ONLY"):
+            self.agent_env["NODELINK_STATE_DIR"] = self.vars["STATE"]
         self._progress_at = time.monotonic()
         self.server = MockServer()
         self.agent = None
@@ -325,6 +340,9 @@ class Scenario:
         self.dialect = "design"
         self.host_procs = []
         self.agent_nofile = None
+        self.ack_every = 0
+        self.acked_count = 0
+        self.mounts = []
 
     # -- events -------------------------------------------------------------
 
@@ -375,6 +393,12 @@ class Scenario:
         t.last_seq = resp.seq
         t.raw_by_seq[resp.seq] = _digest(raw)
         t.messages.append(resp)
+        if self.ack_every and self.stream is not None:
+            self.acked_count += 1
+            if self.acked_count % self.ack_every == 0:
+                ack = pb.TaskRequest(task_id=resp.task_id)
+                ack.ack.seq = resp.seq
+                self.stream.send_request(ack)
         if resp.HasField("task_cancel"):
             if not (resp.is_final and resp.cancelled and
                     resp.status == pb.TaskResponse.COMPLETED):
@@ -530,6 +554,33 @@ class Scenario:
         if code != want:
             raise ScenarioFailure("agent exited with %d after SIGTERM, "
                                   "expected %d" % (code, want))
+
+    def step_kill_agent(self, args):
+        self.agent.proc.kill()
+        self.agent.wait_exit(self.timeout)
+
+    def step_wait_acked(self, args):
+        t = self._task(args[0])
+        self.step_log(["task %s: acknowledged up to seq %d$" % (
+            re.escape(args[0]), t.last_seq)])
+
+    def step_mount_tmpfs(self, args):
+        os.makedirs(args[0], exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%sk,mode=0700"
+                        % args[1], "tmpfs", args[0]], check=True)
+        self.mounts.append(args[0])
+
+    def step_server_ack(self, args):
+        self.ack_every = {"every": 1, "never": 0}.get(args[0]) or int(args[0])
+
+    def step_duplicates_at_most(self, args):
+        t = self._task(args[0])
+        if t.duplicates > int(args[1]):
+            raise ScenarioFailure("task %s: %d messages sent twice, at most "
+                                  "%s expected" % (args[0], t.duplicates,
+                                                   args[1]))
+        self.out("task %s: %d messages sent twice" % (args[0],
+                                                      t.duplicates))
 
     def step_accept(self, args):
         opts, _ = self._kv(args)
@@ -1278,6 +1329,8 @@ class Scenario:
             for p in self.host_procs:
                 p.kill()
                 p.wait()
+            for m in self.mounts:
+                subprocess.run(["umount", "-l", m])
 
 
 def _varint(n):

@@ -14,11 +14,10 @@
 #include "agent.h"
 
 static struct msg *
-msg_new(unsigned char tag, size_t len)
+tagged(unsigned char tag, size_t len)
 {
-	struct msg *m = xmalloc(sizeof *m + len);
+	struct msg *m = msg_new(len);
 
-	m->len = len;
 	memset(m->data, tag, len);
 	return m;
 }
@@ -43,8 +42,8 @@ test_order_and_accounting(void)
 	GString *tags;
 
 	spool_init(&s, 1 << 20, 100);
-	spool_push(&s, msg_new('a', 10));
-	spool_push(&s, msg_new('b', 20));
+	spool_push(&s, tagged('a', 10));
+	spool_push(&s, tagged('b', 20));
 	g_assert_cmpuint(spool_count(&s), ==, 2);
 	g_assert_cmpuint(spool_bytes(&s), ==, 30 + 2 * sizeof(struct msg));
 	tags = drain_tags(&s);
@@ -61,12 +60,12 @@ test_rewind_puts_window_first(void)
 	GString *tags;
 
 	spool_init(&s, 1 << 20, 100);
-	spool_push(&s, msg_new('a', 1));
-	spool_push(&s, msg_new('b', 1));
-	spool_push(&s, msg_new('c', 1));
+	spool_push(&s, tagged('a', 1));
+	spool_push(&s, tagged('b', 1));
+	spool_push(&s, tagged('c', 1));
 	spool_ack(&s);			/* a sent */
 	spool_ack(&s);			/* b sent */
-	spool_push(&s, msg_new('d', 1));
+	spool_push(&s, tagged('d', 1));
 	g_assert_cmpuint(spool_rewind(&s), ==, 2);
 	g_assert_cmpuint(spool_count(&s), ==, 4);
 	tags = drain_tags(&s);
@@ -84,13 +83,13 @@ test_rewind_with_empty_spool(void)
 
 	spool_init(&s, 1 << 20, 100);
 	g_assert_cmpuint(spool_rewind(&s), ==, 0);
-	spool_push(&s, msg_new('a', 1));
+	spool_push(&s, tagged('a', 1));
 	spool_ack(&s);
 	g_assert_null(spool_peek(&s));
 	g_assert_cmpuint(spool_rewind(&s), ==, 1);
 	g_assert_nonnull(spool_peek(&s));
 	/* The tail is right: a push lands after the rewound message. */
-	spool_push(&s, msg_new('b', 1));
+	spool_push(&s, tagged('b', 1));
 	spool_ack(&s);
 	g_assert_cmpint(spool_peek(&s)->data[0], ==, 'b');
 	spool_free(&s);
@@ -106,7 +105,7 @@ test_window_is_bounded(void)
 	/* By count. */
 	spool_init(&s, 1 << 20, 3);
 	for (i = 0; i < 10; i++) {
-		spool_push(&s, msg_new((unsigned char)('a' + i), 1));
+		spool_push(&s, tagged((unsigned char)('a' + i), 1));
 		spool_ack(&s);
 	}
 	g_assert_cmpuint(spool_rewind(&s), ==, 3);
@@ -118,11 +117,46 @@ test_window_is_bounded(void)
 	/* By bytes. */
 	spool_init(&s, 2 * (sizeof(struct msg) + 100), 1000);
 	for (i = 0; i < 5; i++) {
-		spool_push(&s, msg_new((unsigned char)('a' + i), 100));
+		spool_push(&s, tagged((unsigned char)('a' + i), 100));
 		spool_ack(&s);
 	}
 	g_assert_cmpuint(spool_rewind(&s), ==, 2);
 	spool_free(&s);
+}
+
+/* An acking server: the window holds what is not acknowledged, however
+ * much, and a rewind sends only that again. */
+static void
+test_acks(void)
+{
+	struct tstream *ts = tstream_new();
+	struct spool s;
+	struct msg *m;
+	GString *tags;
+	int i;
+
+	spool_init(&s, 1000000, 2);	/* a window of two, without acks */
+	spool_set_acking(&s, 1);
+	for (i = 0; i < 5; i++) {
+		m = tagged((unsigned char)('a' + i), 1);
+		m->ts = tstream_ref(ts);
+		m->seq = (uint64_t)i + 1;
+		spool_push(&s, m);
+		spool_ack(&s);		/* sent */
+	}
+	g_assert_cmpuint(s.win_count, ==, 5);	/* none acknowledged */
+	g_assert_cmpuint(spool_bytes(&s), >, 0);	/* counted as held */
+	tstream_ack(ts, 2);
+	g_assert_cmpuint(spool_trim(&s), ==, 2);
+	g_assert_cmpuint(s.win_count, ==, 3);
+	tstream_ack(ts, 3);
+	g_assert_cmpuint(spool_rewind(&s), ==, 2);
+	g_assert_false(s.acking);	/* the next stream must ack anew */
+	tags = drain_tags(&s);
+	g_assert_cmpstr(tags->str, ==, "de");
+	g_string_free(tags, TRUE);
+	spool_free(&s);
+	tstream_unref(ts);
 }
 
 int
@@ -136,5 +170,6 @@ main(int argc, char **argv)
 	g_test_add_func("/spool/rewind-with-empty-spool",
 	    test_rewind_with_empty_spool);
 	g_test_add_func("/spool/window-is-bounded", test_window_is_bounded);
+	g_test_add_func("/spool/acks", test_acks);
 	return g_test_run();
 }

@@ -1,0 +1,549 @@
+/*
+ * journal.c: an append-only log in segment files, with checksummed records
+ * (the state directory's journal and finished-task store use it: state.c).
+ *
+ * A record is: its length (4 bytes, little-endian, counting the type and
+ * payload), its CRC-32C (4 bytes, over the type and payload), a type byte
+ * and the payload.  Records are appended to the current segment,
+ * <dir>/<16 hex digits>.seg, with one write(2) each, so that a record is in
+ * the kernel's hands before the message it holds is sent: a SIGKILL or an
+ * OOM kill loses nothing that was sent.  fdatasync() makes them survive a
+ * power cut too; it is batched, at most JOURNAL_SYNC_MS after a write, and
+ * at the end of the loop pass that wrote a record marked urgent (a final
+ * message), so that the loop never waits on the disk for every record.
+ *
+ * A segment is replaced by a new one past a size; one that holds no live
+ * record any more (every message acknowledged or out of the resend
+ * window, every task ended) is deleted, so the directory does not grow.
+ * Callers count what is live in each segment: journal_retain() and
+ * journal_release().
+ *
+ * Reading back (journal_replay) stops at the first record whose length or
+ * checksum is wrong: a power cut mid-write leaves a torn record at the end
+ * of the last segment; it is logged, dropped, and the file cut there.
+ * When a write fails (ENOSPC, EIO) the partial record is cut off too, the
+ * failure is logged once, and appends are skipped (the agent works from
+ * memory) until JOURNAL_RETRY_MS later, when the disk is tried again.
+ */
+
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+#include "compat/tree.h"
+
+#define JOURNAL_SYNC_MS 100
+#define JOURNAL_RETRY_MS 5000
+#define JOURNAL_HEADER 8
+/* A record longer than this is not one: the length is garbage. */
+#define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
+
+struct jseg {
+	RB_ENTRY(jseg) entry;
+	uint64_t id;
+	uint64_t bytes;
+	size_t live;
+	size_t records;
+	time_t newest;		/* when its last record was written */
+};
+RB_HEAD(jseg_tree, jseg);
+
+struct journal {
+	char *dir;
+	char *what;		/* for messages: "journal" */
+	struct event_base *base;
+	struct jseg_tree segs;
+	struct jseg *cur;
+	int fd;			/* the current segment's, or -1 */
+	uint64_t seg_max;
+	uint64_t bytes;		/* in all segments */
+	int dirty;		/* written since the last sync */
+	int failing;		/* a write failed: skipping until retry */
+	int failed;		/* ... and none has succeeded since */
+	int in_hook;
+	struct event *sync_timer;
+	struct event *sync_now;
+	struct event *retry_timer;
+	void (*rotated)(void *);	/* a new segment began */
+	void *rotated_arg;
+	uint64_t syncs;
+};
+
+static int
+jseg_cmp(struct jseg *a, struct jseg *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* (Not _STATIC: libbsd's spelling of that does not compile.) */
+RB_PROTOTYPE(jseg_tree, jseg, entry, jseg_cmp)
+RB_GENERATE(jseg_tree, jseg, entry, jseg_cmp)
+
+static void
+journal_path(const struct journal *j, uint64_t id, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%016llx.seg", j->dir, (unsigned long long)id);
+}
+
+static struct jseg *
+journal_seg(struct journal *j, uint64_t id)
+{
+	struct jseg key, *s;
+
+	key.id = id;
+	if ((s = RB_FIND(jseg_tree, &j->segs, &key)) != NULL)
+		return s;
+	s = xcalloc(1, sizeof *s);
+	s->id = id;
+	RB_INSERT(jseg_tree, &j->segs, s);
+	return s;
+}
+
+static void
+journal_sync(struct journal *j)
+{
+	if (!j->dirty || j->fd == -1)
+		return;
+	if (fdatasync(j->fd) != 0 && !j->failing)
+		log_warn("%s: cannot sync %s: %s", j->what, j->dir,
+		    strerror(errno));
+	j->dirty = 0;
+	j->syncs++;
+}
+
+static void
+journal_on_sync(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	journal_sync(arg);
+}
+
+static void
+journal_on_retry(evutil_socket_t fd, short events, void *arg)
+{
+	struct journal *j = arg;
+
+	(void)fd;
+	(void)events;
+	j->failing = 0;		/* the next append tries the disk again */
+	/* Running tasks' records now, rather than at the next message. */
+	if (j->failed && j->rotated != NULL && !j->in_hook) {
+		j->in_hook = 1;
+		j->rotated(j->rotated_arg);
+		j->in_hook = 0;
+	}
+}
+
+/* Deletes segment S (not the current one) once nothing in it is live. */
+static void
+journal_drop_if_dead(struct journal *j, struct jseg *s)
+{
+	char path[4096];
+
+	if (s == j->cur || s->live != 0)
+		return;
+	journal_path(j, s->id, path, sizeof path);
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("%s: cannot remove %s: %s", j->what, path,
+		    strerror(errno));
+	j->bytes -= s->bytes;
+	RB_REMOVE(jseg_tree, &j->segs, s);
+	free(s);
+}
+
+/* Starts segment ID as the current one. */
+static int
+journal_begin(struct journal *j, uint64_t id, char **cause)
+{
+	char path[4096];
+	int fd;
+
+	journal_path(j, id, path, sizeof path);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (j->fd != -1) {
+		journal_sync(j);
+		close(j->fd);
+	}
+	j->fd = fd;
+	j->cur = journal_seg(j, id);
+	return 0;
+}
+
+/*
+ * Opens the journal in DIR (created 0700), whose segments are replaced
+ * past SEG_MAX bytes.  Returns it, or NULL with *cause set.
+ */
+struct journal *
+journal_open(struct event_base *base, const char *dir, const char *what,
+    uint64_t seg_max, char **cause)
+{
+	struct journal *j;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		xasprintf(cause, "cannot create %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->dir = xstrdup(dir);
+	j->what = xstrdup(what);
+	j->base = base;
+	RB_INIT(&j->segs);
+	j->fd = -1;
+	j->seg_max = seg_max;
+	j->sync_timer = evtimer_new(base, journal_on_sync, j);
+	j->sync_now = event_new(base, -1, 0, journal_on_sync, j);
+	j->retry_timer = evtimer_new(base, journal_on_retry, j);
+	if (j->sync_timer == NULL || j->sync_now == NULL ||
+	    j->retry_timer == NULL)
+		fatalx("cannot create the %s's timers", what);
+	return j;
+}
+
+void
+journal_on_rotate(struct journal *j, void (*fn)(void *), void *arg)
+{
+	j->rotated = fn;
+	j->rotated_arg = arg;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/*
+ * Reads one segment's records into FN, in order.  Stops at the first
+ * record that is torn or corrupt: it and everything after it is cut off.
+ */
+static void
+journal_read_segment(struct journal *j, struct jseg *s,
+    void (*fn)(void *, const struct jrec *), void *arg)
+{
+	unsigned char *data, *p;
+	struct jrec r;
+	struct buf b;
+	char path[4096], *cause;
+	uint64_t off = 0;
+	uint32_t len;
+
+	journal_path(j, s->id, path, sizeof path);
+	buf_init(&b);
+	if (buf_read_file(&b, path, (size_t)-1 / 2, &cause) != 0) {
+		log_error("%s: %s: skipped", j->what, cause);
+		free(cause);
+		buf_free(&b);
+		return;
+	}
+	data = (unsigned char *)b.data;
+	while (off < b.len) {
+		p = data + off;
+		if (b.len - off < JOURNAL_HEADER + 1 ||
+		    (len = get32(p)) == 0 || len > JOURNAL_RECORD_MAX ||
+		    len > b.len - off - JOURNAL_HEADER ||
+		    crc32c(0, p + JOURNAL_HEADER, len) != get32(p + 4)) {
+			log_warn("%s: %s: a torn or corrupt record at offset "
+			    "%llu (of %zu bytes): it and what follows are "
+			    "dropped", j->what, path, (unsigned long long)off,
+			    b.len);
+			if (truncate(path, (off_t)off) != 0)
+				log_warn("%s: cannot cut %s: %s", j->what,
+				    path, strerror(errno));
+			break;
+		}
+		memset(&r, 0, sizeof r);
+		r.type = p[JOURNAL_HEADER];
+		r.data = p + JOURNAL_HEADER + 1;
+		r.len = len - 1;
+		r.seg = s->id;
+		r.offset = off;
+		s->records++;
+		fn(arg, &r);
+		off += JOURNAL_HEADER + len;
+	}
+	s->bytes = off;
+	j->bytes += off;
+	buf_free(&b);
+}
+
+/*
+ * Reads every segment back, oldest first, handing each record to FN,
+ * which calls journal_retain() for the ones still live; then starts a
+ * new segment and deletes the old ones with nothing live.  Returns 0, or
+ * -1 with *cause set if no segment can be written.
+ */
+int
+journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
+    void *arg, char **cause)
+{
+	struct jseg *s, *next;
+	struct dirent *de;
+	unsigned long long id;
+	uint64_t last = 0;
+	char *end;
+	DIR *d;
+
+	if ((d = opendir(j->dir)) == NULL) {
+		xasprintf(cause, "%s: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 20 ||
+		    strcmp(de->d_name + 16, ".seg") != 0)
+			continue;
+		id = strtoull(de->d_name, &end, 16);
+		if (end != de->d_name + 16)
+			continue;
+		journal_seg(j, id);
+	}
+	closedir(d);
+	RB_FOREACH(s, jseg_tree, &j->segs) {
+		journal_read_segment(j, s, fn, arg);
+		last = s->id;
+	}
+	if (journal_begin(j, last + 1, cause) != 0)
+		return -1;
+	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next)
+		journal_drop_if_dead(j, s);
+	return 0;
+}
+
+void
+journal_retain(struct journal *j, uint64_t seg)
+{
+	struct jseg key, *s;
+
+	key.id = seg;
+	if ((s = RB_FIND(jseg_tree, &j->segs, &key)) != NULL)
+		s->live++;
+}
+
+void
+journal_release(struct journal *j, uint64_t seg)
+{
+	struct jseg key, *s;
+
+	if (j == NULL || seg == 0)
+		return;
+	key.id = seg;
+	if ((s = RB_FIND(jseg_tree, &j->segs, &key)) == NULL || s->live == 0)
+		return;
+	s->live--;
+	journal_drop_if_dead(j, s);
+}
+
+/*
+ * Appends a record of TYPE with the N pieces of payload; LIVE counts it
+ * live in its segment (journal_release() later).  URGENT syncs it at the
+ * end of this loop pass.  Returns the segment it went to (with its offset
+ * in *offset), or 0 when it could not be written: the agent goes on
+ * without it.
+ */
+uint64_t
+journal_append(struct journal *j, int type, const struct iovec_c *iov,
+    size_t n, int live, int urgent, uint64_t *offset)
+{
+	unsigned char head[JOURNAL_HEADER + 1];
+	struct buf rec;
+	struct jseg *old;
+	char *cause;
+	uint64_t at;
+	uint32_t crc;
+	ssize_t w;
+	size_t i, len = 1;
+
+	if (j == NULL || j->fd == -1 || j->failing)
+		return 0;
+	if (j->failed) {
+		/* The disk takes records again. */
+		j->failed = 0;
+		log_info("%s: writing to %s again", j->what, j->dir);
+		if (j->rotated != NULL && !j->in_hook) {
+			j->in_hook = 1;
+			j->rotated(j->rotated_arg);
+			j->in_hook = 0;
+		}
+		if (j->failing)
+			return 0;
+	}
+	if (j->cur->bytes >= j->seg_max) {
+		old = j->cur;
+		if (journal_begin(j, old->id + 1, &cause) != 0) {
+			log_error("%s: cannot start a new segment: %s", j->what,
+			    cause);
+			free(cause);
+		} else {
+			journal_drop_if_dead(j, old);
+			if (j->rotated != NULL && !j->in_hook) {
+				j->in_hook = 1;
+				j->rotated(j->rotated_arg);
+				j->in_hook = 0;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		len += iov[i].len;
+	head[JOURNAL_HEADER] = (unsigned char)type;
+	crc = crc32c(0, head + JOURNAL_HEADER, 1);
+	for (i = 0; i < n; i++)
+		crc = crc32c(crc, iov[i].base, iov[i].len);
+	put32(head, (uint32_t)len);
+	put32(head + 4, crc);
+	buf_init(&rec);
+	buf_reserve(&rec, JOURNAL_HEADER + len);
+	buf_append(&rec, head, sizeof head);
+	for (i = 0; i < n; i++)
+		buf_append(&rec, iov[i].base, iov[i].len);
+	at = j->cur->bytes;
+	do
+		w = write(j->fd, rec.data, rec.len);
+	while (w == -1 && errno == EINTR);
+	if (w != (ssize_t)rec.len) {
+		/* No half record stays behind to be read back. */
+		log_error("%s: cannot write to %s: %s: going on from memory, "
+		    "trying the disk again in %d s", j->what, j->dir,
+		    w == -1 ? strerror(errno) : "short write",
+		    JOURNAL_RETRY_MS / 1000);
+		if (ftruncate(j->fd, (off_t)at) != 0)
+			log_warn("%s: cannot cut a partial record: %s",
+			    j->what, strerror(errno));
+		j->failing = 1;
+		j->failed = 1;
+		timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
+		buf_free(&rec);
+		return 0;
+	}
+	buf_free(&rec);
+	j->cur->bytes += JOURNAL_HEADER + len;
+	j->cur->records++;
+	j->cur->newest = time(NULL);
+	j->bytes += JOURNAL_HEADER + len;
+	if (live)
+		j->cur->live++;
+	j->dirty = 1;
+	if (urgent)
+		event_active(j->sync_now, EV_TIMEOUT, 0);
+	else if (!evtimer_pending(j->sync_timer, NULL))
+		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+	if (offset != NULL)
+		*offset = at;
+	return j->cur->id;
+}
+
+/*
+ * Reads the record at OFFSET of segment SEG into B (type and payload).
+ * Returns its type, or -1.
+ */
+int
+journal_read(struct journal *j, uint64_t seg, uint64_t offset, struct buf *b)
+{
+	unsigned char head[JOURNAL_HEADER];
+	char path[4096];
+	uint32_t len;
+	ssize_t n;
+	int fd, type = -1;
+
+	journal_path(j, seg, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (pread(fd, head, sizeof head, (off_t)offset) == (ssize_t)sizeof head &&
+	    (len = get32(head)) != 0 && len <= JOURNAL_RECORD_MAX) {
+		buf_clear(b);
+		buf_reserve(b, len);
+		n = pread(fd, b->data, len, (off_t)offset + JOURNAL_HEADER);
+		if (n == (ssize_t)len &&
+		    crc32c(0, b->data, len) == get32(head + 4)) {
+			b->len = len;
+			type = (unsigned char)b->data[0];
+		}
+	}
+	close(fd);
+	return type;
+}
+
+/* Segments in order, for expiry: FN(arg, id, records, newest). */
+void
+journal_each_segment(struct journal *j, void (*fn)(void *, uint64_t, size_t,
+    time_t), void *arg)
+{
+	struct jseg *s, *next;
+
+	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next)
+		fn(arg, s->id, s->records, s->newest);
+}
+
+/* Deletes segment SEG whatever it holds (expiry of old records). */
+void
+journal_drop(struct journal *j, uint64_t seg)
+{
+	struct jseg key, *s;
+
+	key.id = seg;
+	if ((s = RB_FIND(jseg_tree, &j->segs, &key)) == NULL || s == j->cur)
+		return;
+	s->live = 0;
+	journal_drop_if_dead(j, s);
+}
+
+uint64_t
+journal_bytes(const struct journal *j)
+{
+	return j != NULL ? j->bytes : 0;
+}
+
+uint64_t
+journal_current(const struct journal *j)
+{
+	return j != NULL && j->cur != NULL ? j->cur->id : 0;
+}
+
+/* Syncs and closes (agent exit). */
+void
+journal_close(struct journal *j)
+{
+	struct jseg *s, *next;
+
+	if (j == NULL)
+		return;
+	journal_sync(j);
+	if (j->fd != -1)
+		close(j->fd);
+	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next) {
+		RB_REMOVE(jseg_tree, &j->segs, s);
+		free(s);
+	}
+	event_free(j->sync_timer);
+	event_free(j->sync_now);
+	event_free(j->retry_timer);
+	free(j->dir);
+	free(j->what);
+	free(j);
+}
