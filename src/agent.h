@@ -275,6 +275,7 @@ int state_open(struct event_base *, const char *, int, char **);
 void state_recover(struct agent *, void (*)(struct agent *, struct msg *));
 int state_active(void);
 const char *state_directory(void);
+uint64_t state_journal_bytes(void);
 void state_journal_msg(struct msg *, const char *, int);
 void state_journal_ack(const char *, uint64_t);
 struct srun *state_task_started(struct task *, pid_t, const char *,

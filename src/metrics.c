@@ -257,8 +257,15 @@ metrics_render(const struct metrics_state *st)
 	metrics_one(&b, "nodelink_agent_malformed_messages_total", "counter",
 	    "Messages from the server dropped as malformed.",
 	    metrics.malformed);
+	metrics_one(&b, "nodelink_agent_acks_total", "counter",
+	    "Acknowledgements from the server taken.", metrics.acks);
+	metrics_one(&b, "nodelink_agent_acks_dropped_total", "counter",
+	    "Acknowledgements of unknown tasks or unsent messages dropped.",
+	    metrics.acks_unknown);
 	metrics_one(&b, "nodelink_agent_spool_bytes", "gauge",
 	    "Bytes waiting to be sent to the server.", st->spool_bytes);
+	metrics_one(&b, "nodelink_agent_journal_bytes", "gauge",
+	    "Bytes in the state directory's journal.", state_journal_bytes());
 	metrics_process(&b);
 	buf_append(&b, "", 1);
 	return b.data;

@@ -251,6 +251,12 @@ state_active(void)
 	return state_dir != NULL;
 }
 
+uint64_t
+state_journal_bytes(void)
+{
+	return journal_bytes(state_journal);
+}
+
 const char *
 state_directory(void)
 {
@@ -565,6 +571,31 @@ state_read_finished(void *arg, const struct jrec *r)
 
 /* -- start-up ---------------------------------------------------------- */
 
+/* Makes DIR (0700) and any missing parent (0755), as install -d would. */
+static int
+state_mkdir(const char *dir)
+{
+	char *copy, *p;
+	int rc;
+
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	copy = xstrdup(dir);
+	for (p = copy + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
+			free(copy);
+			return -1;
+		}
+		*p = '/';
+	}
+	free(copy);
+	rc = mkdir(dir, 0700);
+	return rc == 0 || errno == EEXIST ? 0 : -1;
+}
+
 /* The lock: one agent per directory, released by the kernel at death. */
 static int
 state_lock(const char *dir, char **cause)
@@ -619,7 +650,7 @@ state_open(struct event_base *base, const char *dir, int explicit,
 		    "if the agent is killed");
 		return 0;
 	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+	if (state_mkdir(dir) != 0) {
 		if (explicit) {
 			xasprintf(cause, "cannot create the state directory "
 			    "%s: %s", dir, strerror(errno));

@@ -6,7 +6,8 @@
 #                     UndefinedBehaviorSanitizer: the whole suite
 #   fallbacks         every platform shim forced onto its fallback
 #                     (fork+exec, pipe+fcntl, close loop,
-#                     no process tree): the whole suite
+#                     no process tree): the whole suite, memory-only
+#                     (no state directory but where a scenario names one)
 #   valgrind          the unit tests under memcheck
 #   fuzz              each libFuzzer target for FUZZ_SECONDS (60), then
 #                     its corpus replayed as regression tests
@@ -45,7 +46,7 @@ fallbacks() {
       ac_cv_func_posix_spawn=no ac_cv_func_pipe2=no ac_cv_func_closefrom=no \
       ac_cv_func_close_range=no &&
     make -j"$jobs" >/dev/null && ./nodelink-agent --version | tail -n 1 &&
-    make -j"$jobs" check
+    NODELINK_TEST_MEMORY_ONLY=1 make -j"$jobs" check
 }
 
 valgrind_units() {

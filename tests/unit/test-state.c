@@ -1,0 +1,177 @@
+/*
+ * test-state.c: the journal's records come back as written, a torn or
+ * corrupt tail is cut off and everything before it kept, and the
+ * finished-task store answers for many more tasks than the registry
+ * remembers, across a restart.
+ */
+
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <glib.h>
+
+#include "agent.h"
+
+struct seen {
+	int n;
+	int last;
+	struct journal *j;
+};
+
+static void
+count(void *arg, const struct jrec *r)
+{
+	struct seen *s = arg;
+
+	g_assert_cmpuint(r->len, ==, 4);
+	s->last = (int)r->data[0] | (int)r->data[1] << 8;
+	s->n++;
+	journal_retain(s->j, r->seg);	/* kept: still live */
+}
+
+static char *
+tmpdir(void)
+{
+	char *d = g_strdup("/tmp/nodelink-test-state-XXXXXX");
+
+	g_assert_nonnull(g_mkdtemp(d));
+	return d;
+}
+
+static void
+append_n(struct journal *j, int from, int n)
+{
+	unsigned char v[4];
+	struct iovec_c iov;
+	int i;
+
+	for (i = from; i < from + n; i++) {
+		v[0] = (unsigned char)i;
+		v[1] = (unsigned char)(i >> 8);
+		v[2] = v[3] = 0xab;
+		iov.base = v;
+		iov.len = 4;
+		g_assert_cmpuint(journal_append(j, 1, &iov, 1, 1, 0, NULL), !=,
+		    0);
+	}
+}
+
+/* Replays DIR, returning what was seen. */
+static struct seen
+replay(struct event_base *base, const char *dir)
+{
+	struct journal *j;
+	struct seen s = { 0, -1, NULL };
+	char *cause = NULL;
+
+	j = journal_open(base, dir, "journal", 1 << 20, &cause);
+	g_assert_nonnull(j);
+	s.j = j;
+	g_assert_cmpint(journal_replay(j, count, &s, &cause), ==, 0);
+	journal_close(j);
+	return s;
+}
+
+static void
+test_journal_torn_and_corrupt(void)
+{
+	struct event_base *base = event_base_new();
+	struct journal *j;
+	struct seen s;
+	char *dir = tmpdir(), *cause = NULL, path[512], cmd[600];
+
+	j = journal_open(base, dir, "journal", 1 << 20, &cause);
+	g_assert_cmpint(journal_replay(j, count, &(struct seen){ 0, 0, j },
+	    &cause), ==, 0);
+	append_n(j, 0, 100);
+	journal_close(j);
+	s = replay(base, dir);
+	g_assert_cmpint(s.n, ==, 100);
+	g_assert_cmpint(s.last, ==, 99);
+
+	/* Torn: the last record loses 3 bytes. */
+	snprintf(path, sizeof path, "%s/%016llx.seg", dir, 1ULL);
+	g_assert_cmpint(truncate(path, 100 * 13 - 3), ==, 0);
+	s = replay(base, dir);
+	g_assert_cmpint(s.n, ==, 99);
+	g_assert_cmpint(s.last, ==, 98);
+
+	/* Corrupt: a byte of record 50 flipped; 0..49 are kept. */
+	snprintf(cmd, sizeof cmd, "printf '\\377' | dd of=%s bs=1 seek=%d "
+	    "conv=notrunc status=none", path, 50 * 13 + 10);
+	g_assert_cmpint(system(cmd), ==, 0);
+	s = replay(base, dir);
+	g_assert_cmpint(s.n, ==, 50);
+	g_assert_cmpint(s.last, ==, 49);
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(dir);
+	event_base_free(base);
+}
+
+static struct msg *
+final_for(int i)
+{
+	char text[64];
+	struct msg *m;
+
+	snprintf(text, sizeof text, "final of %d", i);
+	m = msg_new(strlen(text));
+	memcpy(m->data, text, strlen(text));
+	return m;
+}
+
+/* Far more finished tasks than the registry's 10,000, and a restart. */
+static void
+test_finished_store(void)
+{
+	struct event_base *base = event_base_new();
+	struct msg *m;
+	char *dir = tmpdir(), *cause = NULL, id[32], cmd[600], want[64];
+	int i;
+
+	g_assert_cmpint(state_open(base, dir, 1, &cause), ==, 0);
+	for (i = 0; i < 30000; i++) {
+		snprintf(id, sizeof id, "task-%d", i);
+		m = final_for(i);
+		state_task_finished(id, m);
+		msg_free(m);
+	}
+	state_close();
+	g_assert_cmpint(state_open(base, dir, 1, &cause), ==, 0);
+	for (i = 0; i < 30000; i += 997) {
+		snprintf(id, sizeof id, "task-%d", i);
+		m = state_finished_final(id);
+		g_assert_nonnull(m);
+		snprintf(want, sizeof want, "final of %d", i);
+		g_assert_cmpuint(m->len, ==, strlen(want));
+		g_assert_cmpint(memcmp(m->data, want, m->len), ==, 0);
+		msg_free(m);
+	}
+	g_assert_null(state_finished_final("task-30000"));
+	g_assert_null(state_finished_final("never"));
+	state_close();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(dir);
+	event_base_free(base);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	log_set_level(LOG_ERROR);
+	g_test_add_func("/journal/torn-and-corrupt",
+	    test_journal_torn_and_corrupt);
+	g_test_add_func("/state/finished-store", test_finished_store);
+	return g_test_run();
+}
