@@ -23,6 +23,7 @@
  *   task-proc.c   a task that is a process: spawn, pipes, kill, final
  *   task-shell.c  shell tasks: SHELL -c CMD
  *   task-docker.c Docker operations through the Docker CLI
+ *   task-file.c   file upload and download (files.c: confinement)
  *   docker.c      Docker's grammar and the CLI's argument vectors (pure)
  *   track.c       where a task's processes are: its cgroup, or its
  *                 process group and the escapees a sweep finds
@@ -166,6 +167,9 @@ struct options {
 	char *wire_dialect;		/* auto|design|upstream */
 	char *cgroup_root;		/* auto|none|DIR */
 	char *state_dir;		/* DIR|none */
+	char *file_roots;		/* file transfer beneath these */
+	uint64_t file_max_bytes;
+	unsigned file_idle_timeout_s;
 	int state_dir_explicit;		/* given, not the default */
 	unsigned delivery_wait_s;	/* exit: wait for the server */
 	char *http_listen;		/* ADDR:PORT, or NULL */
@@ -344,6 +348,10 @@ enum request_kind {
 	REQUEST_DOCKER,
 	REQUEST_CANCEL,
 	REQUEST_ACK,		/* the server stored the task up to seq */
+	REQUEST_INPUT,		/* stdin bytes for a running task */
+	REQUEST_RESIZE,		/* a PTY task's new size */
+	REQUEST_UPLOAD,		/* a chunk of a file to write */
+	REQUEST_DOWNLOAD,	/* a file to read */
 };
 struct request {
 	char *agent_id;
@@ -363,6 +371,17 @@ struct request {
 	char **secret_env;	/* NAME=VALUE, masked in output */
 	size_t n_secret_env;
 	uint64_t ack_seq;	/* REQUEST_ACK */
+	int pty;		/* REQUEST_SHELL: on a terminal */
+	unsigned rows, cols;	/* ... and REQUEST_RESIZE */
+	int want_stdin;		/* stdin fed by TaskInput */
+	unsigned char *input;	/* REQUEST_INPUT, REQUEST_UPLOAD's data */
+	size_t input_len;
+	int input_eof;
+	char *path;		/* REQUEST_UPLOAD, REQUEST_DOWNLOAD */
+	uint64_t offset, length;
+	int last, overwrite;	/* REQUEST_UPLOAD */
+	unsigned mode;
+	char *sha256;
 	/* REQUEST_CANCEL */
 	char *reason;
 	int cancel_upstream;	/* answer at upstream's field (wire.c) */
@@ -425,6 +444,12 @@ struct response {
 	int exit_code;
 	enum fail_reason reason;
 	const struct usage *usage;	/* or NULL */
+	int file;		/* 1: FileUploadResponse, 2: Download */
+	uint64_t file_size, file_offset;
+	unsigned file_mode;
+	const char *sha256;	/* or NULL */
+	const unsigned char *data;	/* a download's bytes */
+	size_t data_len;
 };
 struct tstream;
 struct msg {
@@ -525,6 +550,9 @@ const char *task_id(const struct task *);
 enum task_kind task_kind(const struct task *);
 struct agent *task_agent(const struct task *);
 void task_set_cancel(struct task *, int (*)(void *), void *);
+void task_set_io(struct task *, void (*)(void *, const struct request *),
+	    void (*)(void *, unsigned, unsigned));
+void task_input(struct agent *, const struct request *);
 void task_set_container_id(struct task *, const char *);
 int task_cancel(struct task *);
 void task_send_output(struct task *, enum output_stream, const char *, size_t);
@@ -537,6 +565,7 @@ struct final {
 	const struct usage *usage;	/* or NULL */
 };
 void task_send_final(struct task *, const struct final *);
+void task_send_file(struct task *, const struct response *, int);
 void task_resend_final(struct task *);
 void task_send_cancel_reply(struct task *, const struct request *,
 	    const char *);
@@ -608,6 +637,9 @@ struct proc_spec {
 	size_t n_secret_env;		/* masked in the output */
 	struct limits limits;	/* in force; 0: none */
 	const struct run_as *user;	/* or NULL: the agent's */
+	int want_stdin;		/* stdin a pipe fed by TaskInput */
+	int pty;		/* on a terminal of rows x cols */
+	unsigned rows, cols;
 	const char *dir;	/* or NULL */
 	const char *what;	/* for the log */
 	unsigned timeout_s;	/* 0: the agent's default */
@@ -637,6 +669,17 @@ const char *limits_name(size_t);
 /* task-shell.c */
 int task_shell_start(struct task *, const struct request *, char **,
 	    enum fail_reason *);
+
+/* task-file.c: file upload and download; files.c: where they may go. */
+int task_file_start(struct task *, const struct request *, char **,
+	    enum fail_reason *);
+int task_file_chunk(struct task *, const struct request *);
+void task_file_resume_all(void);
+void task_file_cancel_all(void);
+int files_open_read(const struct options *, const char *, char **,
+	    enum fail_reason *);
+int files_open_parent(const struct options *, const char *, const char **,
+	    char **, enum fail_reason *);
 
 /* task-docker.c */
 int task_docker_start(struct task *, const struct request *, char **,
@@ -707,6 +750,7 @@ struct metrics {
 	uint64_t output_bytes[2];
 	uint64_t messages_sent, messages_resent, malformed;
 	uint64_t acks, acks_unknown;
+	uint64_t input_dropped, input_refused;
 };
 extern struct metrics metrics;
 /* What the counters do not hold, gathered when asked. */

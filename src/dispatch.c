@@ -108,6 +108,10 @@ dispatch_start(struct task *t, const struct request *req)
 	case REQUEST_NONE:
 	case REQUEST_CANCEL:
 	case REQUEST_ACK:
+	case REQUEST_INPUT:
+	case REQUEST_RESIZE:
+	case REQUEST_UPLOAD:
+	case REQUEST_DOWNLOAD:
 		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
 	if (rc == TASK_START_LATER)
@@ -145,6 +149,18 @@ dispatch_finished_earlier(struct agent *a, const struct request *req)
 	return 1;
 }
 
+/* Starts a file transfer at once: it runs no process. */
+static void
+dispatch_file(struct task *t, const struct request *req)
+{
+	enum fail_reason why = REASON_BAD_REQUEST;
+	char *cause = NULL;
+
+	if (task_file_start(t, req, &cause, &why) != 0)
+		task_fail(t, why, "%s", cause);
+	free(cause);
+}
+
 /* Drops a message nothing can be sent back for. */
 static void
 dispatch_drop(const char *why)
@@ -180,6 +196,11 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		task_ack(a, &req);
 		goto out;
 	}
+	if (cause == NULL && (req.kind == REQUEST_INPUT ||
+	    req.kind == REQUEST_RESIZE)) {
+		task_input(a, &req);
+		goto out;
+	}
 	if (*req.task_id == '\0' && cause != NULL) {
 		dispatch_drop(cause);
 		goto out;
@@ -198,6 +219,9 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		dispatch_cancel(a, &req);
 		goto out;
 	}
+	if (t != NULL && cause == NULL && req.kind == REQUEST_UPLOAD &&
+	    task_state(t) == TASK_RUNNING && task_file_chunk(t, &req))
+		goto out;	/* the next chunk of a running upload */
 	if (t != NULL) {
 		if (cause != NULL)
 			log_warn("task %s: malformed repeat ignored: %s",
@@ -216,7 +240,9 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	if (dispatch_finished_earlier(a, &req))
 		goto out;
 	t = task_new(a, req.task_id, req.agent_id,
-	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER : TASK_KIND_SHELL);
+	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER :
+	    req.kind == REQUEST_UPLOAD || req.kind == REQUEST_DOWNLOAD ?
+	    TASK_KIND_FILE : TASK_KIND_SHELL);
 	if (cause != NULL)
 		task_fail(t, REASON_BAD_REQUEST, "malformed request: %s", cause);
 	else if (a->shutting_down)
@@ -224,6 +250,8 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	else if (req.kind == REQUEST_NONE)
 		task_fail(t, REASON_BAD_REQUEST, "request has no task: expected shell_execute, "
 		    "docker_operation or task_cancel");
+	else if (req.kind == REQUEST_UPLOAD || req.kind == REQUEST_DOWNLOAD)
+		dispatch_file(t, &req);	/* no process: no admission */
 	else
 		admit_request(t, &req);
 out:

@@ -379,13 +379,14 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 	uint32_t crc;
 	ssize_t w;
 	size_t i, len = 1;
+	int recovered = 0;
 
 	if (j == NULL || j->fd == -1 || j->failing)
 		return 0;
 	if (j->failed) {
-		/* The disk takes records again. */
+		/* The disk may take records again (said once one is in). */
 		j->failed = 0;
-		log_info("%s: writing to %s again", j->what, j->dir);
+		recovered = 1;
 		if (j->rotated != NULL && !j->in_hook) {
 			j->in_hook = 1;
 			j->rotated(j->rotated_arg);
@@ -442,6 +443,8 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		return 0;
 	}
 	buf_free(&rec);
+	if (recovered)
+		log_info("%s: writing to %s again", j->what, j->dir);
 	j->cur->bytes += JOURNAL_HEADER + len;
 	j->cur->records++;
 	j->cur->newest = time(NULL);

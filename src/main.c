@@ -128,6 +128,7 @@ main_drained(void *arg)
 {
 	(void)arg;
 	task_proc_resume_all();
+	task_file_resume_all();
 }
 
 /* Stops the loop once no task runs and the spool is empty. */
@@ -190,6 +191,7 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	notify_systemd("STOPPING=1");
 	admit_cancel_all();
 	task_proc_cancel_all();
+	task_file_cancel_all();
 	timer_add_ms(main_drain_timer, 20);
 	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
 	    1000 + MAIN_DRAIN_EXTRA_MS + (state_active() ? 0 :
@@ -330,6 +332,12 @@ main(int argc, char **argv)
 	    &text) != 0) {
 		log_error("%s", text);
 		free(text);
+		state_close();
+		track_shutdown();
+		reaper_stop();
+		event_base_free(agent.base);
+		grpc_shutdown();
+		options_free(&opts);
 		return 2;
 	}
 	admit_init(&agent, dispatch_start);

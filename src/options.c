@@ -150,6 +150,20 @@ static const struct option_entry options_table[] = {
 	  .arg = "SECONDS",
 	  .help = "at exit without a state directory, how long to wait for "
 	  "the server to take the last messages" },
+	{ .name = "file-roots", .type = OPT_STRING, .offset = OFF(file_roots),
+	  .env = 1, .key = "files.roots", .list = 1, .arg = "DIR[,DIR...]",
+	  .help = "file upload and download only beneath these directories "
+	  "(none by default: file transfer refused)" },
+	{ .name = "file-max-bytes", .type = OPT_U64,
+	  .offset = OFF(file_max_bytes), .env = 1, .key = "files.max_bytes",
+	  .def = "1G", .arg = "BYTES",
+	  .help = "the largest file uploaded or downloaded" },
+	{ .name = "file-idle-timeout", .type = OPT_UINT,
+	  .offset = OFF(file_idle_timeout_s), .env = 1,
+	  .key = "files.idle_timeout", .def = "60", .min = 1, .max = 86400,
+	  .arg = "SECONDS",
+	  .help = "an upload with no chunk for this long fails, its partial "
+	  "file removed" },
 	{ .name = "http-listen", .type = OPT_STRING,
 	  .offset = OFF(http_listen), .env = 1, .key = "http.listen",
 	  .arg = "ADDR:PORT",

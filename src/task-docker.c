@@ -99,6 +99,7 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	sp.out_fd = null_fd;
 	sp.err_fd = null_fd;
 	sp.cgroup_fd = -1;
+	sp.in_fd = -1;
 	error = compat_spawn(&sp, &pid);
 	free(envp);
 	close(null_fd);
@@ -312,6 +313,7 @@ task_docker_sandbox(struct task *t, const struct request *req,
 	base.secret_env = req->secret_env;
 	base.n_secret_env = req->n_secret_env;
 	base.limits.max_output_bytes = limits->max_output_bytes;
+	base.want_stdin = req->want_stdin;
 	base.timeout_s = req->timeout_seconds;
 	rc = docker_start(t, req, &d, &base, cause, why);
 	for (i = 0; i < req->n_secret_env; i++)

@@ -28,6 +28,15 @@
  * always rlimits; the output limit is the agent's own count.  A task a
  * limit ended gets reason LIMIT_EXCEEDED and a line naming the limit.
  * Secret values (secret_env) are masked (mask.c) before anything leaves.
+ *
+ * A task may take input (ShellExecute.stdin): its stdin is then a pipe the
+ * agent writes TaskInput bytes to as the task reads them, from a queue of
+ * at most PROC_INPUT_MAX bytes (more is refused, logged and counted), never
+ * blocking the loop.  A task on a terminal (pty) has the terminal on
+ * stdin, stdout and stderr; what it writes arrives as stdout, input goes
+ * to the terminal, eof sends its EOF character, a resize its SIGWINCH, and
+ * its output is read until the terminal reports EOF (EIO), so that the
+ * last bytes after the process exits are not lost.
  */
 
 #include "config.h"
@@ -39,6 +48,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +68,8 @@
 #define PROC_POLL_MS 100
 /* After SIGKILL, how long before the task finishes without its processes. */
 #define PROC_GIVE_UP_MS 2000
+/* Input waiting for a task to read it, at most. */
+#define PROC_INPUT_MAX (1024 * 1024)
 /* The agent's own settings (options.c) all begin so. */
 #define PROC_AGENT_ENV_PREFIX "NODELINK_"
 
@@ -103,6 +115,11 @@ struct proc_task {
 	void *hook_arg;
 
 	struct srun *run;	/* its START record (state.c) */
+	int in_fd;		/* its stdin's other end, or -1 */
+	struct buf in_queue;	/* input not yet written */
+	struct event *in_ev;
+	int in_eof;		/* close stdin once the queue is written */
+	int tty_fd;		/* its terminal's master (resize), or -1 */
 	struct limits limits;	/* in force */
 	int cgroup_memory;	/* memory.max, not RLIMIT_AS */
 	char limit_hit[128];	/* which limit ended it, or "" */
@@ -253,7 +270,9 @@ proc_task_env(const struct proc_spec *spec, const char *traceparent,
 	char **add, **envp;
 	size_t n = 0;
 
-	add = xcalloc(spec->n_env + spec->n_secret_env + 5, sizeof *add);
+	add = xcalloc(spec->n_env + spec->n_secret_env + 6, sizeof *add);
+	if (spec->pty)
+		add[n++] = (char *)"TERM=xterm";	/* the request may say */
 	if (spec->user != NULL) {
 		snprintf(userenv[0], 300, "HOME=%s", spec->user->home);
 		snprintf(userenv[1], 300, "USER=%s", spec->user->name);
@@ -339,6 +358,12 @@ proc_free(struct proc_task *st)
 		st->hooks->free(st->hook_arg);
 	track_free(st->track);
 	state_task_ended(st->run);
+	proc_event_free(&st->in_ev);
+	if (st->in_fd != -1)
+		close(st->in_fd);
+	if (st->tty_fd != -1)
+		close(st->tty_fd);
+	buf_free(&st->in_queue);
 	free(st);
 }
 
@@ -677,6 +702,9 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
+	/* A terminal whose every slave is closed: its EOF. */
+	if (n == -1 && errno == EIO && st->tty_fd != -1)
+		n = 0;
 	if (n == -1)
 		log_warn("task %s: reading its %s: %s", task_id(st->task),
 		    s->which == OUTPUT_STDOUT ? "stdout" : "stderr",
@@ -721,10 +749,146 @@ proc_stream_init(struct proc_task *st, struct proc_stream *s,
 	mask_init(&s->mask, values, spec->n_secret_env);
 	free(values);
 	buf_init(&s->masked);
+	if (fd == -1)
+		return;		/* a terminal's task: one stream */
 	s->ev = event_new(st->agent->base, fd, EV_READ | EV_PERSIST,
 	    proc_on_read, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
 		fatalx("cannot watch a task's output");
+}
+
+/* Writes queued input as the task reads it; closes stdin after eof. */
+static void
+proc_on_input(evutil_socket_t fd, short events, void *arg)
+{
+	struct proc_task *st = arg;
+	ssize_t n;
+
+	(void)fd;
+	(void)events;
+	while (st->in_queue.len != 0) {
+		n = write(st->in_fd, st->in_queue.data, st->in_queue.len);
+		if (n > 0) {
+			buf_consume(&st->in_queue, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;		/* the task reads slowly: later */
+		log_debug("task %s: its stdin is closed (%s): %zu bytes of "
+		    "input dropped", task_id(st->task), n == -1 ?
+		    strerror(errno) : "short write", st->in_queue.len);
+		metrics.input_dropped++;
+		buf_clear(&st->in_queue);
+		st->in_eof = 1;
+		break;
+	}
+	event_del(st->in_ev);
+	if (st->in_eof && st->tty_fd == -1) {
+		close(st->in_fd);
+		st->in_fd = -1;
+	}
+}
+
+/* TaskInput for the task: queued, bounded, written as it is read. */
+static void
+proc_input(void *arg, const struct request *req)
+{
+	struct proc_task *st = arg;
+	unsigned char eof;
+
+	if (st->in_fd == -1 || (st->in_eof && st->tty_fd == -1)) {
+		metrics.input_dropped++;
+		log_debug("task %s: input after its stdin was closed: dropped",
+		    task_id(st->task));
+		return;
+	}
+	if (st->in_queue.len + req->input_len + 1 > PROC_INPUT_MAX) {
+		metrics.input_refused++;
+		log_warn("task %s: %zu bytes of input refused: %zu are still "
+		    "waiting for the task to read them (at most %d)",
+		    task_id(st->task), req->input_len, st->in_queue.len,
+		    PROC_INPUT_MAX);
+		return;
+	}
+	buf_append(&st->in_queue, req->input, req->input_len);
+	if (req->input_eof) {
+		if (st->tty_fd != -1) {
+			eof = compat_pty_eof_char(st->tty_fd);
+			buf_append(&st->in_queue, &eof, 1);
+		} else
+			st->in_eof = 1;
+	}
+	proc_on_input(-1, 0, st);
+	if (st->in_queue.len != 0)
+		event_add(st->in_ev, NULL);
+}
+
+/* TaskResize: the terminal's new size, and SIGWINCH. */
+static void
+proc_resize(void *arg, unsigned rows, unsigned cols)
+{
+	struct proc_task *st = arg;
+
+	if (rows == 0 || cols == 0 || rows > 65535 || cols > 65535) {
+		metrics.input_dropped++;
+		log_warn("task %s: a terminal of %u x %u refused",
+		    task_id(st->task), rows, cols);
+		return;
+	}
+	if (compat_pty_resize(st->tty_fd, rows, cols) != 0)
+		log_warn("task %s: cannot resize its terminal: %s",
+		    task_id(st->task), strerror(errno));
+	else
+		log_debug("task %s: terminal now %u x %u", task_id(st->task),
+		    rows, cols);
+}
+
+/*
+ * The task's descriptors: pipes for its stdout and stderr (and stdin when
+ * it takes input), or one terminal for all three.  OUT[1], ERR[1], IN[0]
+ * are the child's; *IN_W and *TTY the agent's.  Returns 0 or an errno.
+ */
+static int
+proc_open_io(const struct proc_spec *spec, int out[2], int err[2],
+    int in[2], int *in_w, int *tty)
+{
+	int error;
+
+	*in_w = *tty = -1;
+	if (spec->pty) {
+		if ((error = compat_openpty(&out[0], &out[1],
+		    spec->rows != 0 ? spec->rows : 24,
+		    spec->cols != 0 ? spec->cols : 80)) != 0)
+			return error;
+		if ((*in_w = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) == -1 ||
+		    (*tty = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) == -1)
+			return errno;
+		return 0;
+	}
+	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
+	    evutil_make_socket_nonblocking(out[0]) != 0 ||
+	    evutil_make_socket_nonblocking(err[0]) != 0)
+		return errno;
+	compat_pipe_grow(out[0], PROC_READ_SIZE);
+	compat_pipe_grow(err[0], PROC_READ_SIZE);
+	if (spec->want_stdin) {
+		if (compat_pipe_cloexec(in) != 0 ||
+		    evutil_make_socket_nonblocking(in[1]) != 0)
+			return errno;
+		*in_w = in[1];
+		in[1] = -1;
+	}
+	return 0;
+}
+
+static void
+proc_close_fd(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
 }
 
 static void
@@ -852,24 +1016,23 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	struct proc_task *st;
 	struct track *track;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error = 0;
+	int in[2] = { -1, -1 }, in_w = -1, tty = -1;
 	int cgroup_memory;
 	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
 	char userenv[3][300], *what;
 	const char *failed_step;
 	pid_t pid;
 
-	if (compat_pipe_cloexec(out) != 0 || compat_pipe_cloexec(err) != 0 ||
-	    evutil_make_socket_nonblocking(out[0]) != 0 ||
-	    evutil_make_socket_nonblocking(err[0]) != 0) {
-		error = errno;
-		xasprintf(cause, "cannot create pipes: %s", strerror(error));
+	if ((error = proc_open_io(spec, out, err, in, &in_w, &tty)) != 0) {
+		xasprintf(cause, "cannot create %s: %s", spec->pty ?
+		    "a terminal" : "pipes", strerror(error));
 		proc_close_pair(out);
 		proc_close_pair(err);
+		proc_close_pair(in);
+		proc_close_fd(&in_w);
+		proc_close_fd(&tty);
 		goto fail;
 	}
-
-	compat_pipe_grow(out[0], PROC_READ_SIZE);
-	compat_pipe_grow(err[0], PROC_READ_SIZE);
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
 	track = track_new(proc_serial, marker + sizeof PROC_MARKER,
@@ -878,6 +1041,9 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		error = errno;
 		proc_close_pair(out);
 		proc_close_pair(err);
+		proc_close_pair(in);
+		proc_close_fd(&in_w);
+		proc_close_fd(&tty);
 		goto fail;
 	}
 	memset(&sp, 0, sizeof sp);
@@ -889,6 +1055,9 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		    strerror(error));
 		proc_close_pair(out);
 		proc_close_pair(err);
+		proc_close_pair(in);
+		proc_close_fd(&in_w);
+		proc_close_fd(&tty);
 		track_free(track);
 		goto fail;
 	}
@@ -916,13 +1085,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	sp.envp = envp;
 	sp.dir = spec->dir;
 	sp.out_fd = out[1];
-	sp.err_fd = err[1];
+	sp.err_fd = spec->pty ? out[1] : err[1];
+	sp.in_fd = spec->pty ? out[1] : in[0];
+	sp.pty = spec->pty;
 	error = compat_spawn(&sp, &pid);
 	if (sp.cgroup_fd != -1)
 		close(sp.cgroup_fd);
 	free(envp);
-	close(out[1]);
-	close(err[1]);
+	proc_close_fd(&out[1]);
+	proc_close_fd(&err[1]);
+	proc_close_fd(&in[0]);
 	if (error != 0) {
 		if (failed_step != NULL && strcmp(failed_step,
 		    "running the program") != 0)
@@ -936,13 +1108,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		else
 			xasprintf(cause, "cannot start %s: %s", spec->path,
 			    strerror(error));
-		close(out[0]);
-		close(err[0]);
+		proc_close_fd(&out[0]);
+		proc_close_fd(&err[0]);
+		proc_close_fd(&in_w);
+		proc_close_fd(&tty);
 		track_free(track);
 		goto fail;
 	}
 
 	st = xcalloc(1, sizeof *st);
+	st->in_fd = st->tty_fd = -1;
 	st->agent = a;
 	task_set_state(t, TASK_RUNNING);
 	st->task = t;
@@ -965,6 +1140,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
 	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0], spec);
 	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0], spec);
+	st->in_fd = in_w;
+	st->tty_fd = tty;
+	buf_init(&st->in_queue);
+	if (in_w != -1) {
+		st->in_ev = event_new(a->base, in_w, EV_WRITE | EV_PERSIST,
+		    proc_on_input, st);
+		if (st->in_ev == NULL)
+			fatalx("cannot watch a task's input");
+		task_set_io(t, proc_input, tty != -1 ? proc_resize : NULL);
+	}
 	st->limits = spec->limits;
 	st->cgroup_memory = cgroup_memory;
 	LIST_INSERT_HEAD(&proc_running, st, entry);

@@ -69,6 +69,12 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	network = a->opts->sandbox_image != NULL ? a->opts->sandbox_network :
 	    req->sandbox_network;
 	if (image != NULL) {
+		if (req->pty) {
+			*cause = xstrdup("pty is not supported in a sandbox "
+			    "(stdin is)");
+			*why = REASON_BAD_REQUEST;
+			return -1;
+		}
 		if (!docker_check_image(image)) {
 			shell = vis_strdup(image, strlen(image), 200);
 			xasprintf(cause, "sandbox.image '%s' is not an image "
@@ -133,6 +139,10 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	spec.what = what;
 	spec.timeout_s = req->timeout_seconds;
 	spec.traceparent = req->traceparent;
+	spec.want_stdin = req->want_stdin;
+	spec.pty = req->pty;
+	spec.rows = req->rows;
+	spec.cols = req->cols;
 	rc = task_proc_start(t, &spec, cause);
 out:
 	free(what);

@@ -47,6 +47,8 @@ struct task {
 	char *container_id;	/* for a Docker run's final message */
 	struct tstream *ts;	/* what the server acknowledged (state.c) */
 	int (*cancel)(void *);	/* stops a queued or running task */
+	void (*input)(void *, const struct request *);	/* or NULL */
+	void (*resize)(void *, unsigned, unsigned);	/* or NULL */
 	void *owner;
 
 	struct msg *final;	/* a finished task's last word */
@@ -255,6 +257,8 @@ task_finish(struct task *t, struct msg *m)
 	time_t now = time(NULL);
 
 	t->final = task_msg_copy(t, m);
+	t->input = NULL;
+	t->resize = NULL;
 	task_emit(t, m, 1);
 	state_task_finished(t->id, t->final);
 	t->cancel = NULL;
@@ -295,6 +299,62 @@ task_send_final(struct task *t, const struct final *f)
 		r.text_len = strlen(f->text);
 	}
 	task_finish(t, wire_encode_response(&r));
+}
+
+/* What takes TaskInput and TaskResize for the running task. */
+void
+task_set_io(struct task *t, void (*input)(void *, const struct request *),
+    void (*resize)(void *, unsigned, unsigned))
+{
+	t->input = input;
+	t->resize = resize;
+}
+
+/*
+ * TaskInput or TaskResize REQ: to its task, if that is running and takes
+ * it; else logged at debug level, counted, dropped (never fatal).
+ */
+void
+task_input(struct agent *a, const struct request *req)
+{
+	struct task *t = task_find(req->task_id);
+	const char *what = req->kind == REQUEST_INPUT ? "input" : "resize";
+
+	(void)a;
+	if (t == NULL || t->state != TASK_RUNNING || (req->kind ==
+	    REQUEST_INPUT ? t->input == NULL : t->resize == NULL)) {
+		metrics.input_dropped++;
+		log_debug("%s for task %s dropped: %s", what, req->task_id,
+		    t == NULL ? "no such task" : t->state != TASK_RUNNING ?
+		    "it is not running" : req->kind == REQUEST_INPUT ?
+		    "it takes no input (stdin or pty not set)" :
+		    "it has no terminal");
+		return;
+	}
+	if (req->kind == REQUEST_INPUT)
+		t->input(t->owner, req);
+	else
+		t->resize(t->owner, req->rows, req->cols);
+}
+
+/*
+ * A file transfer's message R (its file fields; task_id, seq and the rest
+ * are the task's), its last if FINAL.
+ */
+void
+task_send_file(struct task *t, const struct response *tmpl, int final)
+{
+	struct response r;
+
+	r = *tmpl;
+	r.agent_id = t->reply_id;
+	r.task_id = t->id;
+	r.seq = ++t->seq;
+	r.is_final = final;
+	if (final)
+		task_finish(t, wire_encode_response(&r));
+	else
+		task_emit(t, wire_encode_response(&r), 0);
 }
 
 /* Sends a finished task's final message again, unchanged (same seq). */

@@ -186,6 +186,10 @@ wire_decode_shell(const Pb__ShellExecute *m, struct request *req,
 		req->limits.max_file_bytes = m->limits->max_file_bytes;
 		req->limits.max_output_bytes = m->limits->max_output_bytes;
 	}
+	req->pty = m->pty;
+	req->rows = m->rows;
+	req->cols = m->cols;
+	req->want_stdin = m->stdin_pipe || m->pty;
 	if (wire_field(m->user, &req->user, "user", cause) != 0)
 		return -1;
 	if (m->sandbox != NULL) {
@@ -380,6 +384,42 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		req->kind = REQUEST_ACK;
 		req->ack_seq = m->ack->seq;
 		break;
+	case PB__TASK_REQUEST__TASK_TASK_INPUT:
+		req->kind = REQUEST_INPUT;
+		req->input = (unsigned char *)xmemdup0(m->task_input->data.data,
+		    m->task_input->data.len);
+		req->input_len = m->task_input->data.len;
+		req->input_eof = m->task_input->eof;
+		break;
+	case PB__TASK_REQUEST__TASK_TASK_RESIZE:
+		req->kind = REQUEST_RESIZE;
+		req->rows = m->task_resize->rows;
+		req->cols = m->task_resize->cols;
+		break;
+	case PB__TASK_REQUEST__TASK_FILE_UPLOAD:
+		req->kind = REQUEST_UPLOAD;
+		req->input = (unsigned char *)xmemdup0(
+		    m->file_upload->data.data,
+		    m->file_upload->data.len);
+		req->input_len = m->file_upload->data.len;
+		req->offset = m->file_upload->offset;
+		req->last = m->file_upload->last;
+		req->mode = m->file_upload->mode;
+		req->overwrite = m->file_upload->overwrite;
+		if (wire_field(m->file_upload->path, &req->path,
+		    "file_upload.path", cause) != 0 ||
+		    wire_field(m->file_upload->sha256, &req->sha256,
+		    "file_upload.sha256", cause) != 0)
+			rc = -1;
+		break;
+	case PB__TASK_REQUEST__TASK_FILE_DOWNLOAD:
+		req->kind = REQUEST_DOWNLOAD;
+		req->offset = m->file_download->offset;
+		req->length = m->file_download->length;
+		if (wire_field(m->file_download->path, &req->path,
+		    "file_download.path", cause) != 0)
+			rc = -1;
+		break;
 	default:
 		req->kind = REQUEST_NONE;
 		break;
@@ -427,6 +467,9 @@ wire_request_free(struct request *req)
 	free(req->working_dir);
 	free(req->user);
 	free(req->sandbox_image);
+	free(req->input);
+	free(req->path);
+	free(req->sha256);
 	for (i = 0; i < req->n_secret_env; i++) {
 		/* A secret does not linger in freed memory. */
 		memset(req->secret_env[i], 0, strlen(req->secret_env[i]));
@@ -461,6 +504,8 @@ wire_encode_response(const struct response *r)
 	    PB__DOCKER_OPERATION_RESPONSE__INIT;
 	Pb__TaskResponse__ResourceUsage usage =
 	    PB__TASK_RESPONSE__RESOURCE_USAGE__INIT;
+	Pb__FileUploadResponse up = PB__FILE_UPLOAD_RESPONSE__INIT;
+	Pb__FileDownloadResponse down = PB__FILE_DOWNLOAD_RESPONSE__INIT;
 	ProtobufCMessageUnknownField upstream = { 0, 0, 0, NULL };
 	struct msg *out;
 	size_t len, n;
@@ -498,6 +543,22 @@ wire_encode_response(const struct response *r)
 		cancel.message = wire_bytes(r->text, r->text_len);
 		m.response_case = PB__TASK_RESPONSE__RESPONSE_TASK_CANCEL;
 		m.task_cancel = &cancel;
+	} else if (r->file == 1) {
+		up.size = r->file_size;
+		if (r->sha256 != NULL)
+			up.sha256 = wire_bytes(r->sha256, strlen(r->sha256));
+		m.response_case = PB__TASK_RESPONSE__RESPONSE_FILE_UPLOAD;
+		m.file_upload = &up;
+	} else if (r->file == 2) {
+		down.data.data = (uint8_t *)(uintptr_t)r->data;
+		down.data.len = r->data_len;
+		down.offset = r->file_offset;
+		down.size = r->file_size;
+		down.mode = r->file_mode;
+		if (r->sha256 != NULL)
+			down.sha256 = wire_bytes(r->sha256, strlen(r->sha256));
+		m.response_case = PB__TASK_RESPONSE__RESPONSE_FILE_DOWNLOAD;
+		m.file_download = &down;
 	} else if (r->docker) {
 		if (r->stream == OUTPUT_STDOUT)
 			docker.stdout_text = wire_bytes(r->text, r->text_len);

@@ -16,7 +16,7 @@ if grep -n 'char \*' "$header"; then
   echo "  the bytes rewrite in Makefile.am missed it" >&2
   exit 1
 fi
-if grep -nE '[^_a-z](stdout|stderr);' "$header"; then
+if grep -nE '[^_a-z](stdin|stdout|stderr);' "$header"; then
   echo "$header: a member is named stdout or stderr: the rename missed it" >&2
   exit 1
 fi

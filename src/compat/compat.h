@@ -41,8 +41,11 @@ struct compat_spawn {
 	char *const *argv;
 	char *const *envp;
 	const char *dir;
+	int in_fd;		/* stdin, or -1: /dev/null */
 	int out_fd;
 	int err_fd;
+	int pty;		/* in/out/err are a terminal's: setsid and
+				   make it the controlling one */
 	int cgroup_fd;		/* start inside this cgroup v2, or -1 */
 	const struct compat_rlimit *rlimits;
 	size_t n_rlimits;
@@ -80,6 +83,11 @@ void compat_proctree_descendants(pid_t, pid_t **, size_t *, size_t *);
 const char *compat_proc_getenv(pid_t, const char *);
 int compat_proc_starttime(pid_t, uint64_t *);
 void compat_proc_kill_marked(const char *, char *const *, size_t);
+
+/* pty.c: a pseudo-terminal for a task. */
+int compat_openpty(int *, int *, unsigned, unsigned);
+int compat_pty_resize(int, unsigned, unsigned);
+unsigned char compat_pty_eof_char(int);
 
 /* monotime.c: milliseconds from a clock that never goes back. */
 uint64_t compat_monotime_ms(void);

@@ -40,6 +40,8 @@
 #endif
 
 #include <errno.h>
+#include <sys/ioctl.h>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -139,8 +141,9 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
+	/* A terminal's task leads a session of its own (and its group). */
 	error[0] = STEP_PGID;
-	if (setpgid(0, 0) != 0)
+	if (s->pty ? setsid() == -1 : setpgid(0, 0) != 0)
 		goto fail;
 	error[0] = STEP_USER;
 	if (s->switch_user && spawn_switch_user(s) != 0)
@@ -153,10 +156,15 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	if (s->dir != NULL && chdir(s->dir) != 0)
 		goto fail;
 	error[0] = STEP_FDS;
-	if ((fd = open("/dev/null", O_RDONLY)) == -1)
+	if (s->in_fd != -1)
+		fd = s->in_fd;
+	else if ((fd = open("/dev/null", O_RDONLY)) == -1)
 		goto fail;
 	if ((fd != 0 && dup2(fd, 0) == -1) ||
 	    dup2(s->out_fd, 1) == -1 || dup2(s->err_fd, 2) == -1)
+		goto fail;
+	/* The terminal on 0 becomes the session's controlling one. */
+	if (s->pty && ioctl(0, TIOCSCTTY, 0) == -1)
 		goto fail;
 	/* The report pipe moves to 3, close-on-exec, and all else goes. */
 	if (report != 3) {

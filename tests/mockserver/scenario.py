@@ -23,6 +23,17 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              of the last message of task ID received
     mount-tmpfs DIR KIB      (root) a tmpfs of KIB at DIR, unmounted when
                              the scenario ends: a disk that fills up
+    input ID TEXT [eof]      TaskInput (TEXT with \n-style escapes)
+    input-eof ID             TaskInput with eof only
+    input-file ID FILE [N]   FILE's bytes as TaskInputs of N bytes (64 KiB)
+    resize ID ROWS COLS      TaskResize
+    upload ID PATH FILE [chunk=N] [mode=OCTAL] [overwrite] [sha=auto|none|HEX]
+          [count=N]          FILE in FileUpload chunks (count: only the
+                             first N are sent)
+    upload-chunk ID PATH OFFSET TEXT [last] [overwrite] [sha=HEX] [mode=M]
+    download ID PATH [offset=N] [length=N]
+    expect checks for files: upload-size=N sha256=HEX|of:FILE
+        download-bytes=N download-of=FILE[:OFFSET[:LENGTH]]
     accept [KEY=VALUE...]    a stream opens with this metadata
                              (default agent_id=agent1 agent_token=secret1)
     reject CODE DETAILS      end new streams at once with this status
@@ -212,6 +223,9 @@ class TaskLog:
         self.last_seq = 0
         self.raw_by_seq = {}
         self.duplicates = 0
+        self.dl_next = None  # a download: the offset expected next
+        self.dl_sha = hashlib.sha256()
+        self.dl_bytes = 0
 
     def add_output(self, which, text):
         self._out[which].append(text)
@@ -412,6 +426,19 @@ class Scenario:
                                   % where)
         out = (resp.docker_operation if resp.HasField("docker_operation")
                else resp.shell_execute)
+        if (resp.status == pb.TaskResponse.IN_PROGRESS and
+                resp.HasField("file_download")):
+            d = resp.file_download
+            if t.dl_next is not None and d.offset != t.dl_next:
+                raise ScenarioFailure("%s: download piece at %d, expected "
+                                      "%d" % (where, d.offset, t.dl_next))
+            if len(d.data) > 1024 * 1024 or not d.data:
+                raise ScenarioFailure("%s: a download piece of %d bytes" %
+                                      (where, len(d.data)))
+            t.dl_next = d.offset + len(d.data)
+            t.dl_sha.update(d.data)
+            t.dl_bytes += len(d.data)
+            return
         if resp.status == pb.TaskResponse.IN_PROGRESS:
             if resp.is_final:
                 raise ScenarioFailure("%s: IN_PROGRESS and final" % where)
@@ -436,6 +463,8 @@ class Scenario:
                 raise ScenarioFailure("%s: a FAILURE final without a "
                                       "reason: %s" % (where, resp))
             if (resp.status == pb.TaskResponse.COMPLETED and
+                    resp.WhichOneof("response") in ("shell_execute",
+                                                    "docker_operation") and
                     not resp.HasField("usage")):
                 raise ScenarioFailure("%s: a COMPLETED final without its "
                                       "usage" % where)
@@ -564,6 +593,85 @@ class Scenario:
         self.step_log(["task %s: acknowledged up to seq %d$" % (
             re.escape(args[0]), t.last_seq)])
 
+    def step_input(self, args):
+        req = pb.TaskRequest(task_id=args[0])
+        req.task_input.data = codecs.decode(args[1], "unicode_escape").encode(
+            "latin-1")
+        req.task_input.eof = "eof" in args[2:]
+        self._need_stream().send_request(req)
+
+    def step_input_eof(self, args):
+        req = pb.TaskRequest(task_id=args[0])
+        req.task_input.eof = True
+        self._need_stream().send_request(req)
+
+    def step_input_file(self, args):
+        st = self._need_stream()
+        piece = int(args[2]) if len(args) > 2 else 65536
+        with open(args[1], "rb") as f:
+            for block in iter(lambda: f.read(piece), b""):
+                req = pb.TaskRequest(task_id=args[0])
+                req.task_input.data = block
+                st.send_request(req)
+
+    def step_resize(self, args):
+        req = pb.TaskRequest(task_id=args[0])
+        req.task_resize.rows = int(args[1])
+        req.task_resize.cols = int(args[2])
+        self._need_stream().send_request(req)
+
+    def step_upload(self, args):
+        task_id, path, local = args[0], args[1], args[2]
+        opts, rest = self._kv(args[3:])
+        chunk = int(opts.get("chunk", [str(1 << 20)])[0])
+        sha = opts.get("sha", ["auto"])[0]
+        count = int(opts.get("count", ["-1"])[0])
+        st = self._need_stream()
+        size = os.path.getsize(local)
+        off, sent = 0, 0
+        with open(local, "rb") as f:
+            while True:
+                block = f.read(chunk)
+                last = f.tell() >= size
+                req = pb.TaskRequest(task_id=task_id)
+                up = req.file_upload
+                up.path, up.offset, up.data, up.last = path, off, block, last
+                up.mode = int(opts.get("mode", ["0"])[0], 8)
+                up.overwrite = "overwrite" in rest
+                if last and sha != "none":
+                    up.sha256 = _sha256_of(local) if sha == "auto" else sha
+                if count < 0 or sent < count:
+                    st.send_request(req)
+                sent += 1
+                off += len(block)
+                if last:
+                    break
+
+    def step_upload_chunk(self, args):
+        task_id, path, offset = args[0], args[1], int(args[2])
+        opts, rest = self._kv(args[4:])
+        req = pb.TaskRequest(task_id=task_id)
+        up = req.file_upload
+        up.path, up.offset = path, offset
+        up.data = codecs.decode(args[3], "unicode_escape").encode("latin-1")
+        up.last = "last" in rest
+        up.overwrite = "overwrite" in rest
+        if "sha" in opts:
+            up.sha256 = opts["sha"][0]
+        if "mode" in opts:
+            up.mode = int(opts["mode"][0], 8)
+        self._need_stream().send_request(req)
+
+    def step_download(self, args):
+        opts, _ = self._kv(args[2:])
+        req = pb.TaskRequest(task_id=args[0])
+        d = req.file_download
+        d.path = args[1]
+        d.offset = int(opts.get("offset", ["0"])[0])
+        d.length = int(opts.get("length", ["0"])[0])
+        self._task(args[0]).dl_next = d.offset
+        self._need_stream().send_request(req)
+
     def step_mount_tmpfs(self, args):
         os.makedirs(args[0], exist_ok=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%sk,mode=0700"
@@ -623,6 +731,10 @@ class Scenario:
         sh.secret_env.extend(opts.get("secret", []))
         if "user" in opts:
             sh.user = opts["user"][0]
+        sh.stdin = opts.get("stdin", ["no"])[0] == "yes"
+        sh.pty = opts.get("pty", ["no"])[0] == "yes"
+        sh.rows = int(opts.get("rows", ["0"])[0])
+        sh.cols = int(opts.get("cols", ["0"])[0])
         if "sandbox" in opts:
             sh.sandbox.image = opts["sandbox"][0]
             sh.sandbox.network = opts.get("sandbox-network",
@@ -984,6 +1096,33 @@ class Scenario:
             kind = fin.WhichOneof("response")
             check(kind == want, "final's response is %s, expected %s" % (
                 kind, want))
+        for want in opts.get("upload-size", []):
+            got = fin.file_upload.size
+            check(got == int(want), "uploaded %d bytes, expected %s" % (
+                got, want))
+        for want in opts.get("sha256", []):
+            got = (fin.file_upload.sha256 if fin.HasField("file_upload")
+                   else fin.file_download.sha256)
+            if want.startswith("of:"):
+                want = _sha256_of(self._expand(want[3:]))
+            check(got == want, "sha256 %s, expected %s" % (got, want))
+        for want in opts.get("download-bytes", []):
+            check(t.dl_bytes == int(want), "downloaded %d bytes, expected "
+                  "%s" % (t.dl_bytes, want))
+        for want in opts.get("download-of", []):
+            # FILE[:OFFSET[:LENGTH]]: the pieces are those bytes, and the
+            # final's sha256 is theirs.
+            path, _, rng = want.partition(":")
+            off, _, ln = rng.partition(":")
+            with open(path, "rb") as f:
+                f.seek(int(off or 0))
+                data = f.read(int(ln) if ln else -1)
+            h = hashlib.sha256(data).hexdigest()
+            check(t.dl_sha.hexdigest() == h and t.dl_bytes == len(data),
+                  "downloaded %d bytes (sha256 %s), expected %d (%s)" % (
+                      t.dl_bytes, t.dl_sha.hexdigest(), len(data), h))
+            check(fin.file_download.sha256 == h, "final sha256 %s, "
+                  "expected %s" % (fin.file_download.sha256, h))
         for want in opts.get("reason", []):
             got = pb.TaskResponse.FailureReason.Name(fin.reason)
             check(got == want, "reason %s, expected %s" % (got, want))
@@ -1331,6 +1470,14 @@ class Scenario:
                 p.wait()
             for m in self.mounts:
                 subprocess.run(["umount", "-l", m])
+
+
+def _sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _varint(n):
