@@ -51,7 +51,8 @@ files_root_of(const char *roots, const char *path)
 		while (len > 1 && (p[len - 1] == ' ' || p[len - 1] == '/'))
 			len--;
 		if (len > 0 && strncmp(path, p, len) == 0 &&
-		    (path[len] == '/' || (len == 1 && *p == '/')))
+		    (path[len] == '/' || path[len] == '\0' ||
+		    (len == 1 && *p == '/')))
 			return xstrndup(p, len);
 		if (end == NULL)
 			break;
@@ -154,7 +155,7 @@ files_check(const struct options *o, const char *path, const char **rel,
 		xasprintf(why, "%s: outside the file roots", shown);
 		goto fail;
 	}
-	*rel = path + strlen(root) + (strcmp(root, "/") != 0);
+	*rel = path + strlen(root);
 	while (**rel == '/')
 		(*rel)++;
 	if (**rel == '\0') {

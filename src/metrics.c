@@ -257,6 +257,12 @@ metrics_render(const struct metrics_state *st)
 	metrics_one(&b, "nodelink_agent_malformed_messages_total", "counter",
 	    "Messages from the server dropped as malformed.",
 	    metrics.malformed);
+	metrics_one(&b, "nodelink_agent_input_dropped_total", "counter",
+	    "Input or resizes for tasks that take none, dropped.",
+	    metrics.input_dropped);
+	metrics_one(&b, "nodelink_agent_input_refused_total", "counter",
+	    "Input refused: the task's queue was full.",
+	    metrics.input_refused);
 	metrics_one(&b, "nodelink_agent_acks_total", "counter",
 	    "Acknowledgements from the server taken.", metrics.acks);
 	metrics_one(&b, "nodelink_agent_acks_dropped_total", "counter",

@@ -59,7 +59,7 @@ struct file_task {
 	unsigned mode;
 	int overwrite;
 	/* download */
-	uint64_t pos, end, size;
+	uint64_t start, pos, end, size;
 	unsigned file_mode;
 	int paused;
 	unsigned char *piece;
@@ -159,7 +159,8 @@ file_done(struct file_task *ft, uint64_t size)
 	r.file_mode = ft->file_mode;
 	r.sha256 = hex;
 	log_info("task %s: %s of %llu bytes done (sha256 %s)", task_id(t),
-	    ft->upload ? "upload" : "download", (unsigned long long)size, hex);
+	    ft->upload ? "upload" : "download", (unsigned long long)(ft->upload
+	    ? size : ft->end - ft->start), hex);
 	metrics_task_finished(TASK_KIND_FILE, OUTCOME_SUCCEEDED, 0);
 	file_free(ft);
 	task_send_file(t, &r, 1);
@@ -478,7 +479,7 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 	ft->fd = fd;
 	ft->size = (uint64_t)sb.st_size;
 	ft->file_mode = (unsigned)(sb.st_mode & 07777);
-	ft->pos = req->offset;
+	ft->start = ft->pos = req->offset;
 	ft->end = req->length != 0 && req->length < ft->size - ft->pos ?
 	    ft->pos + req->length : ft->size;
 	ft->piece = xmalloc(FILE_CHUNK_MAX);

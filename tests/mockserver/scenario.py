@@ -532,7 +532,7 @@ class Scenario:
         opts, rest = {}, []
         for w in words:
             k, eq, v = w.partition("=")
-            if eq and re.match(r"^[a-z][a-z_-]*$", k):
+            if eq and re.match(r"^[a-z][a-z0-9_-]*$", k):
                 opts.setdefault(k, []).append(v)
             else:
                 rest.append(w)
