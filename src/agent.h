@@ -678,6 +678,11 @@ void task_file_resume_all(void);
 void task_file_cancel_all(void);
 int files_open_read(const struct options *, const char *, char **,
 	    enum fail_reason *);
+#define FILES_CHUNK_MAX (1024 * 1024)
+enum chunk_verdict {
+	CHUNK_WRITE, CHUNK_REPEAT, CHUNK_GAP, CHUNK_TOO_BIG, CHUNK_OVER_MAX,
+};
+enum chunk_verdict files_chunk_verdict(uint64_t, uint64_t, size_t, uint64_t);
 int files_open_parent(const struct options *, const char *, const char **,
 	    char **, enum fail_reason *);
 

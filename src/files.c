@@ -249,3 +249,21 @@ files_open_parent(const struct options *o, const char *path,
 	}
 	return fd;
 }
+
+/*
+ * What to do with an upload chunk of LEN bytes at OFFSET when NEXT bytes
+ * are written and the file may have MAX (pure).
+ */
+enum chunk_verdict
+files_chunk_verdict(uint64_t next, uint64_t offset, size_t len, uint64_t max)
+{
+	if (len > FILES_CHUNK_MAX)
+		return CHUNK_TOO_BIG;
+	if (offset + len <= next && !(len == 0 && offset == next))
+		return CHUNK_REPEAT;	/* sent again after a reconnect */
+	if (offset != next)
+		return CHUNK_GAP;
+	if (next + len > max)
+		return CHUNK_OVER_MAX;
+	return CHUNK_WRITE;
+}

@@ -42,7 +42,7 @@
 
 #include "agent.h"
 
-#define FILE_CHUNK_MAX (1024 * 1024)
+#define FILE_CHUNK_MAX FILES_CHUNK_MAX
 
 struct file_task {
 	LIST_ENTRY(file_task) entry;
@@ -277,29 +277,29 @@ file_chunk(struct file_task *ft, const struct request *req)
 
 	if (ft->cancelled)
 		return;
-	if (len > FILE_CHUNK_MAX) {
+	switch (files_chunk_verdict(ft->next, req->offset, len,
+	    ft->agent->opts->file_max_bytes)) {
+	case CHUNK_TOO_BIG:
 		file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes: at most "
 		    "%d", len, FILE_CHUNK_MAX);
 		return;
-	}
-	if (req->offset + len <= ft->next &&
-	    !(len == 0 && req->offset == ft->next)) {
+	case CHUNK_REPEAT:
 		log_debug("task %s: chunk at %llu again: ignored",
 		    task_id(ft->task), (unsigned long long)req->offset);
 		return;
-	}
-	if (req->offset != ft->next) {
+	case CHUNK_GAP:
 		file_fail(ft, REASON_BAD_REQUEST, "a chunk at offset %llu, "
 		    "expected %llu: a gap (the partial file was removed)",
 		    (unsigned long long)req->offset,
 		    (unsigned long long)ft->next);
 		return;
-	}
-	if (ft->next + len > ft->agent->opts->file_max_bytes) {
+	case CHUNK_OVER_MAX:
 		file_fail(ft, REASON_DENIED, "the file would be over "
 		    "files.max_bytes (%llu bytes)",
 		    (unsigned long long)ft->agent->opts->file_max_bytes);
 		return;
+	case CHUNK_WRITE:
+		break;
 	}
 	while (len > 0) {
 		n = write(ft->fd, p, len);
