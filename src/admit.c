@@ -148,7 +148,8 @@ admit_request(struct task *t, struct request *req)
 		return;
 	}
 	if (task_count(TASK_QUEUED) >= admit_agent->opts->max_queued_tasks) {
-		task_fail(t, REASON_BUSY, "agent is busy: %zu tasks running and %zu queued",
+		task_fail(t, REASON_BUSY, "agent is busy: %zu tasks running "
+		    "and %zu queued",
 		    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 		return;
 	}

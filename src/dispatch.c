@@ -206,11 +206,13 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		goto out;
 	}
 	if (*req.task_id == '\0') {
-		task_refuse(a, &req, REASON_BAD_REQUEST, "request has an empty task_id");
+		task_refuse(a, &req, REASON_BAD_REQUEST,
+		    "request has an empty task_id");
 		goto out;
 	}
 	if (strlen(req.task_id) > TASK_ID_MAX) {
-		task_refuse(a, &req, REASON_BAD_REQUEST, "task_id is %zu bytes long; the limit is "
+		task_refuse(a, &req, REASON_BAD_REQUEST,
+		    "task_id is %zu bytes long; the limit is "
 		    "%d", strlen(req.task_id), TASK_ID_MAX);
 		goto out;
 	}
@@ -248,7 +250,8 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	else if (a->shutting_down)
 		task_fail(t, REASON_SHUTTING_DOWN, "agent is shutting down");
 	else if (req.kind == REQUEST_NONE)
-		task_fail(t, REASON_BAD_REQUEST, "request has no task: expected shell_execute, "
+		task_fail(t, REASON_BAD_REQUEST,
+		    "request has no task: expected shell_execute, "
 		    "docker_operation or task_cancel");
 	else if (req.kind == REQUEST_UPLOAD || req.kind == REQUEST_DOWNLOAD)
 		dispatch_file(t, &req);	/* no process: no admission */
