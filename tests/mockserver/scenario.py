@@ -679,7 +679,9 @@ class Scenario:
         self.mounts.append(args[0])
 
     def step_server_ack(self, args):
-        self.ack_every = {"every": 1, "never": 0}.get(args[0]) or int(args[0])
+        named = {"every": 1, "never": 0}
+        self.ack_every = (named[args[0]] if args[0] in named
+                          else int(args[0]))
 
     def step_duplicates_at_most(self, args):
         t = self._task(args[0])
