@@ -255,6 +255,7 @@ int journal_replay(struct journal *, void (*)(void *, const struct jrec *),
 	    void *, char **);
 uint64_t journal_append(struct journal *, int, const struct iovec_c *,
 	    size_t, int, int, uint64_t *);
+void journal_replay_done(struct journal *);
 void journal_retain(struct journal *, uint64_t);
 void journal_release(struct journal *, uint64_t);
 int journal_read(struct journal *, uint64_t, uint64_t, struct buf *);
@@ -274,6 +275,7 @@ struct tstream *tstream_new(void);
 struct tstream *tstream_ref(struct tstream *);
 void tstream_unref(struct tstream *);
 void tstream_ack(struct tstream *, uint64_t);
+void tstream_orphan(struct tstream *);
 int msg_acked(const struct msg *);
 int state_open(struct event_base *, const char *, int, char **);
 void state_recover(struct agent *, void (*)(struct agent *, struct msg *));
@@ -322,6 +324,7 @@ int mask_active(const struct mask *);
 void mask_push(struct mask *, const void *, size_t, struct buf *);
 void mask_flush(struct mask *, struct buf *);
 size_t mask_held(const struct mask *);
+void mask_drop(struct mask *);
 char *mask_entries_in(char *const *, size_t, const char *);
 void mask_free(struct mask *);
 
@@ -678,6 +681,7 @@ void task_file_resume_all(void);
 void task_file_cancel_all(void);
 int files_open_read(const struct options *, const char *, char **,
 	    enum fail_reason *);
+void files_use_openat2(int);
 #define FILES_CHUNK_MAX (1024 * 1024)
 enum chunk_verdict {
 	CHUNK_WRITE, CHUNK_REPEAT, CHUNK_GAP, CHUNK_TOO_BIG, CHUNK_OVER_MAX,

@@ -36,6 +36,13 @@
 
 static int files_no_openat2;	/* the kernel said ENOSYS once */
 
+/* Whether to try openat2 at all (the tests run both ways). */
+void
+files_use_openat2(int on)
+{
+	files_no_openat2 = !on;
+}
+
 /* The root PATH lies beneath (a comma-separated list), or NULL. */
 static char *
 files_root_of(const char *roots, const char *path)
@@ -65,7 +72,8 @@ static int
 files_openat_beneath(int dirfd, const char *rel, int flags)
 {
 	char *copy, *comp, *next;
-	int fd, nfd;
+	struct stat sb;
+	int fd, nfd, saved;
 
 #ifdef FILES_HAVE_OPENAT2
 	if (!files_no_openat2) {
@@ -97,10 +105,18 @@ files_openat_beneath(int dirfd, const char *rel, int flags)
 		nfd = openat(fd, comp, next != NULL ?
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC :
 		    flags | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd == -1 && (errno == ENOTDIR || errno == ELOOP) &&
+		    fstatat(fd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(sb.st_mode))
+			errno = ELOOP;	/* a symlink, not followed here */
+		saved = errno;
 		close(fd);
 		fd = nfd;
+		errno = saved;
 	}
+	saved = errno;
 	free(copy);
+	errno = saved;
 	return fd;
 }
 
@@ -194,11 +210,17 @@ files_open_read(const struct options *o, const char *path, char **why,
 
 	if ((root = files_check(o, path, &rel, why, reason)) == -1)
 		return -1;
+#ifdef O_PATH
+	/* Looked at before it is opened: opening a device node can itself
+	 * do something (arm a watchdog, rewind a tape). */
+	fd = files_openat_beneath(root, rel, O_PATH);
+#else
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = files_openat_beneath(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-	close(root);
+#endif
 	if (fd == -1) {
 		files_why(why, reason, path, errno);
+		close(root);
 		return -1;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -207,8 +229,32 @@ files_open_read(const struct options *o, const char *path, char **why,
 		xasprintf(why, "%s: not a regular file", shown);
 		free(shown);
 		close(fd);
+		close(root);
 		return -1;
 	}
+#ifdef O_PATH
+	{
+		char self[64];
+		int rfd;
+
+		/* The very file looked at, opened for reading. */
+		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+		rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (rfd == -1)	/* no /proc: by the path again */
+			rfd = files_openat_beneath(root, rel, O_RDONLY |
+			    O_NONBLOCK | O_NOCTTY);
+		close(fd);
+		if (rfd == -1 || fstat(rfd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			if (rfd != -1)
+				close(rfd);
+			files_why(why, reason, path, rfd == -1 ? errno : EIO);
+			close(root);
+			return -1;
+		}
+		fd = rfd;
+	}
+#endif
+	close(root);
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }

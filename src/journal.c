@@ -170,7 +170,7 @@ static int
 journal_begin(struct journal *j, uint64_t id, char **cause)
 {
 	char path[4096];
-	int fd;
+	int fd, dfd;
 
 	journal_path(j, id, path, sizeof path);
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -184,6 +184,11 @@ journal_begin(struct journal *j, uint64_t id, char **cause)
 	}
 	j->fd = fd;
 	j->cur = journal_seg(j, id);
+	/* The new name itself must survive a power cut. */
+	if ((dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
 	return 0;
 }
 
@@ -249,6 +254,7 @@ journal_read_segment(struct journal *j, struct jseg *s,
     void (*fn)(void *, const struct jrec *), void *arg)
 {
 	unsigned char *data, *p;
+	struct stat sb;
 	struct jrec r;
 	struct buf b;
 	char path[4096], *cause;
@@ -258,11 +264,14 @@ journal_read_segment(struct journal *j, struct jseg *s,
 	journal_path(j, s->id, path, sizeof path);
 	buf_init(&b);
 	if (buf_read_file(&b, path, (size_t)-1 / 2, &cause) != 0) {
-		log_error("%s: %s: skipped", j->what, cause);
+		log_error("%s: %s: skipped (and kept)", j->what, cause);
 		free(cause);
 		buf_free(&b);
+		s->live++;	/* never deleted unread */
 		return;
 	}
+	if (stat(path, &sb) == 0)
+		s->newest = sb.st_mtime;	/* for expiry (state.c) */
 	data = (unsigned char *)b.data;
 	while (off < b.len) {
 		p = data + off;
@@ -295,16 +304,16 @@ journal_read_segment(struct journal *j, struct jseg *s,
 }
 
 /*
- * Reads every segment back, oldest first, handing each record to FN,
- * which calls journal_retain() for the ones still live; then starts a
- * new segment and deletes the old ones with nothing live.  Returns 0, or
- * -1 with *cause set if no segment can be written.
+ * Reads every segment back, oldest first, handing each record to FN;
+ * then starts a new segment.  The caller calls journal_retain() for the
+ * records still live, then journal_replay_done().  Returns 0, or -1 with
+ * *cause set if no segment can be written.
  */
 int
 journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
     void *arg, char **cause)
 {
-	struct jseg *s, *next;
+	struct jseg *s;
 	struct dirent *de;
 	unsigned long long id;
 	uint64_t last = 0;
@@ -331,9 +340,21 @@ journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
 	}
 	if (journal_begin(j, last + 1, cause) != 0)
 		return -1;
+	return 0;
+}
+
+/*
+ * After a replay, once the caller has retained what it still needs: the
+ * old segments with nothing live go.  (One that could not be read stays:
+ * it is not known to be dead.)
+ */
+void
+journal_replay_done(struct journal *j)
+{
+	struct jseg *s, *next;
+
 	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next)
 		journal_drop_if_dead(j, s);
-	return 0;
 }
 
 void
@@ -433,9 +454,16 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		    "trying the disk again in %d s", j->what, j->dir,
 		    w == -1 ? strerror(errno) : "short write",
 		    JOURNAL_RETRY_MS / 1000);
-		if (ftruncate(j->fd, (off_t)at) != 0)
+		if (ftruncate(j->fd, (off_t)at) != 0) {
+			/* Garbage would stay before the next records: they
+			 * go to a new segment instead. */
 			log_warn("%s: cannot cut a partial record: %s",
 			    j->what, strerror(errno));
+			if (journal_begin(j, j->cur->id + 1, &cause) != 0) {
+				log_error("%s: %s", j->what, cause);
+				free(cause);
+			}
+		}
 		j->failing = 1;
 		j->failed = 1;
 		timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);

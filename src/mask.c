@@ -158,6 +158,16 @@ mask_flush(struct mask *m, struct buf *out)
 		mask_run(m, NULL, 0, out);
 }
 
+/* Forgets what is held: the stream was cut, and what could have been
+ * the start of a secret must not go out alone. */
+void
+mask_drop(struct mask *m)
+{
+	if (m->held.data != NULL)
+		memset(m->held.data, 0, m->held.cap);
+	buf_clear(&m->held);
+}
+
 size_t
 mask_held(const struct mask *m)
 {

@@ -150,6 +150,15 @@ msg_acked(const struct msg *m)
 	return m->ts != NULL && m->seq != 0 && m->seq <= m->ts->acked;
 }
 
+/* Its task is forgotten: no ack can name it any more, so nothing of it
+ * may hold the resend window (an acking server's) back. */
+void
+tstream_orphan(struct tstream *ts)
+{
+	if (ts != NULL)
+		ts->acked = UINT64_MAX;
+}
+
 void
 tstream_ack(struct tstream *ts, uint64_t seq)
 {
@@ -380,7 +389,10 @@ state_on_rotate(void *arg)
 	LIST_FOREACH(r, &state_running, entry) {
 		old = r->seg;
 		state_write_start(r);
-		journal_release(state_journal, old);
+		if (r->seg == 0)
+			r->seg = old;	/* not written: the old one stays */
+		else
+			journal_release(state_journal, old);
 	}
 }
 
@@ -435,6 +447,23 @@ state_index_put(uint64_t hash, uint64_t seg, uint64_t offset)
 	state_index[i].seg = seg;
 	state_index[i].offset = offset;
 	state_index_used++;
+}
+
+/* Rebuilds the index without the entries of segments up to CUT. */
+static void
+state_index_forget(uint64_t cut)
+{
+	struct sindex_slot *old = state_index;
+	size_t n = state_index_size, i;
+
+	state_index = xcalloc(n, sizeof *state_index);
+	state_index_used = 0;
+	for (i = 0; i < n; i++) {
+		if (old[i].hash != 0 && old[i].seg > cut)
+			state_index_put(old[i].hash, old[i].seg,
+			    old[i].offset);
+	}
+	free(old);
 }
 
 /* Task ID's final, in a message ready to send again; NULL if unknown. */
@@ -542,6 +571,8 @@ state_expire(evutil_socket_t fd, short events, void *arg)
 	journal_each_segment(state_finished, state_count_segment, &e);
 	journal_each_segment(state_finished, state_expire_segment, &e);
 	cur = journal_current(state_finished);
+	if (e.cut != 0 && e.cut != cur)
+		state_index_forget(e.cut);
 	for (; e.cut != 0; e.cut--) {
 		if (e.cut != cur)
 			journal_drop(state_finished, e.cut);
@@ -689,6 +720,7 @@ state_open(struct event_base *base, const char *dir, int explicit,
 	if (journal_replay(state_finished, state_read_finished, NULL,
 	    cause) != 0)
 		return -1;
+	journal_replay_done(state_finished);
 	state_dir = xstrdup(dir);
 	state_expire_timer = evtimer_new(base, state_expire, NULL);
 	if (state_expire_timer == NULL)
@@ -919,8 +951,14 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		log_warn("journal: %zu records not understood, skipped",
 		    rp.n_bad);
 
-	/* Tasks running when the previous agent died. */
+	/* Tasks running when the previous agent died (a START record whose
+	 * final went with an older segment is no such task). */
 	RB_FOREACH(rt, rtask_tree, &rp.tasks) {
+		if (rt->started && !rt->final &&
+		    (m = state_finished_final(rt->id)) != NULL) {
+			rt->final = 1;
+			msg_free(m);
+		}
 		if (!rt->started || rt->final)
 			continue;
 		n_left++;
@@ -958,6 +996,8 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		n_sent++;
 		free(rm);
 	}
+	/* Only now may the old segments whose records are all done go. */
+	journal_replay_done(state_journal);
 	/* ... and the leftovers' finals after their output. */
 	RB_FOREACH(rt, rtask_tree, &rp.tasks) {
 		if (!rt->started || rt->final)

@@ -371,7 +371,8 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 	ft = file_new(t, 1);
 	ft->dirfd = dirfd;
 	ft->name = xstrdup(name);
-	ft->mode = req->mode != 0 ? req->mode & 07777 : 0644;
+	/* Permission bits only: no set-user-ID file made by a root agent. */
+	ft->mode = req->mode != 0 ? req->mode & 0777 : 0644;
 	ft->overwrite = req->overwrite;
 	xasprintf(&ft->tmpname, ".%.200s.nodelink-%ld-%lu.tmp", name,
 	    (long)getpid(), ++file_serial);

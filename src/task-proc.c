@@ -319,6 +319,8 @@ proc_event_free(struct event **ev)
 static void
 proc_stream_end(struct proc_stream *s)
 {
+	if (s->st->limit_hit[0] != '\0' && s->st->limits.max_output_bytes != 0)
+		mask_drop(&s->mask);	/* cut by the output limit */
 	if (mask_active(&s->mask)) {
 		buf_clear(&s->masked);
 		mask_flush(&s->mask, &s->masked);

@@ -126,6 +126,7 @@ task_free(struct task *t)
 	free(t->reply_id);
 	msg_free(t->final);
 	free(t->container_id);
+	tstream_orphan(t->ts);
 	tstream_unref(t->ts);
 	free(t);
 }

@@ -66,7 +66,7 @@ refused(const struct options *o, const char *rel, const char *words)
 }
 
 static void
-test_confinement(void)
+confinement(int openat2)
 {
 	struct options o;
 	enum fail_reason why;
@@ -82,6 +82,7 @@ test_confinement(void)
 	    "mkfifo root/fifo", root, root);
 	g_assert_cmpint(system(cmd), ==, 0);
 	memset(&o, 0, sizeof o);
+	files_use_openat2(openat2);
 	refused(&o, "~/root/a/f", "file transfer is disabled");
 	o.file_roots = g_strdup_printf("%s/root", root);
 	g_assert_true(opens(&o, "~/root/a/f", &why, &text));
@@ -119,6 +120,18 @@ test_confinement(void)
 	g_free(root);
 }
 
+static void
+test_confinement(void)
+{
+	confinement(1);		/* openat2, where the kernel has it */
+}
+
+static void
+test_confinement_walk(void)
+{
+	confinement(0);		/* the component walk, everywhere else */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -126,5 +139,6 @@ main(int argc, char **argv)
 	log_set_level(LOG_ERROR);
 	g_test_add_func("/files/chunks", test_chunks);
 	g_test_add_func("/files/confinement", test_confinement);
+	g_test_add_func("/files/confinement-walk", test_confinement_walk);
 	return g_test_run();
 }
