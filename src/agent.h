@@ -235,6 +235,7 @@ int policy_check_image(const struct options *, const char *, char **);
 
 /* crc32c.c */
 uint32_t crc32c(uint32_t, const void *, size_t);
+uint32_t crc32c_portable(uint32_t, const void *, size_t);
 
 /* journal.c: an append-only log of checksummed records in segments. */
 struct journal;

@@ -1,18 +1,21 @@
 /*
  * crc32c.c: CRC-32C (Castagnoli), the checksum of the journal's records
- * (pure).  A table-driven byte at a time: the journal's records are small
- * and the disk is slower than this.
+ * (pure).  Every byte of task output is journaled, so this is on the
+ * streaming path: the CPU's own CRC32 instruction where it has one (x86's
+ * SSE 4.2, found at run time), else eight table lookups per 8 bytes
+ * ("slicing by 8"), several times faster than a byte at a time.
  */
 
 #include "config.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "agent.h"
 
-static uint32_t crc32c_table[256];
-static int crc32c_ready;
+static uint32_t crc32c_table[8][256];
+static int crc32c_ready;	/* 1: tables, 2: tables and the instruction */
 
 static void
 crc32c_init(void)
@@ -24,21 +27,86 @@ crc32c_init(void)
 		c = (uint32_t)i;
 		for (k = 0; k < 8; k++)
 			c = c & 1 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
-		crc32c_table[i] = c;
+		crc32c_table[0][i] = c;
+	}
+	for (i = 0; i < 256; i++) {
+		c = crc32c_table[0][i];
+		for (k = 1; k < 8; k++) {
+			c = crc32c_table[0][c & 0xff] ^ (c >> 8);
+			crc32c_table[k][i] = c;
+		}
 	}
 	crc32c_ready = 1;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		crc32c_ready = 2;
+#endif
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2")))
+static uint32_t
+crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = crc, v;
+
+	while (len >= 8) {
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
+
+static uint32_t
+crc32c_sw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint32_t lo, hi;
+
+	while (len >= 8) {
+		lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+		hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
+		    (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+		crc = crc32c_table[7][lo & 0xff] ^
+		    crc32c_table[6][(lo >> 8) & 0xff] ^
+		    crc32c_table[5][(lo >> 16) & 0xff] ^
+		    crc32c_table[4][lo >> 24] ^
+		    crc32c_table[3][hi & 0xff] ^
+		    crc32c_table[2][(hi >> 8) & 0xff] ^
+		    crc32c_table[1][(hi >> 16) & 0xff] ^
+		    crc32c_table[0][hi >> 24];
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
 }
 
 /* Continues CRC (0 to start) over LEN bytes at P. */
 uint32_t
 crc32c(uint32_t crc, const void *p, size_t len)
 {
-	const unsigned char *b = p;
-
 	if (!crc32c_ready)
 		crc32c_init();
-	crc = ~crc;
-	while (len-- > 0)
-		crc = crc32c_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	if (crc32c_ready == 2)
+		return ~crc32c_hw(~crc, p, len);
+#endif
+	return ~crc32c_sw(~crc, p, len);
+}
+
+/* The software path, whatever the CPU (the tests compare the two). */
+uint32_t
+crc32c_portable(uint32_t crc, const void *p, size_t len)
+{
+	if (!crc32c_ready)
+		crc32c_init();
+	return ~crc32c_sw(~crc, p, len);
 }

@@ -30,6 +30,7 @@
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,7 @@
 #define JOURNAL_SYNC_MS 100
 #define JOURNAL_RETRY_MS 5000
 #define JOURNAL_HEADER 8
+#define JOURNAL_IOV_MAX 8
 /* A record longer than this is not one: the length is garbage. */
 #define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
 
@@ -393,7 +395,7 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
     size_t n, int live, int urgent, uint64_t *offset)
 {
 	unsigned char head[JOURNAL_HEADER + 1];
-	struct buf rec;
+	struct iovec v[JOURNAL_IOV_MAX];
 	struct jseg *old;
 	char *cause;
 	uint64_t at;
@@ -431,6 +433,8 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 			}
 		}
 	}
+	if (n > JOURNAL_IOV_MAX - 1)
+		fatalx("journal_append: %zu pieces", n);
 	for (i = 0; i < n; i++)
 		len += iov[i].len;
 	head[JOURNAL_HEADER] = (unsigned char)type;
@@ -439,16 +443,18 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		crc = crc32c(crc, iov[i].base, iov[i].len);
 	put32(head, (uint32_t)len);
 	put32(head + 4, crc);
-	buf_init(&rec);
-	buf_reserve(&rec, JOURNAL_HEADER + len);
-	buf_append(&rec, head, sizeof head);
-	for (i = 0; i < n; i++)
-		buf_append(&rec, iov[i].base, iov[i].len);
+	/* One writev: no copy of the record is made. */
+	v[0].iov_base = head;
+	v[0].iov_len = sizeof head;
+	for (i = 0; i < n; i++) {
+		v[i + 1].iov_base = (void *)(uintptr_t)iov[i].base;
+		v[i + 1].iov_len = iov[i].len;
+	}
 	at = j->cur->bytes;
 	do
-		w = write(j->fd, rec.data, rec.len);
+		w = writev(j->fd, v, (int)n + 1);
 	while (w == -1 && errno == EINTR);
-	if (w != (ssize_t)rec.len) {
+	if (w != (ssize_t)(JOURNAL_HEADER + len)) {
 		/* No half record stays behind to be read back. */
 		log_error("%s: cannot write to %s: %s: going on from memory, "
 		    "trying the disk again in %d s", j->what, j->dir,
@@ -467,10 +473,8 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		j->failing = 1;
 		j->failed = 1;
 		timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
-		buf_free(&rec);
 		return 0;
 	}
-	buf_free(&rec);
 	if (recovered)
 		log_info("%s: writing to %s again", j->what, j->dir);
 	j->cur->bytes += JOURNAL_HEADER + len;

@@ -55,7 +55,7 @@ enum state_record {
 	SREC_FINAL = 4,		/* (finished/) id, message */
 };
 
-#define STATE_JOURNAL_SEGMENT (4 * 1024 * 1024)
+#define STATE_JOURNAL_SEGMENT (16 * 1024 * 1024)
 #define STATE_FINISHED_SEGMENT (8 * 1024 * 1024)
 #define STATE_FINISHED_SECONDS (24 * 3600)
 #define STATE_FINISHED_MAX 1000000
@@ -324,7 +324,9 @@ state_write_start(struct srun *r)
 	enc_str(&b, r->cgroup);
 	enc_str(&b, r->marker);
 	enc_u64(&b, r->task != NULL ? task_seq(r->task) : 0);
-	r->seg = state_append(state_journal, SREC_START, &b, 1, 1, NULL);
+	/* Not synced at once: a power cut ends the task too; against the
+	 * agent alone being killed, the page cache is enough. */
+	r->seg = state_append(state_journal, SREC_START, &b, 1, 0, NULL);
 	buf_free(&b);
 }
 

@@ -217,13 +217,19 @@ def main(argv):
     res["idle_10s"] = idle(args)
 
     print("== 8. with a state directory (the journal)", flush=True)
-    state = tempfile.mkdtemp(prefix="nodelink-bench-state-")
-    journal = ["--state-dir", state]
+    states = []
+
+    def journal():
+        # A fresh directory each run: a reused one would send the last
+        # run's unacknowledged messages again, and answer its task IDs.
+        states.append(tempfile.mkdtemp(prefix="nodelink-bench-state-"))
+        return ["--state-dir", states[-1]]
     res["stream_1gib_journal"] = median_of(
-        runs, lambda: stream(args, big, journal), "mb_per_s")
+        runs, lambda: stream(args, big, journal()), "mb_per_s")
     res["dispatch_journal"] = median_of(
-        runs, lambda: dispatch(args, agent_args=journal), "p50_ms")
-    shutil.rmtree(state, ignore_errors=True)
+        runs, lambda: dispatch(args, agent_args=journal()), "p50_ms")
+    for d in states:
+        shutil.rmtree(d, ignore_errors=True)
 
     fs = res["floor_spawn"]["p50_ms"]
     rows = [("measure", "agent", "floor", "ratio", "target")]

@@ -165,6 +165,31 @@ test_finished_store(void)
 	event_base_free(base);
 }
 
+/* The check value of CRC-32C, and the fast path equal to the portable one
+ * for every length and alignment, and when continued piece by piece. */
+static void
+test_crc32c(void)
+{
+	unsigned char data[300];
+	uint32_t a, b;
+	size_t i, off, len;
+
+	g_assert_cmphex(crc32c(0, "123456789", 9), ==, 0xe3069283);
+	g_assert_cmphex(crc32c_portable(0, "123456789", 9), ==, 0xe3069283);
+	for (i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)g_test_rand_int();
+	for (off = 0; off < 9; off++) {
+		for (len = 0; len + off <= sizeof data; len += 7) {
+			a = crc32c(0, data + off, len);
+			b = crc32c_portable(0, data + off, len);
+			g_assert_cmphex(a, ==, b);
+			b = crc32c(crc32c(0, data + off, len / 3), data + off +
+			    len / 3, len - len / 3);
+			g_assert_cmphex(a, ==, b);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -173,5 +198,6 @@ main(int argc, char **argv)
 	g_test_add_func("/journal/torn-and-corrupt",
 	    test_journal_torn_and_corrupt);
 	g_test_add_func("/state/finished-store", test_finished_store);
+	g_test_add_func("/journal/crc32c", test_crc32c);
 	return g_test_run();
 }
