@@ -10,7 +10,9 @@
  * OOM kill loses nothing that was sent.  fdatasync() makes them survive a
  * power cut too; it is batched, at most JOURNAL_SYNC_MS after a write, and
  * at the end of the loop pass that wrote a record marked urgent (a final
- * message), so that the loop never waits on the disk for every record.
+ * message).  The sync itself runs in a thread of the journal's own, on a
+ * duplicate of the segment's descriptor: a slow disk can take hundreds of
+ * milliseconds, which the loop must never wait for.
  *
  * A segment is replaced by a new one past a size; one that holds no live
  * record any more (every message acknowledged or out of the resend
@@ -35,6 +37,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +53,8 @@
 #define JOURNAL_RETRY_MS 5000
 #define JOURNAL_HEADER 8
 #define JOURNAL_IOV_MAX 8
+/* Segments waiting for their sync at once, at most (then it waits). */
+#define JOURNAL_SYNC_QUEUE 8
 /* A record longer than this is not one: the length is garbage. */
 #define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
 
@@ -78,6 +83,13 @@ struct journal {
 	int in_hook;
 	struct event *sync_timer;
 	struct event *sync_now;
+	/* The sync thread: descriptors to fdatasync, under sync_lock. */
+	pthread_t sync_thread;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	int sync_fds[JOURNAL_SYNC_QUEUE];
+	size_t n_sync_fds;
+	int sync_stop;
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
 	void *rotated_arg;
@@ -114,16 +126,58 @@ journal_seg(struct journal *j, uint64_t id)
 	return s;
 }
 
+/* The sync thread: fdatasync each descriptor handed over, then close it. */
+static void *
+journal_sync_main(void *arg)
+{
+	struct journal *j = arg;
+	int fd;
+
+	pthread_mutex_lock(&j->sync_lock);
+	for (;;) {
+		while (j->n_sync_fds == 0 && !j->sync_stop)
+			pthread_cond_wait(&j->sync_cond, &j->sync_lock);
+		if (j->n_sync_fds == 0)
+			break;	/* stopping, nothing left */
+		fd = j->sync_fds[0];
+		memmove(j->sync_fds, j->sync_fds + 1,
+		    --j->n_sync_fds * sizeof *j->sync_fds);
+		pthread_mutex_unlock(&j->sync_lock);
+		if (fdatasync(fd) != 0)
+			log_warn("%s: cannot sync %s: %s", j->what, j->dir,
+			    strerror(errno));
+		close(fd);
+		pthread_mutex_lock(&j->sync_lock);
+	}
+	pthread_mutex_unlock(&j->sync_lock);
+	return NULL;
+}
+
+/* Hands the current segment to the sync thread (never waits for it). */
 static void
 journal_sync(struct journal *j)
 {
+	int fd;
+
 	if (!j->dirty || j->fd == -1)
 		return;
-	if (fdatasync(j->fd) != 0 && !j->failing)
-		log_warn("%s: cannot sync %s: %s", j->what, j->dir,
-		    strerror(errno));
 	j->dirty = 0;
 	j->syncs++;
+	if ((fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		(void)fdatasync(j->fd);	/* no descriptor to spare: here */
+		return;
+	}
+	pthread_mutex_lock(&j->sync_lock);
+	if (j->n_sync_fds == JOURNAL_SYNC_QUEUE) {
+		/* The disk is that far behind: this one is synced here. */
+		pthread_mutex_unlock(&j->sync_lock);
+		(void)fdatasync(fd);
+		close(fd);
+		return;
+	}
+	j->sync_fds[j->n_sync_fds++] = fd;
+	pthread_cond_signal(&j->sync_cond);
+	pthread_mutex_unlock(&j->sync_lock);
 }
 
 static void
@@ -221,6 +275,10 @@ journal_open(struct event_base *base, const char *dir, const char *what,
 	if (j->sync_timer == NULL || j->sync_now == NULL ||
 	    j->retry_timer == NULL)
 		fatalx("cannot create the %s's timers", what);
+	pthread_mutex_init(&j->sync_lock, NULL);
+	pthread_cond_init(&j->sync_cond, NULL);
+	if (pthread_create(&j->sync_thread, NULL, journal_sync_main, j) != 0)
+		fatalx("cannot start the %s's sync thread", what);
 	return j;
 }
 
@@ -569,6 +627,14 @@ journal_close(struct journal *j)
 	if (j == NULL)
 		return;
 	journal_sync(j);
+	/* What was handed over is synced before the agent goes. */
+	pthread_mutex_lock(&j->sync_lock);
+	j->sync_stop = 1;
+	pthread_cond_signal(&j->sync_cond);
+	pthread_mutex_unlock(&j->sync_lock);
+	pthread_join(j->sync_thread, NULL);
+	pthread_mutex_destroy(&j->sync_lock);
+	pthread_cond_destroy(&j->sync_cond);
 	if (j->fd != -1)
 		close(j->fd);
 	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next) {
