@@ -11,7 +11,8 @@
  * power cut too; it is batched, at most JOURNAL_SYNC_MS after a write, and
  * at the end of the loop pass that wrote a record marked urgent (a final
  * message).  The sync itself runs in a thread of the journal's own, on a
- * duplicate of the segment's descriptor: a slow disk can take hundreds of
+ * duplicate of the segment's descriptor that the thread owns (one per
+ * segment, made when the segment is): a slow disk can take hundreds of
  * milliseconds, which the loop must never wait for.
  *
  * A segment is replaced by a new one past a size; one that holds no live
@@ -83,12 +84,16 @@ struct journal {
 	int in_hook;
 	struct event *sync_timer;
 	struct event *sync_now;
-	/* The sync thread: descriptors to fdatasync, under sync_lock. */
+	/* The sync thread's, under sync_lock: the current segment's
+	 * descriptor, and those of segments replaced (synced once more,
+	 * then closed). */
 	pthread_t sync_thread;
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cond;
-	int sync_fds[JOURNAL_SYNC_QUEUE];
-	size_t n_sync_fds;
+	int sync_cur;
+	int sync_wanted;
+	int sync_old[JOURNAL_SYNC_QUEUE];
+	size_t n_sync_old;
 	int sync_stop;
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
@@ -126,58 +131,81 @@ journal_seg(struct journal *j, uint64_t id)
 	return s;
 }
 
-/* The sync thread: fdatasync each descriptor handed over, then close it. */
+/* The sync thread: fdatasync what is asked for, never on the loop. */
 static void *
 journal_sync_main(void *arg)
 {
 	struct journal *j = arg;
-	int fd;
+	int fd, old;
 
 	pthread_mutex_lock(&j->sync_lock);
 	for (;;) {
-		while (j->n_sync_fds == 0 && !j->sync_stop)
+		while (!j->sync_wanted && j->n_sync_old == 0 && !j->sync_stop)
 			pthread_cond_wait(&j->sync_cond, &j->sync_lock);
-		if (j->n_sync_fds == 0)
+		if (j->n_sync_old != 0) {
+			old = j->sync_old[0];
+			memmove(j->sync_old, j->sync_old + 1,
+			    --j->n_sync_old * sizeof *j->sync_old);
+			pthread_mutex_unlock(&j->sync_lock);
+			(void)fdatasync(old);
+			close(old);
+			pthread_mutex_lock(&j->sync_lock);
+			continue;
+		}
+		if (!j->sync_wanted)
 			break;	/* stopping, nothing left */
-		fd = j->sync_fds[0];
-		memmove(j->sync_fds, j->sync_fds + 1,
-		    --j->n_sync_fds * sizeof *j->sync_fds);
+		j->sync_wanted = 0;
+		fd = j->sync_cur;
 		pthread_mutex_unlock(&j->sync_lock);
-		if (fdatasync(fd) != 0)
+		/* (A replaced segment's descriptor is closed only by this
+		 * thread, later: FD stays valid.) */
+		if (fd != -1 && fdatasync(fd) != 0)
 			log_warn("%s: cannot sync %s: %s", j->what, j->dir,
 			    strerror(errno));
-		close(fd);
 		pthread_mutex_lock(&j->sync_lock);
 	}
 	pthread_mutex_unlock(&j->sync_lock);
 	return NULL;
 }
 
-/* Hands the current segment to the sync thread (never waits for it). */
+/* Asks the sync thread for a sync of the current segment. */
 static void
 journal_sync(struct journal *j)
 {
-	int fd;
-
 	if (!j->dirty || j->fd == -1)
 		return;
 	j->dirty = 0;
 	j->syncs++;
-	if ((fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 3)) == -1) {
-		(void)fdatasync(j->fd);	/* no descriptor to spare: here */
-		return;
-	}
 	pthread_mutex_lock(&j->sync_lock);
-	if (j->n_sync_fds == JOURNAL_SYNC_QUEUE) {
-		/* The disk is that far behind: this one is synced here. */
-		pthread_mutex_unlock(&j->sync_lock);
-		(void)fdatasync(fd);
-		close(fd);
-		return;
-	}
-	j->sync_fds[j->n_sync_fds++] = fd;
+	j->sync_wanted = 1;
 	pthread_cond_signal(&j->sync_cond);
 	pthread_mutex_unlock(&j->sync_lock);
+}
+
+/* A new segment: the thread gets its descriptor, and the old one to
+ * sync a last time and close. */
+static void
+journal_sync_segment(struct journal *j, int fd)
+{
+	int dup_fd, old;
+
+	if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
+		log_warn("%s: no descriptor for the sync thread: %s", j->what,
+		    strerror(errno));
+	pthread_mutex_lock(&j->sync_lock);
+	old = j->sync_cur;
+	j->sync_cur = dup_fd;
+	if (old != -1 && j->n_sync_old < JOURNAL_SYNC_QUEUE) {
+		j->sync_old[j->n_sync_old++] = old;
+		old = -1;
+	}
+	pthread_cond_signal(&j->sync_cond);
+	pthread_mutex_unlock(&j->sync_lock);
+	if (old != -1) {
+		/* The disk is that far behind: here, then. */
+		(void)fdatasync(old);
+		close(old);
+	}
 }
 
 static void
@@ -240,6 +268,7 @@ journal_begin(struct journal *j, uint64_t id, char **cause)
 	}
 	j->fd = fd;
 	j->cur = journal_seg(j, id);
+	journal_sync_segment(j, fd);
 	/* The new name itself must survive a power cut. */
 	if ((dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
 		(void)fsync(dfd);
@@ -277,6 +306,7 @@ journal_open(struct event_base *base, const char *dir, const char *what,
 		fatalx("cannot create the %s's timers", what);
 	pthread_mutex_init(&j->sync_lock, NULL);
 	pthread_cond_init(&j->sync_cond, NULL);
+	j->sync_cur = -1;
 	if (pthread_create(&j->sync_thread, NULL, journal_sync_main, j) != 0)
 		fatalx("cannot start the %s's sync thread", what);
 	return j;
@@ -635,6 +665,8 @@ journal_close(struct journal *j)
 	pthread_join(j->sync_thread, NULL);
 	pthread_mutex_destroy(&j->sync_lock);
 	pthread_cond_destroy(&j->sync_cond);
+	if (j->sync_cur != -1)
+		close(j->sync_cur);
 	if (j->fd != -1)
 		close(j->fd);
 	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next) {
