@@ -286,7 +286,7 @@ uint64_t state_journal_bytes(void);
 void state_journal_msg(struct msg *, const char *, int);
 void state_journal_ack(const char *, uint64_t);
 struct srun *state_task_started(struct task *, pid_t, const char *,
-	    const char *);
+	    const char *, const char *);
 void state_task_ended(struct srun *);
 void state_task_finished(const char *, const struct msg *);
 struct msg *state_finished_final(const char *);

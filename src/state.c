@@ -51,7 +51,8 @@ enum state_record {
 	SREC_MSG = 1,		/* id, seq, final, message */
 	SREC_ACK = 2,		/* id, seq */
 	SREC_START = 3,		/* id, reply_id, kind, pid, start, cgroup, marker,
-				   seq (the last sent when written) */
+				   seq (the last sent when written), an upload's
+				   temporary file */
 	SREC_FINAL = 4,		/* (finished/) id, message */
 };
 
@@ -70,7 +71,7 @@ struct tstream {
 /* A running task's START record. */
 struct srun {
 	LIST_ENTRY(srun) entry;
-	char *id, *reply_id, *cgroup, *marker;
+	char *id, *reply_id, *cgroup, *marker, *tmpfile;
 	int kind;
 	int64_t pid;
 	uint64_t start_time;
@@ -324,6 +325,7 @@ state_write_start(struct srun *r)
 	enc_str(&b, r->cgroup);
 	enc_str(&b, r->marker);
 	enc_u64(&b, r->task != NULL ? task_seq(r->task) : 0);
+	enc_str(&b, r->tmpfile);
 	/* Not synced at once: a power cut ends the task too; against the
 	 * agent alone being killed, the page cache is enough. */
 	r->seg = state_append(state_journal, SREC_START, &b, 1, 0, NULL);
@@ -337,7 +339,7 @@ state_write_start(struct srun *r)
  */
 struct srun *
 state_task_started(struct task *t, pid_t pid, const char *cgroup,
-    const char *marker)
+    const char *marker, const char *tmpfile)
 {
 	const char *id = task_id(t), *reply_id = task_reply_id(t);
 	int kind = (int)task_kind(t);
@@ -354,7 +356,8 @@ state_task_started(struct task *t, pid_t pid, const char *cgroup,
 	if (compat_proc_starttime(pid, &r->start_time) != 0)
 		r->start_time = 0;
 	r->cgroup = xstrdup(cgroup != NULL ? cgroup : "");
-	r->marker = xstrdup(marker);
+	r->marker = xstrdup(marker != NULL ? marker : "");
+	r->tmpfile = xstrdup(tmpfile != NULL ? tmpfile : "");
 	state_write_start(r);
 	LIST_INSERT_HEAD(&state_running, r, entry);
 	return r;
@@ -371,6 +374,7 @@ state_task_ended(struct srun *r)
 	free(r->reply_id);
 	free(r->cgroup);
 	free(r->marker);
+	free(r->tmpfile);
 	free(r);
 }
 
@@ -846,6 +850,8 @@ state_read_journal(void *arg, const struct jrec *r)
 		rt->run.cgroup = dec_str(&d);
 		rt->run.marker = dec_str(&d);
 		seq = dec_u64(&d);
+		free(rt->run.tmpfile);
+		rt->run.tmpfile = dec_str(&d);
 		if (!d.bad) {
 			rt->started = 1;
 			if (seq > rt->max_seq)
@@ -882,11 +888,22 @@ state_kill_cgroup(const char *path)
 static int
 state_kill_leftover(const struct rtask *rt)
 {
+	struct stat sb;
 	uint64_t start;
 	int killed = 0;
 
 	if (*rt->run.cgroup != '\0' && state_kill_cgroup(rt->run.cgroup) == 0)
 		killed = 1;
+	/* An upload's partial file: only one the agent named so, and only a
+	 * regular file (never through a symlink). */
+	if (*rt->run.tmpfile != '\0' &&
+	    strstr(rt->run.tmpfile, ".nodelink-") != NULL &&
+	    lstat(rt->run.tmpfile, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    unlink(rt->run.tmpfile) == 0) {
+		log_info("task %s: its partial upload %s is removed", rt->id,
+		    rt->run.tmpfile);
+		killed = 1;
+	}
 	/* Only the very process that was started: a pid is reused. */
 	if (rt->run.pid > 0 && rt->run.start_time != 0 &&
 	    compat_proc_starttime((pid_t)rt->run.pid, &start) == 0 &&
@@ -964,8 +981,9 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		if (!rt->started || rt->final)
 			continue;
 		n_left++;
-		log_warn("task %s was running (pid %lld) when the previous "
+		log_warn("task %s was running (%s %lld) when the previous "
 		    "agent stopped: %s; reported as AGENT_RESTARTED", rt->id,
+		    rt->run.pid > 0 ? "pid" : "a transfer, no process",
 		    (long long)rt->run.pid, state_kill_leftover(rt) ?
 		    "its processes are killed" : "none of its processes is "
 		    "left");
@@ -1019,6 +1037,7 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		free(rt->run.reply_id);
 		free(rt->run.cgroup);
 		free(rt->run.marker);
+		free(rt->run.tmpfile);
 		msg_free(rt->final_msg);
 		free(rt);
 	}
@@ -1043,6 +1062,7 @@ state_close(void)
 		free(r->reply_id);
 		free(r->cgroup);
 		free(r->marker);
+		free(r->tmpfile);
 		free(r);
 	}
 	journal_close(state_journal);

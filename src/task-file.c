@@ -63,6 +63,7 @@ struct file_task {
 	unsigned file_mode;
 	int paused;
 	unsigned char *piece;
+	struct srun *run;	/* its START record: a restart answers it */
 };
 
 static LIST_HEAD(, file_task) file_tasks = LIST_HEAD_INITIALIZER(file_tasks);
@@ -106,6 +107,7 @@ file_free(struct file_task *ft)
 	if (ft->timer != NULL)
 		event_free(ft->timer);
 	EVP_MD_CTX_free(ft->sha);
+	state_task_ended(ft->run);
 	free(ft->name);
 	free(ft->tmpname);
 	free(ft->piece);
@@ -387,6 +389,16 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 	}
 	if ((ft->timer = evtimer_new(a->base, file_on_idle, ft)) == NULL)
 		fatalx("cannot create a timer");
+	{
+		/* Should the agent die now, the next start removes it. */
+		char *tmp;
+		const char *slash = strrchr(req->path, '/');
+
+		xasprintf(&tmp, "%.*s/%s", (int)(slash - req->path),
+		    req->path, ft->tmpname);
+		ft->run = state_task_started(t, 0, NULL, NULL, tmp);
+		free(tmp);
+	}
 	log_info("task %s: upload to %s started", task_id(t), req->path);
 	file_chunk(ft, req);
 	return 0;
@@ -486,6 +498,7 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 	ft->piece = xmalloc(FILE_CHUNK_MAX);
 	if ((ft->timer = event_new(a->base, -1, 0, file_on_piece, ft)) == NULL)
 		fatalx("cannot create an event");
+	ft->run = state_task_started(t, 0, NULL, NULL, NULL);
 	log_info("task %s: download of %s (%llu bytes from %llu) started",
 	    task_id(t), req->path, (unsigned long long)(ft->end - ft->pos),
 	    (unsigned long long)ft->pos);
