@@ -363,6 +363,18 @@ state_task_started(struct task *t, pid_t pid, const char *cgroup,
 	return r;
 }
 
+/* The strings of a START record (an srun or one read back). */
+static void
+state_srun_clear(struct srun *r)
+{
+	free(r->id);
+	free(r->reply_id);
+	free(r->cgroup);
+	free(r->marker);
+	free(r->tmpfile);
+	r->id = r->reply_id = r->cgroup = r->marker = r->tmpfile = NULL;
+}
+
 void
 state_task_ended(struct srun *r)
 {
@@ -370,11 +382,7 @@ state_task_ended(struct srun *r)
 		return;
 	LIST_REMOVE(r, entry);
 	journal_release(state_journal, r->seg);
-	free(r->id);
-	free(r->reply_id);
-	free(r->cgroup);
-	free(r->marker);
-	free(r->tmpfile);
+	state_srun_clear(r);
 	free(r);
 }
 
@@ -840,9 +848,7 @@ state_read_journal(void *arg, const struct jrec *r)
 		break;
 	case SREC_START:
 		rt = replay_task(rp, dec_str(&d));
-		free(rt->run.reply_id);
-		free(rt->run.cgroup);
-		free(rt->run.marker);
+		state_srun_clear(&rt->run);	/* a later copy wins */
 		rt->run.reply_id = dec_str(&d);
 		rt->run.kind = (int)dec_u64(&d);
 		rt->run.pid = (int64_t)dec_u64(&d);
@@ -850,7 +856,6 @@ state_read_journal(void *arg, const struct jrec *r)
 		rt->run.cgroup = dec_str(&d);
 		rt->run.marker = dec_str(&d);
 		seq = dec_u64(&d);
-		free(rt->run.tmpfile);
 		rt->run.tmpfile = dec_str(&d);
 		if (!d.bad) {
 			rt->started = 1;
@@ -1034,10 +1039,7 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 	RB_FOREACH_SAFE(rt, rtask_tree, &rp.tasks, next) {
 		RB_REMOVE(rtask_tree, &rp.tasks, rt);
 		free(rt->id);
-		free(rt->run.reply_id);
-		free(rt->run.cgroup);
-		free(rt->run.marker);
-		free(rt->run.tmpfile);
+		state_srun_clear(&rt->run);
 		msg_free(rt->final_msg);
 		free(rt);
 	}
@@ -1058,11 +1060,7 @@ state_close(void)
 
 	while ((r = LIST_FIRST(&state_running)) != NULL) {
 		LIST_REMOVE(r, entry);
-		free(r->id);
-		free(r->reply_id);
-		free(r->cgroup);
-		free(r->marker);
-		free(r->tmpfile);
+		state_srun_clear(r);
 		free(r);
 	}
 	journal_close(state_journal);

@@ -902,6 +902,17 @@ proc_close_pair(int fds[2])
 		close(fds[1]);
 }
 
+/* Everything proc_open_io() made, when the task cannot start. */
+static void
+proc_close_io(int out[2], int err[2], int in[2], int *in_w, int *tty)
+{
+	proc_close_pair(out);
+	proc_close_pair(err);
+	proc_close_pair(in);
+	proc_close_fd(in_w);
+	proc_close_fd(tty);
+}
+
 /* Its processes may have come or gone (track.c): look again. */
 static void
 proc_on_track_changed(void *arg)
@@ -1021,18 +1032,14 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	int in[2] = { -1, -1 }, in_w = -1, tty = -1;
 	int cgroup_memory;
 	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
-	char userenv[3][300], *what;
-	const char *failed_step;
+	char userenv[3][300], *masked;
+	const char *failed_step, *what;
 	pid_t pid;
 
 	if ((error = proc_open_io(spec, out, err, in, &in_w, &tty)) != 0) {
 		xasprintf(cause, "cannot create %s: %s", spec->pty ?
 		    "a terminal" : "pipes", strerror(error));
-		proc_close_pair(out);
-		proc_close_pair(err);
-		proc_close_pair(in);
-		proc_close_fd(&in_w);
-		proc_close_fd(&tty);
+		proc_close_io(out, err, in, &in_w, &tty);
 		goto fail;
 	}
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
@@ -1041,11 +1048,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	    proc_on_track_changed, NULL, cause);
 	if (track == NULL) {
 		error = errno;
-		proc_close_pair(out);
-		proc_close_pair(err);
-		proc_close_pair(in);
-		proc_close_fd(&in_w);
-		proc_close_fd(&tty);
+		proc_close_io(out, err, in, &in_w, &tty);
 		goto fail;
 	}
 	memset(&sp, 0, sizeof sp);
@@ -1055,11 +1058,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		error = errno;
 		xasprintf(cause, "cannot open the task's cgroup: %s",
 		    strerror(error));
-		proc_close_pair(out);
-		proc_close_pair(err);
-		proc_close_pair(in);
-		proc_close_fd(&in_w);
-		proc_close_fd(&tty);
+		proc_close_io(out, err, in, &in_w, &tty);
 		track_free(track);
 		goto fail;
 	}
@@ -1160,15 +1159,16 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	    marker + sizeof PROC_MARKER, NULL);
 
 	/* Not even the command line shows a secret value in the log. */
-	what = mask_entries_in(spec->secret_env, spec->n_secret_env,
-	    spec->what);
+	masked = spec->n_secret_env != 0 ? mask_entries_in(spec->secret_env,
+	    spec->n_secret_env, spec->what) : NULL;
+	what = masked != NULL ? masked : spec->what;
 	if (spec->traceparent != NULL)
 		log_trace(LOG_INFO, trace_id, span, "task %s started: pid %ld: "
 		    "%s", task_id(st->task), (long)pid, what);
 	else
 		log_info("task %s started: pid %ld: %s", task_id(st->task),
 		    (long)pid, what);
-	free(what);
+	free(masked);
 	metrics_task_started(task_kind(t));
 	if (link_congested(a->link))
 		proc_pause(st);
