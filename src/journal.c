@@ -13,7 +13,16 @@
  * message).  The sync itself runs in a thread of the journal's own, on a
  * duplicate of the segment's descriptor that the thread owns (one per
  * segment, made when the segment is): a slow disk can take hundreds of
- * milliseconds, which the loop must never wait for.
+ * milliseconds, which the loop must never wait for.  So does the sync of
+ * the directory that makes a new segment's name durable.
+ *
+ * A replaced segment gets its last sync with the next batch, not at once,
+ * and none if it dies first: a fast task fills a segment in tens of
+ * milliseconds, and with a server that acknowledges (or a resend window
+ * that moves on) most of it is dead before 100 ms pass.  A dead segment's
+ * file is unlinked and its descriptors closed, and the kernel drops its
+ * pages without ever writing them: the disk sees only what was still live
+ * at a sync.
  *
  * A segment is replaced by a new one past a size; one that holds no live
  * record any more (every message acknowledged or out of the resend
@@ -54,8 +63,6 @@
 #define JOURNAL_RETRY_MS 5000
 #define JOURNAL_HEADER 8
 #define JOURNAL_IOV_MAX 8
-/* Segments waiting for their sync at once, at most (then it waits). */
-#define JOURNAL_SYNC_QUEUE 8
 /* A record longer than this is not one: the length is garbage. */
 #define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
 
@@ -66,8 +73,16 @@ struct jseg {
 	size_t live;
 	size_t records;
 	time_t newest;		/* when its last record was written */
+	int sync_fd;		/* replaced, its last sync not asked yet:
+				   the sync thread's descriptor, else -1 */
 };
 RB_HEAD(jseg_tree, jseg);
+
+/* A descriptor for the sync thread to close, after a last sync or not. */
+struct jclose {
+	int fd;
+	int sync;
+};
 
 struct journal {
 	char *dir;
@@ -84,16 +99,20 @@ struct journal {
 	int in_hook;
 	struct event *sync_timer;
 	struct event *sync_now;
+	size_t n_replaced;	/* segments with a sync_fd */
 	/* The sync thread's, under sync_lock: the current segment's
-	 * descriptor, and those of segments replaced (synced once more,
-	 * then closed). */
+	 * descriptor, those of segments replaced (synced once more, or not
+	 * if dead, then closed: only this thread closes them), and the
+	 * directory's. */
 	pthread_t sync_thread;
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cond;
 	int sync_cur;
 	int sync_wanted;
-	int sync_old[JOURNAL_SYNC_QUEUE];
-	size_t n_sync_old;
+	struct jclose *sync_old;
+	size_t n_sync_old, sync_old_size;
+	int sync_dir_fd;
+	int sync_dir;
 	int sync_stop;
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
@@ -127,6 +146,7 @@ journal_seg(struct journal *j, uint64_t id)
 		return s;
 	s = xcalloc(1, sizeof *s);
 	s->id = id;
+	s->sync_fd = -1;
 	RB_INSERT(jseg_tree, &j->segs, s);
 	return s;
 }
@@ -136,19 +156,32 @@ static void *
 journal_sync_main(void *arg)
 {
 	struct journal *j = arg;
-	int fd, old;
+	struct jclose old;
+	int fd;
 
 	pthread_mutex_lock(&j->sync_lock);
 	for (;;) {
-		while (!j->sync_wanted && j->n_sync_old == 0 && !j->sync_stop)
+		while (!j->sync_wanted && j->n_sync_old == 0 && !j->sync_dir &&
+		    !j->sync_stop)
 			pthread_cond_wait(&j->sync_cond, &j->sync_lock);
 		if (j->n_sync_old != 0) {
 			old = j->sync_old[0];
 			memmove(j->sync_old, j->sync_old + 1,
 			    --j->n_sync_old * sizeof *j->sync_old);
 			pthread_mutex_unlock(&j->sync_lock);
-			(void)fdatasync(old);
-			close(old);
+			if (old.sync)
+				(void)fdatasync(old.fd);
+			close(old.fd);
+			pthread_mutex_lock(&j->sync_lock);
+			continue;
+		}
+		if (j->sync_dir) {
+			/* New segments' names. */
+			j->sync_dir = 0;
+			fd = j->sync_dir_fd;
+			pthread_mutex_unlock(&j->sync_lock);
+			if (fd != -1)
+				(void)fsync(fd);
 			pthread_mutex_lock(&j->sync_lock);
 			continue;
 		}
@@ -168,44 +201,74 @@ journal_sync_main(void *arg)
 	return NULL;
 }
 
-/* Asks the sync thread for a sync of the current segment. */
+/* Gives the sync thread descriptor FD to close, synced first if SYNC
+ * (called with sync_lock held). */
+static void
+journal_hand_over(struct journal *j, int fd, int sync)
+{
+	if (j->n_sync_old == j->sync_old_size) {
+		j->sync_old_size = j->sync_old_size * 2 + 8;
+		j->sync_old = xreallocarray(j->sync_old, j->sync_old_size,
+		    sizeof *j->sync_old);
+	}
+	j->sync_old[j->n_sync_old].fd = fd;
+	j->sync_old[j->n_sync_old].sync = sync;
+	j->n_sync_old++;
+}
+
+/* Asks the sync thread for a sync of the current segment, and the last
+ * one of the segments replaced since the last time. */
 static void
 journal_sync(struct journal *j)
 {
-	if (!j->dirty || j->fd == -1)
+	struct jseg *s;
+
+	if ((!j->dirty || j->fd == -1) && j->n_replaced == 0)
 		return;
-	j->dirty = 0;
-	j->syncs++;
 	pthread_mutex_lock(&j->sync_lock);
-	j->sync_wanted = 1;
+	if (j->n_replaced != 0) {
+		RB_FOREACH(s, jseg_tree, &j->segs) {
+			if (s->sync_fd == -1)
+				continue;
+			journal_hand_over(j, s->sync_fd, 1);
+			s->sync_fd = -1;
+		}
+		j->n_replaced = 0;
+	}
+	if (j->dirty && j->fd != -1) {
+		j->dirty = 0;
+		j->syncs++;
+		j->sync_wanted = 1;
+	}
 	pthread_cond_signal(&j->sync_cond);
 	pthread_mutex_unlock(&j->sync_lock);
 }
 
-/* A new segment: the thread gets its descriptor, and the old one to
- * sync a last time and close. */
+/*
+ * A new segment: the thread gets its descriptor; the replaced one (OLD,
+ * if any) keeps the thread's for its last sync with the next batch, and
+ * the directory is synced with it.
+ */
 static void
-journal_sync_segment(struct journal *j, int fd)
+journal_sync_segment(struct journal *j, int fd, struct jseg *old)
 {
-	int dup_fd, old;
+	int dup_fd;
 
 	if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
 		log_warn("%s: no descriptor for the sync thread: %s", j->what,
 		    strerror(errno));
 	pthread_mutex_lock(&j->sync_lock);
-	old = j->sync_cur;
+	if (old != NULL && j->sync_cur != -1) {
+		old->sync_fd = j->sync_cur;
+		j->n_replaced++;
+	} else if (j->sync_cur != -1)
+		journal_hand_over(j, j->sync_cur, 1);
 	j->sync_cur = dup_fd;
-	if (old != -1 && j->n_sync_old < JOURNAL_SYNC_QUEUE) {
-		j->sync_old[j->n_sync_old++] = old;
-		old = -1;
-	}
+	j->sync_dir = 1;
 	pthread_cond_signal(&j->sync_cond);
 	pthread_mutex_unlock(&j->sync_lock);
-	if (old != -1) {
-		/* The disk is that far behind: here, then. */
-		(void)fdatasync(old);
-		close(old);
-	}
+	if (!evtimer_pending(j->sync_timer, NULL))
+		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
 }
 
 static void
@@ -244,6 +307,16 @@ journal_drop_if_dead(struct journal *j, struct jseg *s)
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("%s: cannot remove %s: %s", j->what, path,
 		    strerror(errno));
+	if (s->sync_fd != -1) {
+		/* Dead before its last sync: none.  (The thread closes it:
+		 * it may be syncing it as the current segment still.) */
+		pthread_mutex_lock(&j->sync_lock);
+		journal_hand_over(j, s->sync_fd, 0);
+		pthread_cond_signal(&j->sync_cond);
+		pthread_mutex_unlock(&j->sync_lock);
+		s->sync_fd = -1;
+		j->n_replaced--;
+	}
 	j->bytes -= s->bytes;
 	RB_REMOVE(jseg_tree, &j->segs, s);
 	free(s);
@@ -253,8 +326,9 @@ journal_drop_if_dead(struct journal *j, struct jseg *s)
 static int
 journal_begin(struct journal *j, uint64_t id, char **cause)
 {
+	struct jseg *old = j->cur;
 	char path[4096];
-	int fd, dfd;
+	int fd;
 
 	journal_path(j, id, path, sizeof path);
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -262,18 +336,13 @@ journal_begin(struct journal *j, uint64_t id, char **cause)
 		xasprintf(cause, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (j->fd != -1) {
-		journal_sync(j);
+	if (j->fd != -1)
 		close(j->fd);
-	}
+	else
+		old = NULL;
 	j->fd = fd;
 	j->cur = journal_seg(j, id);
-	journal_sync_segment(j, fd);
-	/* The new name itself must survive a power cut. */
-	if ((dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	journal_sync_segment(j, fd, old);
 	return 0;
 }
 
@@ -307,6 +376,8 @@ journal_open(struct event_base *base, const char *dir, const char *what,
 	pthread_mutex_init(&j->sync_lock, NULL);
 	pthread_cond_init(&j->sync_cond, NULL);
 	j->sync_cur = -1;
+	/* The new segments' names must survive a power cut too. */
+	j->sync_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pthread_create(&j->sync_thread, NULL, journal_sync_main, j) != 0)
 		fatalx("cannot start the %s's sync thread", what);
 	return j;
@@ -667,6 +738,9 @@ journal_close(struct journal *j)
 	pthread_cond_destroy(&j->sync_cond);
 	if (j->sync_cur != -1)
 		close(j->sync_cur);
+	if (j->sync_dir_fd != -1)
+		close(j->sync_dir_fd);
+	free(j->sync_old);
 	if (j->fd != -1)
 		close(j->fd);
 	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next) {

@@ -170,6 +170,7 @@ test_finished_store(void)
 static void
 test_crc32c(void)
 {
+	static unsigned char big[100000];
 	unsigned char data[300];
 	uint32_t a, b;
 	size_t i, off, len;
@@ -187,6 +188,16 @@ test_crc32c(void)
 			    len / 3, len - len / 3);
 			g_assert_cmphex(a, ==, b);
 		}
+	}
+	/* Long enough for the three chains, split anywhere. */
+	for (i = 0; i < sizeof big; i++)
+		big[i] = (unsigned char)g_test_rand_int();
+	for (len = 24000; len <= sizeof big; len += 4999) {
+		a = crc32c(0, big, len);
+		g_assert_cmphex(a, ==, crc32c_portable(0, big, len));
+		off = (size_t)g_test_rand_int_range(0, (gint32)len);
+		g_assert_cmphex(a, ==, crc32c(crc32c(0, big, off), big + off,
+		    len - off));
 	}
 }
 
