@@ -256,6 +256,12 @@ int journal_replay(struct journal *, void (*)(void *, const struct jrec *),
 	    void *, char **);
 uint64_t journal_append(struct journal *, int, const struct iovec_c *,
 	    size_t, int, int, uint64_t *);
+uint64_t journal_append_ahead(struct journal *, int, const void *, size_t,
+	    const void *, size_t, int, void *, int *);
+int journal_pass(struct journal *, void *);
+size_t journal_queued(const struct journal *);
+void journal_on_written(struct journal *, void (*)(void *, void *, uint64_t),
+	    void *);
 void journal_replay_done(struct journal *);
 void journal_retain(struct journal *, uint64_t);
 void journal_release(struct journal *, uint64_t);
@@ -270,6 +276,7 @@ void journal_close(struct journal *);
 /* state.c: the state directory: journal, finished tasks, recovery. */
 struct srun;
 struct msg;
+struct link;
 struct agent;
 struct task;
 struct tstream *tstream_new(void);
@@ -284,6 +291,8 @@ int state_active(void);
 const char *state_directory(void);
 uint64_t state_journal_bytes(void);
 void state_journal_msg(struct msg *, const char *, int);
+void state_send(struct link *, struct msg *, const char *, int);
+size_t state_queued(void);
 void state_journal_ack(const char *, uint64_t);
 struct srun *state_task_started(struct task *, pid_t, const char *,
 	    const char *, const char *);
@@ -461,11 +470,15 @@ struct msg {
 	struct tstream *ts;	/* its task's, for acks (state.c), or NULL */
 	uint64_t seq;
 	uint64_t jseg;		/* the journal segment holding it, or 0 */
+	/* 1, and 1 more while gRPC holds its bytes (link.c): the last of
+	 * msg_free() and gRPC's release frees it, on either thread. */
+	unsigned refs;
 	size_t len;
 	unsigned char data[];
 };
 struct msg *msg_new(size_t);
 void msg_free(struct msg *);
+void msg_unref(struct msg *);
 STAILQ_HEAD(msg_queue, msg);
 enum wire_dialect { WIRE_AUTO, WIRE_DESIGN, WIRE_UPSTREAM };
 int wire_parse_dialect(const char *, enum wire_dialect *);
@@ -515,6 +528,7 @@ struct link *link_new(struct event_base *, struct options *,
 void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 int link_congested(const struct link *);
+int link_busy(struct link *);
 void link_acked(struct link *);
 int link_idle(const struct link *);
 int link_connected(const struct link *);

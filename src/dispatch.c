@@ -145,7 +145,7 @@ dispatch_finished_earlier(struct agent *a, const struct request *req)
 	}
 	log_info("task %s finished earlier (the state directory remembers "
 	    "it): sending its final message again", req->task_id);
-	link_send(a->link, final);
+	state_send(a->link, final, NULL, 0);
 	return 1;
 }
 

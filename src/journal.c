@@ -36,6 +36,19 @@
  * When a write fails (ENOSPC, EIO) the partial record is cut off too, the
  * failure is logged once, and appends are skipped (the agent works from
  * memory) until JOURNAL_RETRY_MS later, when the disk is tried again.
+ *
+ * Writing ahead (journal_append_async): a large record, a fast task's
+ * output, is written by the journal's thread, not the loop, and its
+ * caller learns when (the written hook, on the loop, in order): the
+ * message it holds is sent then.  The loop goes on reading and framing
+ * meanwhile, on the other CPU.  Everything about the record but the write
+ * (its segment, its offset, what is live) is settled on the loop when it
+ * is queued, so the thread only checksums and writes, in order.  While
+ * any such write is queued, every record (and every message sent without
+ * one: a pass) queues behind it, so records stay in order in their
+ * segment and messages reach the link in the order they were made.  A
+ * small record with nothing queued is written at once by the loop, as
+ * before: a dispatch's few small messages never wait for a thread.
  */
 
 #include "config.h"
@@ -63,6 +76,8 @@
 #define JOURNAL_RETRY_MS 5000
 #define JOURNAL_HEADER 8
 #define JOURNAL_IOV_MAX 8
+/* Records from this size up are written by the journal's thread. */
+#define JOURNAL_AHEAD_MIN (32 * 1024)
 /* A record longer than this is not one: the length is garbage. */
 #define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
 
@@ -73,6 +88,8 @@ struct jseg {
 	size_t live;
 	size_t records;
 	time_t newest;		/* when its last record was written */
+	size_t queued;		/* records the writer thread has yet to write */
+	int fd;			/* replaced, kept open for them, or -1 */
 	int sync_fd;		/* replaced, its last sync not asked yet:
 				   the sync thread's descriptor, else -1 */
 };
@@ -83,6 +100,31 @@ struct jclose {
 	int fd;
 	int sync;
 };
+
+/* Work for the journal's thread, in order. */
+enum jop_kind {
+	JOP_WRITE,	/* a record, then the written hook */
+	JOP_PASS	/* no record: the written hook, in its turn */
+};
+struct jop {
+	STAILQ_ENTRY(jop) entry;
+	enum jop_kind kind;
+	int fd;			/* its segment's (the loop keeps it open) */
+	int urgent;		/* sync once written */
+	int live;
+	uint64_t seg, at;
+	size_t len;		/* header and payload */
+	int failed;		/* set by the thread */
+	int error;
+	int recovered;		/* the first since a failure */
+	void *cookie;		/* for the written hook, or NULL */
+	const void *big;	/* the caller's, valid until written */
+	size_t big_len;
+	size_t small_len;
+	unsigned char head[JOURNAL_HEADER + 1];
+	unsigned char small[];	/* copied */
+};
+STAILQ_HEAD(jop_queue, jop);
 
 struct journal {
 	char *dir;
@@ -96,6 +138,7 @@ struct journal {
 	int dirty;		/* written since the last sync */
 	int failing;		/* a write failed: skipping until retry */
 	int failed;		/* ... and none has succeeded since */
+	int cur_broken;		/* a write ahead to it failed: replace it */
 	int in_hook;
 	struct event *sync_timer;
 	struct event *sync_now;
@@ -114,6 +157,21 @@ struct journal {
 	int sync_dir_fd;
 	int sync_dir;
 	int sync_stop;
+	/* The writer thread's, under write_lock: records to write and
+	 * passes, in order; those done, for the loop; a segment a write
+	 * to failed, whose later records are skipped. */
+	pthread_t write_thread;
+	pthread_mutex_t write_lock;
+	pthread_cond_t write_cond;
+	struct jop_queue ops;
+	struct jop_queue done;
+	uint64_t broken_seg;
+	int write_stop;
+	/* The loop's: */
+	size_t queued;			/* ops queued and not yet done */
+	struct event *written_ev;
+	void (*written)(void *, void *, uint64_t);
+	void *written_arg;
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
 	void *rotated_arg;
@@ -129,6 +187,9 @@ jseg_cmp(struct jseg *a, struct jseg *b)
 /* (Not _STATIC: libbsd's spelling of that does not compile.) */
 RB_PROTOTYPE(jseg_tree, jseg, entry, jseg_cmp)
 RB_GENERATE(jseg_tree, jseg, entry, jseg_cmp)
+
+static void *journal_write_main(void *);
+static void journal_on_ahead(evutil_socket_t, short, void *);
 
 static void
 journal_path(const struct journal *j, uint64_t id, char *buf, size_t size)
@@ -146,6 +207,7 @@ journal_seg(struct journal *j, uint64_t id)
 		return s;
 	s = xcalloc(1, sizeof *s);
 	s->id = id;
+	s->fd = -1;
 	s->sync_fd = -1;
 	RB_INSERT(jseg_tree, &j->segs, s);
 	return s;
@@ -301,8 +363,10 @@ journal_drop_if_dead(struct journal *j, struct jseg *s)
 {
 	char path[4096];
 
-	if (s == j->cur || s->live != 0)
+	if (s == j->cur || s->live != 0 || s->queued != 0)
 		return;
+	if (s->fd != -1)
+		close(s->fd);
 	journal_path(j, s->id, path, sizeof path);
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("%s: cannot remove %s: %s", j->what, path,
@@ -336,10 +400,12 @@ journal_begin(struct journal *j, uint64_t id, char **cause)
 		xasprintf(cause, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (j->fd != -1)
-		close(j->fd);
-	else
+	if (j->fd == -1)
 		old = NULL;
+	else if (old != NULL && old->queued != 0)
+		old->fd = j->fd;	/* the writer thread's records */
+	else
+		close(j->fd);
 	j->fd = fd;
 	j->cur = journal_seg(j, id);
 	journal_sync_segment(j, fd, old);
@@ -376,6 +442,16 @@ journal_open(struct event_base *base, const char *dir, const char *what,
 	pthread_mutex_init(&j->sync_lock, NULL);
 	pthread_cond_init(&j->sync_cond, NULL);
 	j->sync_cur = -1;
+	pthread_mutex_init(&j->write_lock, NULL);
+	pthread_cond_init(&j->write_cond, NULL);
+	STAILQ_INIT(&j->ops);
+	STAILQ_INIT(&j->done);
+	j->written_ev = event_new(base, -1, 0, journal_on_ahead, j);
+	if (j->written_ev == NULL)
+		fatalx("cannot create the %s's events", what);
+	(void)crc32c(0, "", 0);	/* its tables made here, not in a thread */
+	if (pthread_create(&j->write_thread, NULL, journal_write_main, j) != 0)
+		fatalx("cannot start the %s's writer thread", what);
 	/* The new segments' names must survive a power cut too. */
 	j->sync_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pthread_create(&j->sync_thread, NULL, journal_sync_main, j) != 0)
@@ -543,47 +619,42 @@ journal_release(struct journal *j, uint64_t seg)
 }
 
 /*
- * Appends a record of TYPE with the N pieces of payload; LIVE counts it
- * live in its segment (journal_release() later).  URGENT syncs it at the
- * end of this loop pass.  Returns the segment it went to (with its offset
- * in *offset), or 0 when it could not be written: the agent goes on
- * without it.
+ * The segment the next record goes to: the current one, or a new one past
+ * its size or after a failed write ahead.  NULL while the journal is not
+ * writing (a failure, until the retry).  *RECOVERED: the first try since
+ * a failure.
  */
-uint64_t
-journal_append(struct journal *j, int type, const struct iovec_c *iov,
-    size_t n, int live, int urgent, uint64_t *offset)
+static struct jseg *
+journal_place(struct journal *j, int *recovered)
 {
-	unsigned char head[JOURNAL_HEADER + 1];
-	struct iovec v[JOURNAL_IOV_MAX];
 	struct jseg *old;
 	char *cause;
-	uint64_t at;
-	uint32_t crc;
-	ssize_t w;
-	size_t i, len = 1;
-	int recovered = 0;
 
+	*recovered = 0;
 	if (j == NULL || j->fd == -1 || j->failing)
-		return 0;
+		return NULL;
 	if (j->failed) {
 		/* The disk may take records again (said once one is in). */
 		j->failed = 0;
-		recovered = 1;
+		*recovered = 1;
 		if (j->rotated != NULL && !j->in_hook) {
 			j->in_hook = 1;
 			j->rotated(j->rotated_arg);
 			j->in_hook = 0;
 		}
 		if (j->failing)
-			return 0;
+			return NULL;
 	}
-	if (j->cur->bytes >= j->seg_max) {
+	if (j->cur->bytes >= j->seg_max || j->cur_broken) {
 		old = j->cur;
 		if (journal_begin(j, old->id + 1, &cause) != 0) {
 			log_error("%s: cannot start a new segment: %s", j->what,
 			    cause);
 			free(cause);
+			if (j->cur_broken)
+				return NULL;
 		} else {
+			j->cur_broken = 0;
 			journal_drop_if_dead(j, old);
 			if (j->rotated != NULL && !j->in_hook) {
 				j->in_hook = 1;
@@ -592,8 +663,123 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 			}
 		}
 	}
+	return j->cur;
+}
+
+/* A record of LEN bytes went to the current segment. */
+static void
+journal_count(struct journal *j, size_t len, int live)
+{
+	j->cur->bytes += len;
+	j->cur->records++;
+	j->cur->newest = time(NULL);
+	j->bytes += len;
+	if (live)
+		j->cur->live++;
+}
+
+/* Written: synced at the end of this loop pass if URGENT, else within
+ * JOURNAL_SYNC_MS. */
+static void
+journal_written(struct journal *j, int urgent)
+{
+	j->dirty = 1;
+	if (urgent)
+		event_active(j->sync_now, EV_TIMEOUT, 0);
+	else if (!evtimer_pending(j->sync_timer, NULL))
+		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+}
+
+/*
+ * Queues a record for the writer thread: the SMALL piece is copied, BIG
+ * must stay valid until the written hook has COOKIE (if COOKIE is NULL,
+ * BIG is copied too).  Returns its segment (and its offset in *offset),
+ * or 0 when it cannot be written.
+ */
+static uint64_t
+journal_queue(struct journal *j, int type, const void *small,
+    size_t small_len, const void *big, size_t big_len, int live, int urgent,
+    void *cookie, uint64_t *offset)
+{
+	struct jseg *s;
+	struct jop *op;
+	size_t copy = small_len + (cookie == NULL ? big_len : 0);
+	int recovered;
+
+	if ((s = journal_place(j, &recovered)) == NULL)
+		return 0;
+	op = xmalloc(sizeof *op + copy);
+	memset(op, 0, sizeof *op);
+	op->kind = JOP_WRITE;
+	op->fd = j->fd;
+	op->urgent = urgent;
+	op->live = live;
+	op->seg = s->id;
+	op->at = s->bytes;
+	op->len = JOURNAL_HEADER + 1 + small_len + big_len;
+	op->recovered = recovered;
+	op->cookie = cookie;
+	if (small_len != 0)
+		memcpy(op->small, small, small_len);
+	op->small_len = small_len;
+	if (cookie == NULL) {
+		if (big_len != 0)
+			memcpy(op->small + small_len, big, big_len);
+		op->small_len += big_len;
+	} else {
+		op->big = big;
+		op->big_len = big_len;
+	}
+	put32(op->head, (uint32_t)(op->len - JOURNAL_HEADER));
+	op->head[JOURNAL_HEADER] = (unsigned char)type;
+	journal_count(j, op->len, live);
+	s->queued++;
+	j->queued++;
+	pthread_mutex_lock(&j->write_lock);
+	STAILQ_INSERT_TAIL(&j->ops, op, entry);
+	pthread_cond_signal(&j->write_cond);
+	pthread_mutex_unlock(&j->write_lock);
+	if (offset != NULL)
+		*offset = op->at;
+	return s->id;
+}
+
+/*
+ * Appends a record of TYPE with the N pieces of payload; LIVE counts it
+ * live in its segment (journal_release() later).  URGENT syncs it at the
+ * end of this loop pass.  Returns the segment it went to (with its offset
+ * in *offset), or 0 when it could not be written: the agent goes on
+ * without it.  Behind records still queued for the writer thread it is
+ * queued too (copied), to keep the segment in order.
+ */
+uint64_t
+journal_append(struct journal *j, int type, const struct iovec_c *iov,
+    size_t n, int live, int urgent, uint64_t *offset)
+{
+	unsigned char head[JOURNAL_HEADER + 1];
+	struct iovec v[JOURNAL_IOV_MAX];
+	struct buf flat;
+	struct jseg *s;
+	char *cause;
+	uint64_t at, seg;
+	uint32_t crc;
+	ssize_t w;
+	size_t i, len = 1;
+	int recovered;
+
 	if (n > JOURNAL_IOV_MAX - 1)
 		fatalx("journal_append: %zu pieces", n);
+	if (j != NULL && j->queued != 0) {
+		buf_init(&flat);
+		for (i = 0; i < n; i++)
+			buf_append(&flat, iov[i].base, iov[i].len);
+		seg = journal_queue(j, type, flat.data, flat.len, NULL, 0,
+		    live, urgent, NULL, offset);
+		buf_free(&flat);
+		return seg;
+	}
+	if ((s = journal_place(j, &recovered)) == NULL)
+		return 0;
 	for (i = 0; i < n; i++)
 		len += iov[i].len;
 	head[JOURNAL_HEADER] = (unsigned char)type;
@@ -609,7 +795,7 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		v[i + 1].iov_base = (void *)(uintptr_t)iov[i].base;
 		v[i + 1].iov_len = iov[i].len;
 	}
-	at = j->cur->bytes;
+	at = s->bytes;
 	do
 		w = writev(j->fd, v, (int)n + 1);
 	while (w == -1 && errno == EINTR);
@@ -636,20 +822,215 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 	}
 	if (recovered)
 		log_info("%s: writing to %s again", j->what, j->dir);
-	j->cur->bytes += JOURNAL_HEADER + len;
-	j->cur->records++;
-	j->cur->newest = time(NULL);
-	j->bytes += JOURNAL_HEADER + len;
-	if (live)
-		j->cur->live++;
-	j->dirty = 1;
-	if (urgent)
-		event_active(j->sync_now, EV_TIMEOUT, 0);
-	else if (!evtimer_pending(j->sync_timer, NULL))
-		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+	journal_count(j, JOURNAL_HEADER + len, live);
+	journal_written(j, urgent);
 	if (offset != NULL)
 		*offset = at;
 	return j->cur->id;
+}
+
+/*
+ * Appends a live record of TYPE whose payload is SMALL then BIG, written
+ * ahead by the writer thread when it is large or others wait: *queued is
+ * then 1 and the written hook gets COOKIE once it is written (with its
+ * segment, or 0 if that failed).  Otherwise (*queued 0) it was written
+ * now, or could not be (0 returned); either way the caller goes on at
+ * once.  Returns its segment, or 0.
+ */
+uint64_t
+journal_append_ahead(struct journal *j, int type, const void *small,
+    size_t small_len, const void *big, size_t big_len, int urgent,
+    void *cookie, int *queued)
+{
+	struct iovec_c iov[2];
+	uint64_t seg;
+
+	*queued = 0;
+	if (j->queued == 0 && small_len + big_len < JOURNAL_AHEAD_MIN) {
+		iov[0].base = small;
+		iov[0].len = small_len;
+		iov[1].base = big;
+		iov[1].len = big_len;
+		return journal_append(j, type, iov, 2, 1, urgent, NULL);
+	}
+	if ((seg = journal_queue(j, type, small, small_len, big, big_len, 1,
+	    urgent, cookie, NULL)) != 0) {
+		*queued = 1;
+		return seg;
+	}
+	*queued = journal_pass(j, cookie);
+	return 0;
+}
+
+/*
+ * Something with no record to write (COOKIE) takes its turn behind the
+ * records queued: returns 1 if it waits for the written hook, 0 if
+ * nothing is queued (go on at once).
+ */
+int
+journal_pass(struct journal *j, void *cookie)
+{
+	struct jop *op;
+
+	if (j == NULL || j->queued == 0)
+		return 0;
+	op = xcalloc(1, sizeof *op);
+	op->kind = JOP_PASS;
+	op->cookie = cookie;
+	j->queued++;
+	pthread_mutex_lock(&j->write_lock);
+	STAILQ_INSERT_TAIL(&j->ops, op, entry);
+	pthread_cond_signal(&j->write_cond);
+	pthread_mutex_unlock(&j->write_lock);
+	return 1;
+}
+
+/* Ops queued and not done yet (messages waiting for their write). */
+size_t
+journal_queued(const struct journal *j)
+{
+	return j != NULL ? j->queued : 0;
+}
+
+/* The hook that learns of writes ahead: FN(arg, cookie, segment or 0). */
+void
+journal_on_written(struct journal *j, void (*fn)(void *, void *, uint64_t),
+    void *arg)
+{
+	j->written = fn;
+	j->written_arg = arg;
+}
+
+/* The writer thread: checksums and writes queued records, in order. */
+static void *
+journal_write_main(void *arg)
+{
+	struct journal *j = arg;
+	struct iovec v[3];
+	struct jop *op;
+	uint32_t crc;
+	ssize_t w;
+	int n, wake;
+
+	pthread_mutex_lock(&j->write_lock);
+	for (;;) {
+		while (STAILQ_EMPTY(&j->ops) && !j->write_stop)
+			pthread_cond_wait(&j->write_cond, &j->write_lock);
+		if ((op = STAILQ_FIRST(&j->ops)) == NULL)
+			break;
+		STAILQ_REMOVE_HEAD(&j->ops, entry);
+		if (op->kind == JOP_WRITE && op->seg == j->broken_seg)
+			op->failed = 1;		/* after a failed one: skipped */
+		pthread_mutex_unlock(&j->write_lock);
+		if (op->kind == JOP_WRITE && !op->failed) {
+			crc = crc32c(0, op->head + JOURNAL_HEADER, 1);
+			crc = crc32c(crc, op->small, op->small_len);
+			crc = crc32c(crc, op->big, op->big_len);
+			put32(op->head + 4, crc);
+			v[0].iov_base = op->head;
+			v[0].iov_len = sizeof op->head;
+			n = 1;
+			if (op->small_len != 0) {
+				v[n].iov_base = op->small;
+				v[n++].iov_len = op->small_len;
+			}
+			if (op->big_len != 0) {
+				v[n].iov_base = (void *)(uintptr_t)op->big;
+				v[n++].iov_len = op->big_len;
+			}
+			do
+				w = writev(op->fd, v, n);
+			while (w == -1 && errno == EINTR);
+			if (w != (ssize_t)op->len) {
+				op->failed = 1;
+				op->error = w == -1 ? errno : 0;
+				/* No half record stays behind; the loop starts
+				 * a new segment for what follows. */
+				(void)ftruncate(op->fd, (off_t)op->at);
+			}
+		}
+		pthread_mutex_lock(&j->write_lock);
+		if (op->failed)
+			j->broken_seg = op->seg;
+		wake = STAILQ_EMPTY(&j->done);
+		STAILQ_INSERT_TAIL(&j->done, op, entry);
+		if (wake) {
+			pthread_mutex_unlock(&j->write_lock);
+			event_active(j->written_ev, EV_TIMEOUT, 0);
+			pthread_mutex_lock(&j->write_lock);
+		}
+	}
+	pthread_mutex_unlock(&j->write_lock);
+	return NULL;
+}
+
+/* A write ahead failed: as journal_append's failure, from the loop. */
+static void
+journal_ahead_failed(struct journal *j, struct jseg *s, struct jop *op)
+{
+	s->bytes -= op->len;
+	s->records--;
+	j->bytes -= op->len;
+	if (op->cookie != NULL && op->live && s->live != 0)
+		s->live--;	/* its caller is told: it releases nothing */
+	if (s == j->cur)
+		j->cur_broken = 1;	/* the thread skips the rest of it */
+	if (j->failing)
+		return;
+	log_error("%s: cannot write to %s: %s: going on from memory, trying "
+	    "the disk again in %d s", j->what, j->dir, op->error != 0 ?
+	    strerror(op->error) : "short write", JOURNAL_RETRY_MS / 1000);
+	j->failing = 1;
+	j->failed = 1;
+	timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
+}
+
+/* The writer thread has done some: their callers learn, in order. */
+static void
+journal_on_ahead(evutil_socket_t fd, short events, void *arg)
+{
+	struct journal *j = arg;
+	struct jop_queue done;
+	struct jseg key, *s;
+	struct jop *op;
+
+	(void)fd;
+	(void)events;
+	STAILQ_INIT(&done);
+	pthread_mutex_lock(&j->write_lock);
+	STAILQ_CONCAT(&done, &j->done);
+	pthread_mutex_unlock(&j->write_lock);
+	while ((op = STAILQ_FIRST(&done)) != NULL) {
+		STAILQ_REMOVE_HEAD(&done, entry);
+		j->queued--;
+		s = NULL;
+		if (op->kind == JOP_WRITE) {
+			key.id = op->seg;
+			/* (Found: a segment with queued records stays.) */
+			if ((s = RB_FIND(jseg_tree, &j->segs, &key)) == NULL)
+				fatalx("%s: a write to a segment gone",
+				    j->what);
+			s->queued--;
+			if (op->failed)
+				journal_ahead_failed(j, s, op);
+			else {
+				if (op->recovered)
+					log_info("%s: writing to %s again",
+					    j->what, j->dir);
+				journal_written(j, op->urgent);
+			}
+		}
+		if (op->cookie != NULL && j->written != NULL)
+			j->written(j->written_arg, op->cookie,
+			    op->kind == JOP_WRITE && !op->failed ? op->seg : 0);
+		if (s != NULL && s->queued == 0 && s != j->cur) {
+			if (s->fd != -1)
+				close(s->fd);
+			s->fd = -1;
+			journal_drop_if_dead(j, s);
+		}
+		free(op);
+	}
 }
 
 /*
@@ -727,6 +1108,16 @@ journal_close(struct journal *j)
 
 	if (j == NULL)
 		return;
+	/* The writes ahead first: then their callers learn. */
+	pthread_mutex_lock(&j->write_lock);
+	j->write_stop = 1;
+	pthread_cond_signal(&j->write_cond);
+	pthread_mutex_unlock(&j->write_lock);
+	pthread_join(j->write_thread, NULL);
+	journal_on_ahead(-1, 0, j);
+	pthread_mutex_destroy(&j->write_lock);
+	pthread_cond_destroy(&j->write_cond);
+	event_free(j->written_ev);
 	journal_sync(j);
 	/* What was handed over is synced before the agent goes. */
 	pthread_mutex_lock(&j->sync_lock);
@@ -745,6 +1136,8 @@ journal_close(struct journal *j)
 		close(j->fd);
 	RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next) {
 		RB_REMOVE(jseg_tree, &j->segs, s);
+		if (s->fd != -1)
+			close(s->fd);
 		free(s);
 	}
 	event_free(j->sync_timer);

@@ -48,6 +48,9 @@
 #define LINK_RESEND_COUNT 1024
 /* A closing stream waits this long for the server's status. */
 #define LINK_CLOSE_WAIT_MS 1000
+/* A send in flight longer than this is held by flow control (a slow or
+ * stalled server), not just busy: tasks read on into the spool. */
+#define LINK_BUSY_MS 50
 /* The channel's state is looked at again at least this often. */
 #define LINK_WATCH_SECONDS 2
 
@@ -93,6 +96,9 @@ struct link {
 	struct spool spool;
 	size_t spool_limit;
 	int congested;
+	int busy;			/* link_busy() said so */
+	int send_stuck;			/* ... for LINK_BUSY_MS: not now */
+	struct event *busy_timer;
 	struct link_call *recv_held;	/* a receive waits for the spool */
 
 	char *const *addrs;		/* --server's list */
@@ -121,6 +127,8 @@ link_random32(void *arg)
 	return r;
 }
 static void link_pump(struct link *);
+static void link_busy_check(struct link *);
+static void link_on_busy(evutil_socket_t, short, void *);
 static void link_recv_next(struct link_call *);
 
 static const char *
@@ -371,6 +379,9 @@ link_on_send(struct link_op *op, int ok)
 		c->send_failed = 1;
 	}
 	link_pump(l);
+	l->send_stuck = 0;
+	if (l->busy)
+		link_busy_check(l);
 	link_call_release(c);
 }
 
@@ -605,7 +616,19 @@ link_connect(struct link *l)
 	link_pump(l);
 }
 
-/* Starts sending the spool's head if nothing is in flight. */
+/* gRPC is done with a message's bytes (any thread). */
+static void
+link_slice_done(void *arg)
+{
+	msg_unref(arg);
+}
+
+/*
+ * Starts sending the spool's head if nothing is in flight.  gRPC takes
+ * the message's own bytes, not a copy: it holds the message (refs) until
+ * its transport has written them, which may be after the send completes
+ * and the message left the window.
+ */
 static void
 link_pump(struct link *l)
 {
@@ -617,7 +640,9 @@ link_pump(struct link *l)
 	if (c == NULL || c->finished || c->send_failed ||
 	    c->send_buf != NULL || m == NULL)
 		return;
-	slice = grpc_slice_from_copied_buffer((const char *)m->data, m->len);
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	slice = grpc_slice_new_with_user_data(m->data, m->len,
+	    link_slice_done, m);
 	c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
 	grpc_slice_unref(slice);
 	memset(&op, 0, sizeof op);
@@ -650,7 +675,8 @@ link_new(struct event_base *base, struct options *opts,
 	l->watch_op.done = link_on_watch;
 	l->retry = evtimer_new(base, link_on_retry, l);
 	l->close_wait = evtimer_new(base, link_on_close_wait, l);
-	if (l->retry == NULL || l->close_wait == NULL)
+	l->busy_timer = evtimer_new(base, link_on_busy, l);
+	if (l->retry == NULL || l->close_wait == NULL || l->busy_timer == NULL)
 		fatalx("cannot create the link's timers");
 	l->cq = link_cq_start(base);
 	return l;
@@ -681,6 +707,58 @@ int
 link_congested(const struct link *l)
 {
 	return l->congested;
+}
+
+/*
+ * True while a message is being sent and another waits behind it: a task
+ * that just made one pauses (the drained handler resumes it when this
+ * ends), and its pipe gathers what it writes meanwhile.  The next read
+ * takes all of it, so a fast task's output leaves in fewer, larger
+ * messages: each costs gRPC, the completion queue's thread and the loop
+ * the same, whatever its size.  Never while no stream sends: the spool
+ * fills then, up to its limit.
+ */
+int
+link_busy(struct link *l)
+{
+	struct link_call *c = l->call;
+
+	if (c == NULL || c->send_buf == NULL || l->send_stuck)
+		return 0;
+	if (!l->busy) {
+		l->busy = 1;
+		timer_add_ms(l->busy_timer, LINK_BUSY_MS);
+	}
+	return 1;
+}
+
+/* Busy no more (or still, for another while): paused tasks read on. */
+static void
+link_busy_check(struct link *l)
+{
+	struct link_call *c = l->call;
+
+	if (c != NULL && c->send_buf != NULL && !l->send_stuck) {
+		timer_add_ms(l->busy_timer, LINK_BUSY_MS);
+		return;
+	}
+	l->busy = 0;
+	evtimer_del(l->busy_timer);
+	if (!l->congested)
+		l->h.drained(l->h.arg);
+}
+
+/* A send has been in flight for LINK_BUSY_MS: flow control holds it. */
+static void
+link_on_busy(evutil_socket_t fd, short events, void *arg)
+{
+	struct link *l = arg;
+
+	(void)fd;
+	(void)events;
+	l->send_stuck = 1;
+	if (l->busy)
+		link_busy_check(l);
 }
 
 /* Bytes waiting for the server. */
@@ -747,5 +825,6 @@ link_free(struct link *l)
 	spool_free(&l->spool);
 	event_free(l->retry);
 	event_free(l->close_wait);
+	event_free(l->busy_timer);
 	free(l);
 }

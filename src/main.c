@@ -120,7 +120,7 @@ main_request(void *arg, const void *data, size_t len)
 static void
 main_send(struct agent *a, struct msg *m)
 {
-	link_send(a->link, m);
+	state_send(a->link, m, NULL, 0);
 }
 
 static void
@@ -141,6 +141,8 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (task_count(TASK_RUNNING) != 0)
 		return;
+	if (state_queued() != 0)
+		return;		/* a message's journal write, for a moment */
 	if (link_spooled(a->link) == 0 ||
 	    (state_active() && !link_connected(a->link))) {
 		/* Delivered, or kept in the journal for the next start. */

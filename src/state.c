@@ -105,10 +105,21 @@ msg_new(size_t len)
 
 	m = xmalloc(sizeof *m + len);
 	memset(m, 0, sizeof *m);
+	m->refs = 1;
 	m->len = len;
 	return m;
 }
 
+/* Drops a hold on M's memory; thread-safe (gRPC's threads call it). */
+void
+msg_unref(struct msg *m)
+{
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(m);
+}
+
+/* The agent is done with M: what it holds goes now, on the loop; its
+ * memory when gRPC is done with it too. */
 void
 msg_free(struct msg *m)
 {
@@ -116,8 +127,10 @@ msg_free(struct msg *m)
 		return;
 	if (m->jseg != 0)
 		journal_release(state_journal, m->jseg);
+	m->jseg = 0;
 	tstream_unref(m->ts);
-	free(m);
+	m->ts = NULL;
+	msg_unref(m);
 }
 
 struct tstream *
@@ -293,6 +306,61 @@ state_journal_msg(struct msg *m, const char *id, int final)
 	m->jseg = journal_append(state_journal, SREC_MSG, iov, 2, 1, final,
 	    NULL);
 	buf_free(&head);
+}
+
+/* The link that messages written ahead go to once written. */
+static struct link *state_link;
+
+static void
+state_on_written(void *arg, void *cookie, uint64_t seg)
+{
+	struct msg *m = cookie;
+
+	(void)arg;
+	if (seg == 0)
+		m->jseg = 0;	/* not journaled after all */
+	link_send(state_link, m);
+}
+
+/*
+ * Sends M on link L: journaled first as task ID's (its last message if
+ * FINAL), or, with ID NULL, not journaled.  A large message is written by
+ * the journal's thread and goes to the link when written (journal.c); the
+ * others queue behind such writes, so that the link gets every message in
+ * the order it was made.
+ */
+void
+state_send(struct link *l, struct msg *m, const char *id, int final)
+{
+	struct buf head;
+	int queued;
+
+	state_link = l;
+	if (state_journal == NULL) {
+		link_send(l, m);
+		return;
+	}
+	if (id == NULL) {
+		if (!journal_pass(state_journal, m))
+			link_send(l, m);
+		return;
+	}
+	buf_init(&head);
+	enc_str(&head, id);
+	enc_u64(&head, m->seq);
+	buf_append(&head, final ? "\1" : "\0", 1);
+	m->jseg = journal_append_ahead(state_journal, SREC_MSG, head.data,
+	    head.len, m->data, m->len, final, m, &queued);
+	buf_free(&head);
+	if (!queued)
+		link_send(l, m);
+}
+
+/* Messages waiting for their journal write (not yet the link's). */
+size_t
+state_queued(void)
+{
+	return journal_queued(state_journal);
 }
 
 /* The server stored task ID up to SEQ: recorded, so a restart resends
@@ -741,6 +809,7 @@ state_open(struct event_base *base, const char *dir, int explicit,
 		fatalx("cannot create a timer");
 	state_expire(-1, 0, NULL);
 	journal_on_rotate(state_journal, state_on_rotate, NULL);
+	journal_on_written(state_journal, state_on_written, NULL);
 	log_info("state directory %s: %zu finished tasks remembered", dir,
 	    state_index_used);
 	return 0;

@@ -96,7 +96,8 @@ struct proc_task {
 	int reaped;
 	int wstatus;
 	int cancelled;
-	int paused;
+	int paused;		/* not reading its output: in proc_paused */
+	LIST_ENTRY(proc_task) pause_entry;
 	struct proc_stream out, err;
 	struct event *flush;
 	uint64_t started_ms;
@@ -127,6 +128,8 @@ struct proc_task {
 };
 
 static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running);
+/* Those paused, so that resuming costs what is paused, not what runs. */
+static LIST_HEAD(, proc_task) proc_paused = LIST_HEAD_INITIALIZER(proc_paused);
 static unsigned long proc_serial;
 
 /* Finds an executable NAME on the agent's PATH; NULL if there is none. */
@@ -344,6 +347,8 @@ static void
 proc_free(struct proc_task *st)
 {
 	LIST_REMOVE(st, entry);
+	if (st->paused)
+		LIST_REMOVE(st, pause_entry);
 	proc_stream_close(&st->out);
 	proc_stream_close(&st->err);
 	framer_free(&st->out.framer);
@@ -645,6 +650,7 @@ proc_pause(struct proc_task *st)
 	if (st->paused)
 		return;
 	st->paused = 1;
+	LIST_INSERT_HEAD(&proc_paused, st, pause_entry);
 	if (st->out.ev != NULL)
 		event_del(st->out.ev);
 	if (st->err.ev != NULL)
@@ -698,7 +704,11 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 	if (n > 0) {
 		proc_output(s, buf, (size_t)n);
 		proc_arm_flush(st);
-		if (link_congested(st->agent->link))
+		/* A message waits behind the one being sent: let the pipe
+		 * gather the next one, to be read whole when the send is
+		 * done (fewer, larger messages; link_busy()). */
+		if (link_congested(st->agent->link) ||
+		    link_busy(st->agent->link))
 			proc_pause(st);
 		return;
 	}
@@ -1192,9 +1202,8 @@ task_proc_resume_all(void)
 {
 	struct proc_task *st;
 
-	LIST_FOREACH(st, &proc_running, entry) {
-		if (!st->paused)
-			continue;
+	while ((st = LIST_FIRST(&proc_paused)) != NULL) {
+		LIST_REMOVE(st, pause_entry);
 		st->paused = 0;
 		if (st->out.ev != NULL)
 			event_add(st->out.ev, NULL);

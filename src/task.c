@@ -232,8 +232,7 @@ task_emit(struct task *t, struct msg *m, int final)
 {
 	m->seq = t->seq;
 	m->ts = tstream_ref(t->ts);
-	state_journal_msg(m, t->id, final);
-	link_send(t->agent->link, m);
+	state_send(t->agent->link, m, t->id, final);
 }
 
 /* One IN_PROGRESS message with one stream's text. */
@@ -363,7 +362,8 @@ void
 task_resend_final(struct task *t)
 {
 	if (t->final != NULL)
-		link_send(t->agent->link, task_msg_copy(t, t->final));
+		state_send(t->agent->link, task_msg_copy(t, t->final), NULL,
+		    0);
 }
 
 static struct msg *
@@ -481,7 +481,7 @@ task_refuse(struct agent *a, const struct request *req, enum fail_reason why,
 	r.stream = OUTPUT_STDERR;
 	r.text = reason;
 	r.text_len = strlen(reason);
-	link_send(a->link, wire_encode_response(&r));
+	state_send(a->link, wire_encode_response(&r), NULL, 0);
 	free(reason);
 }
 

@@ -1,20 +1,26 @@
 /*
  * test-state.c: the journal's records come back as written, a torn or
- * corrupt tail is cut off and everything before it kept, and the
- * finished-task store answers for many more tasks than the registry
- * remembers, across a restart.
+ * corrupt tail is cut off and everything before it kept, records written
+ * ahead by the journal's thread keep their order with those written at
+ * once (and a failed write ahead cuts its partial record and tells its
+ * caller), and the finished-task store answers for many more tasks than
+ * the registry remembers, across a restart.
  */
 
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <glib.h>
 
 #include "agent.h"
@@ -117,6 +123,194 @@ test_journal_torn_and_corrupt(void)
 	event_base_free(base);
 }
 
+#define AHEAD_N 40
+#define AHEAD_BIG (64 * 1024)
+
+/* Record I: its number (4 bytes), then AHEAD_BIG bytes of I, or none
+ * (the small ones). */
+static unsigned char ahead_big[AHEAD_N][AHEAD_BIG];
+static unsigned char ahead_small[AHEAD_N][4];
+
+struct ahead {
+	struct event_base *base;
+	int next;		/* the cookie expected next */
+	int want;
+	int ok, failed;
+};
+
+static void
+ahead_written(void *arg, void *cookie, uint64_t seg)
+{
+	struct ahead *a = arg;
+
+	g_assert_cmpint((int)(intptr_t)cookie - 1, ==, a->next);
+	a->next++;
+	if (seg != 0)
+		a->ok++;
+	else
+		a->failed++;
+	if (a->next == a->want)
+		event_base_loopbreak(a->base);
+}
+
+/* Record I of the kinds the agent makes: large ones written ahead, small
+ * ones behind them, and passes (no record). */
+static void
+ahead_one(struct journal *j, struct ahead *a, int i)
+{
+	void *cookie = (void *)(intptr_t)(i + 1);	/* never NULL */
+	int queued;
+
+	ahead_small[i][0] = (unsigned char)i;
+	ahead_small[i][1] = ahead_small[i][2] = ahead_small[i][3] = 0xcd;
+	memset(ahead_big[i], i, AHEAD_BIG);
+	if (i % 7 == 3)
+		queued = journal_pass(j, cookie);
+	else
+		(void)journal_append_ahead(j, 2, ahead_small[i], 4,
+		    ahead_big[i], i % 5 == 4 ? 0 : AHEAD_BIG, 0, cookie,
+		    &queued);
+	if (!queued)		/* done at once: the caller goes on */
+		ahead_written(a, cookie, i % 7 == 3 ? 0 : 1);
+}
+
+struct ahead_seen {
+	int n;
+	int last;
+};
+
+static void
+ahead_count(void *arg, const struct jrec *r)
+{
+	struct ahead_seen *s = arg;
+	int i = r->data[0];
+
+	g_assert_cmpint(r->type, ==, 2);
+	g_assert_cmpint(i, >, s->last);	/* in order */
+	g_assert_cmpuint(r->len, ==, 4 + (i % 5 == 4 ? 0 : AHEAD_BIG));
+	g_assert_cmpint(r->data[3], ==, 0xcd);
+	if (r->len > 4) {
+		g_assert_cmpint(r->data[4], ==, i);
+		g_assert_cmpint(r->data[r->len - 1], ==, i);
+	}
+	s->last = i;
+	s->n++;
+}
+
+static struct ahead_seen
+ahead_replay(struct event_base *base, const char *dir)
+{
+	struct ahead_seen s = { 0, -1 };
+	struct journal *j;
+	char *cause = NULL;
+
+	j = journal_open(base, dir, "journal", 1 << 20, &cause);
+	g_assert_nonnull(j);
+	g_assert_cmpint(journal_replay(j, ahead_count, &s, &cause), ==, 0);
+	journal_close(j);
+	return s;
+}
+
+/* Writes ahead, in order with the rest, across segments (1 MiB each). */
+static void
+test_journal_write_ahead(void)
+{
+	struct event_base *base = event_base_new();
+	struct ahead a = { base, 0, AHEAD_N, 0, 0 };
+	struct ahead_seen s;
+	struct journal *j;
+	char *dir = tmpdir(), *cause = NULL, cmd[600];
+	int i, passes = 0, records = 0;
+
+	j = journal_open(base, dir, "journal", 1 << 20, &cause);
+	g_assert_cmpint(journal_replay(j, ahead_count,
+	    &(struct ahead_seen){ 0, -1 }, &cause), ==, 0);
+	journal_on_written(j, ahead_written, &a);
+	for (i = 0; i < AHEAD_N; i++) {
+		ahead_one(j, &a, i);
+		if (i % 7 == 3)
+			passes++;
+		else
+			records++;
+	}
+	g_assert_cmpuint(journal_queued(j), >, 0);
+	if (a.next < a.want)
+		event_base_dispatch(base);
+	g_assert_cmpint(a.next, ==, AHEAD_N);
+	g_assert_cmpint(a.ok, ==, records);
+	g_assert_cmpint(a.failed, ==, passes);
+	g_assert_cmpuint(journal_queued(j), ==, 0);
+	journal_close(j);
+	s = ahead_replay(base, dir);
+	g_assert_cmpint(s.n, ==, records);
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(dir);
+	event_base_free(base);
+}
+
+/*
+ * A write ahead that fails (the file size limit here; a full disk in
+ * life): its partial record is cut, it and the writes queued after it are
+ * reported unwritten, in order, and what was written before is intact.
+ */
+static void
+test_journal_write_ahead_fails(void)
+{
+	struct event_base *base = event_base_new();
+	struct ahead a = { base, 0, 10, 0, 0 };
+	struct ahead_seen s;
+	struct journal *j;
+	struct rlimit old, rl;
+	struct stat sb;
+	char *dir = tmpdir(), *cause = NULL, cmd[600], path[512];
+	int i, queued;
+
+	j = journal_open(base, dir, "journal", 16 << 20, &cause);
+	g_assert_cmpint(journal_replay(j, ahead_count,
+	    &(struct ahead_seen){ 0, -1 }, &cause), ==, 0);
+	journal_on_written(j, ahead_written, &a);
+	/* Room for four records and a part of the fifth. */
+	g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &old), ==, 0);
+	rl = old;
+	rl.rlim_cur = 4 * (AHEAD_BIG + 4 + 9) + 1000;
+	signal(SIGXFSZ, SIG_IGN);
+	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+	for (i = 0; i < 10; i++) {
+		memset(ahead_big[i], i, AHEAD_BIG);
+		ahead_small[i][0] = (unsigned char)i;
+		ahead_small[i][1] = ahead_small[i][2] = ahead_small[i][3] =
+		    0xcd;
+		g_assert_cmpuint(journal_append_ahead(j, 2, ahead_small[i], 4,
+		    ahead_big[i], AHEAD_BIG, 0, (void *)(intptr_t)(i + 1),
+		    &queued), !=, 0);
+		g_assert_cmpint(queued, ==, 1);
+	}
+	event_base_dispatch(base);
+	g_assert_cmpint(a.ok, ==, 4);
+	g_assert_cmpint(a.failed, ==, 6);
+	/* Failing now: nothing is written until the retry. */
+	g_assert_cmpuint(journal_append_ahead(j, 2, ahead_small[0], 4,
+	    ahead_big[0], AHEAD_BIG, 0, NULL, &queued), ==, 0);
+	g_assert_cmpint(queued, ==, 0);
+	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &old), ==, 0);
+	signal(SIGXFSZ, SIG_DFL);
+	journal_close(j);
+	/* Cut where the fifth began: no torn record is left to read. */
+	snprintf(path, sizeof path, "%s/%016llx.seg", dir, 1ULL);
+	g_assert_cmpint(stat(path, &sb), ==, 0);
+	g_assert_cmpint(sb.st_size, ==, 4 * (AHEAD_BIG + 4 + 9));
+	s = ahead_replay(base, dir);
+	g_assert_cmpint(s.n, ==, 4);
+	g_assert_cmpint(s.last, ==, 3);
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(dir);
+	event_base_free(base);
+}
+
 static struct msg *
 final_for(int i)
 {
@@ -206,9 +400,14 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	log_set_level(LOG_ERROR);
+	if (evthread_use_pthreads() != 0)	/* the journal's threads */
+		g_error("no threads in libevent");
 	g_test_add_func("/journal/torn-and-corrupt",
 	    test_journal_torn_and_corrupt);
 	g_test_add_func("/state/finished-store", test_finished_store);
 	g_test_add_func("/journal/crc32c", test_crc32c);
+	g_test_add_func("/journal/write-ahead", test_journal_write_ahead);
+	g_test_add_func("/journal/write-ahead-fails",
+	    test_journal_write_ahead_fails);
 	return g_test_run();
 }
