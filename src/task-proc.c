@@ -83,7 +83,7 @@ struct proc_stream {
 	int fd;			/* -1 once at EOF */
 	struct event *ev;
 	struct framer framer;
-	struct mask mask;	/* secret values out */
+	struct mask *mask;	/* secret values out, or NULL: none */
 	struct buf masked;	/* a read, masked */
 	uint64_t bytes;		/* as read, for the usage */
 };
@@ -131,6 +131,10 @@ static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running)
 /* Those paused, so that resuming costs what is paused, not what runs. */
 static LIST_HEAD(, proc_task) proc_paused = LIST_HEAD_INITIALIZER(proc_paused);
 static unsigned long proc_serial;
+
+static void proc_on_kill_timer(evutil_socket_t, short, void *);
+static void proc_on_poll(evutil_socket_t, short, void *);
+static void proc_on_flush(evutil_socket_t, short, void *);
 
 /* Finds an executable NAME on the agent's PATH; NULL if there is none. */
 char *
@@ -318,15 +322,37 @@ proc_event_free(struct event **ev)
 	*ev = NULL;
 }
 
+/* Arms timer *EV to call FN in MS; made on first use, since most tasks
+ * never need most of their timers (a task's memory counts). */
+static void
+proc_arm(struct proc_task *st, struct event **ev, event_callback_fn fn,
+    uint64_t ms)
+{
+	if (*ev == NULL && (*ev = evtimer_new(st->agent->base, fn, st)) == NULL)
+		fatalx("cannot create a task's timer");
+	timer_add_ms(*ev, ms);
+}
+
+static void
+proc_mask_free(struct proc_stream *s)
+{
+	if (s->mask == NULL)
+		return;
+	mask_free(s->mask);
+	free(s->mask);
+	s->mask = NULL;
+}
+
 /* Bytes held back as a possible secret's start go through at EOF. */
 static void
 proc_stream_end(struct proc_stream *s)
 {
-	if (s->st->limit_hit[0] != '\0' && s->st->limits.max_output_bytes != 0)
-		mask_drop(&s->mask);	/* cut by the output limit */
-	if (mask_active(&s->mask)) {
+	if (s->mask != NULL && s->st->limit_hit[0] != '\0' &&
+	    s->st->limits.max_output_bytes != 0)
+		mask_drop(s->mask);	/* cut by the output limit */
+	if (s->mask != NULL) {
 		buf_clear(&s->masked);
-		mask_flush(&s->mask, &s->masked);
+		mask_flush(s->mask, &s->masked);
 		if (s->masked.len != 0)
 			framer_push(&s->framer, s->masked.data, s->masked.len,
 			    proc_emit, s);
@@ -353,8 +379,8 @@ proc_free(struct proc_task *st)
 	proc_stream_close(&st->err);
 	framer_free(&st->out.framer);
 	framer_free(&st->err.framer);
-	mask_free(&st->out.mask);
-	mask_free(&st->err.mask);
+	proc_mask_free(&st->out);
+	proc_mask_free(&st->err);
 	buf_free(&st->out.masked);
 	buf_free(&st->err.masked);
 	proc_event_free(&st->flush);
@@ -406,8 +432,9 @@ proc_kill_begin(struct proc_task *st, const char *why)
 	log_info("task %s: %s: sending %s to its processes%s", task_id(st->task),
 	    why, proc_signal_name(sig), arm ? "" : " (no grace period)");
 	proc_signal_tree(st, sig);
-	timer_add_ms(st->kill_timer, arm ? st->kill.grace_ms : PROC_GIVE_UP_MS);
-	timer_add_ms(st->poll_timer, PROC_POLL_MS);
+	proc_arm(st, &st->kill_timer, proc_on_kill_timer, arm ?
+	    st->kill.grace_ms : PROC_GIVE_UP_MS);
+	proc_arm(st, &st->poll_timer, proc_on_poll, PROC_POLL_MS);
 }
 
 static int proc_check_done(struct proc_task *);
@@ -433,7 +460,8 @@ proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 		log_info("task %s: grace period over: sending SIGKILL",
 		    task_id(st->task));
 		proc_signal_tree(st, sig);
-		timer_add_ms(st->kill_timer, PROC_GIVE_UP_MS);
+		proc_arm(st, &st->kill_timer, proc_on_kill_timer,
+		    PROC_GIVE_UP_MS);
 		return;
 	}
 	log_warn("task %s: processes survived SIGKILL for %u ms; finishing "
@@ -458,7 +486,7 @@ proc_on_poll(evutil_socket_t fd, short events, void *arg)
 		proc_signal_tree(st, SIGKILL);
 	if (proc_check_done(st))
 		return;		/* ST is gone */
-	timer_add_ms(st->poll_timer, PROC_POLL_MS);
+	proc_arm(st, &st->poll_timer, proc_on_poll, PROC_POLL_MS);
 }
 
 /*
@@ -636,12 +664,12 @@ proc_on_flush(evutil_socket_t fd, short events, void *arg)
 static void
 proc_arm_flush(struct proc_task *st)
 {
-	if (evtimer_pending(st->flush, NULL))
+	if (st->flush != NULL && evtimer_pending(st->flush, NULL))
 		return;
 	if (framer_pending(&st->out.framer) == 0 &&
 	    framer_pending(&st->err.framer) == 0)
 		return;
-	timer_add_ms(st->flush, st->agent->opts->flush_delay_ms);
+	proc_arm(st, &st->flush, proc_on_flush, st->agent->opts->flush_delay_ms);
 }
 
 static void
@@ -680,12 +708,12 @@ proc_output(struct proc_stream *s, const char *data, size_t n)
 	}
 	if (n == 0)
 		return;
-	if (!mask_active(&s->mask)) {
+	if (s->mask == NULL) {
 		framer_push(&s->framer, data, n, proc_emit, s);
 		return;
 	}
 	buf_clear(&s->masked);
-	mask_push(&s->mask, data, n, &s->masked);
+	mask_push(s->mask, data, n, &s->masked);
 	if (s->masked.len != 0)
 		framer_push(&s->framer, s->masked.data, s->masked.len,
 		    proc_emit, s);
@@ -753,13 +781,21 @@ proc_stream_init(struct proc_task *st, struct proc_stream *s,
 	s->which = which;
 	s->fd = fd;
 	framer_init(&s->framer, PROC_MAX_PIECE);
-	values = xcalloc(spec->n_secret_env + 1, sizeof *values);
-	for (i = 0; i < spec->n_secret_env; i++) {
-		eq = strchr(spec->secret_env[i], '=');
-		values[i] = (char *)(uintptr_t)(eq != NULL ? eq + 1 : "");
+	/* A masker only for a task with secrets: most have none, and it
+	 * is a third of a task's memory. */
+	if (spec->n_secret_env != 0) {
+		values = xcalloc(spec->n_secret_env + 1, sizeof *values);
+		for (i = 0; i < spec->n_secret_env; i++) {
+			eq = strchr(spec->secret_env[i], '=');
+			values[i] = (char *)(uintptr_t)(eq != NULL ? eq + 1 :
+			    "");
+		}
+		s->mask = xmalloc(sizeof *s->mask);
+		mask_init(s->mask, values, spec->n_secret_env);
+		free(values);
+		if (!mask_active(s->mask))
+			proc_mask_free(s);	/* all too short to mask */
 	}
-	mask_init(&s->mask, values, spec->n_secret_env);
-	free(values);
 	buf_init(&s->masked);
 	if (fd == -1)
 		return;		/* a terminal's task: one stream */
@@ -952,15 +988,6 @@ proc_cancel(void *arg)
 	return 0;
 }
 
-static struct event *
-proc_timer(struct proc_task *st, event_callback_fn fn)
-{
-	struct event *ev;
-
-	if ((ev = evtimer_new(st->agent->base, fn, st)) == NULL)
-		fatalx("cannot create a task's timer");
-	return ev;
-}
 
 /*
  * Starts the process SPEC describes for the registered task T.  Returns 0;
@@ -1141,14 +1168,11 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	track_started(track, pid);
 	st->started_ms = compat_monotime_ms();
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
-	st->flush = proc_timer(st, proc_on_flush);
-	st->kill_timer = proc_timer(st, proc_on_kill_timer);
-	st->poll_timer = proc_timer(st, proc_on_poll);
-	st->timeout_timer = proc_timer(st, proc_on_timeout);
 	st->timeout_s = spec->timeout_s != 0 ? spec->timeout_s :
 	    a->opts->default_timeout_s;
 	if (st->timeout_s != 0)
-		timer_add_ms(st->timeout_timer, (uint64_t)st->timeout_s * 1000);
+		proc_arm(st, &st->timeout_timer, proc_on_timeout,
+		    (uint64_t)st->timeout_s * 1000);
 	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0], spec);
 	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0], spec);
 	st->in_fd = in_w;
@@ -1236,8 +1260,9 @@ task_proc_hurry_all(void)
 		if ((sig = kill_hurry(&st->kill)) == 0)
 			continue;
 		proc_signal_tree(st, sig);
-		timer_add_ms(st->kill_timer, PROC_GIVE_UP_MS);
-		timer_add_ms(st->poll_timer, PROC_POLL_MS);
+		proc_arm(st, &st->kill_timer, proc_on_kill_timer,
+		    PROC_GIVE_UP_MS);
+		proc_arm(st, &st->poll_timer, proc_on_poll, PROC_POLL_MS);
 	}
 }
 

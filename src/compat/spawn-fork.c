@@ -18,7 +18,11 @@
  * forks can escape.  vfork() copies no page tables: a fork() of the agent
  * (or clone3's CLONE_INTO_CGROUP, which is a fork) costs more than the
  * rest of starting a task.  The child shares the agent's memory until it
- * execs, and touches none of it but its own stack.
+ * execs, and touches none of it but its own stack.  On Linux every task
+ * is started so (a task without a cgroup comes here for its
+ * PR_SET_PDEATHSIG, which posix_spawn() cannot set); elsewhere the tasks
+ * without a cgroup fork, since there setuid() and the rest are the C
+ * library's, not raw system calls known to be safe in a vfork child.
  *
  * Between fork() and exec() the child makes only async-signal-safe calls:
  * the agent has gRPC's threads, whose locks may be held at the fork.  An
@@ -218,7 +222,11 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	move = s->cgroup_fd != -1;
 	parent = getpid();
+#ifdef __linux__
+	child = vfork();	/* every task: the child touches only its stack */
+#else
 	child = move ? vfork() : fork();
+#endif
 	if (child == 0) {
 		close(report[0]);
 		spawn_child(s, report[1], move, parent);
