@@ -24,6 +24,16 @@
  * without a cgroup fork, since there setuid() and the rest are the C
  * library's, not raw system calls known to be safe in a vfork child.
  *
+ * A vfork() child still gets a copy of the agent's descriptor table, and
+ * the agent holds two descriptors per running task: with 5,000 tasks each
+ * start copied (and the child then closed) 10,000 of them.  Where Linux
+ * has close_range(CLOSE_RANGE_UNSHARE) the child shares the table instead
+ * (clone with CLONE_FILES), and its first act is to take a table of its
+ * own holding only the descriptors below a few low "slots": the agent
+ * keeps those slots open on /dev/null, puts the task's descriptors in them
+ * for the spawn, and puts /dev/null back once the child has exec'd.  A
+ * start then costs the same with 5 tasks running or 5,000.
+ *
  * Between fork() and exec() the child makes only async-signal-safe calls:
  * the agent has gRPC's threads, whose locks may be held at the fork.  An
  * error before exec() goes back to the agent through a close-on-exec pipe,
@@ -38,6 +48,7 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #endif
 #ifdef __FreeBSD__
 #include <sys/procctl.h>
@@ -195,6 +206,122 @@ fail:
 	_exit(127);
 }
 
+#if defined(__linux__) && defined(HAVE_CLOSE_RANGE) && \
+    defined(CLOSE_RANGE_UNSHARE)
+#define SPAWN_SLOTS
+
+enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_REPORT, SLOT_CGROUP, SLOT_NULL,
+	N_SLOTS };
+static int spawn_slot[N_SLOTS];
+static int spawn_slots_state;		/* 0 not yet, 1 ready, -1 unusable */
+static unsigned spawn_bound;		/* above every slot */
+/* The child's stack until it execs (it shares the agent's memory). */
+static char spawn_stack[64 * 1024] __attribute__((aligned(16)));
+
+struct spawn_clone {
+	struct compat_spawn s;		/* its descriptors are slots */
+	int report;
+	int move;
+	pid_t parent;
+};
+
+/* The slots, opened once, close-on-exec, on /dev/null. */
+static int
+spawn_slots_ready(void)
+{
+	int i;
+
+	if (spawn_slots_state != 0)
+		return spawn_slots_state == 1;
+	spawn_slots_state = -1;
+	for (i = 0; i < N_SLOTS; i++) {
+		if ((spawn_slot[i] = open("/dev/null", O_RDWR | O_CLOEXEC)) ==
+		    -1) {
+			while (i-- > 0)
+				close(spawn_slot[i]);
+			return 0;
+		}
+		if ((unsigned)spawn_slot[i] >= spawn_bound)
+			spawn_bound = (unsigned)spawn_slot[i] + 1;
+	}
+	spawn_slots_state = 1;
+	return 1;
+}
+
+/* Slot I holds descriptor FD (or /dev/null again, FD -1). */
+static int
+spawn_slot_put(int i, int fd)
+{
+	if (fd == -1)
+		fd = spawn_slot[SLOT_NULL];
+	if (fd == spawn_slot[i])
+		return 0;
+	return dup3(fd, spawn_slot[i], O_CLOEXEC) == -1 ? -1 : 0;
+}
+
+/* In the child, sharing the agent's table: a small one of its own. */
+static int
+spawn_clone_child(void *arg)
+{
+	struct spawn_clone *c = arg;
+	int error[2];
+
+	if (close_range(spawn_bound, ~0U, CLOSE_RANGE_UNSHARE) != 0 &&
+	    unshare(CLONE_FILES) != 0) {
+		/* (Still the agent's table: nothing of it is touched.) */
+		error[0] = STEP_FDS;
+		error[1] = errno;
+		(void)!write(c->report, error, sizeof error);
+		_exit(127);
+	}
+	spawn_child(&c->s, c->report, c->move, c->parent);
+}
+
+/*
+ * Starts the child through the slots: returns its pid, or -1 with errno
+ * set (and -2 when the slots cannot be used: vfork then).
+ */
+static pid_t
+spawn_through_slots(const struct compat_spawn *s, int report, int move,
+    pid_t parent)
+{
+	struct spawn_clone c;
+	pid_t child = -1;
+	int error = 0, i;
+
+	if (!spawn_slots_ready())
+		return -2;
+	c.s = *s;
+	c.move = move;
+	c.parent = parent;
+	if (spawn_slot_put(SLOT_OUT, s->out_fd) != 0 ||
+	    spawn_slot_put(SLOT_ERR, s->err_fd) != 0 ||
+	    spawn_slot_put(SLOT_IN, s->in_fd) != 0 ||
+	    spawn_slot_put(SLOT_REPORT, report) != 0 ||
+	    spawn_slot_put(SLOT_CGROUP, s->cgroup_fd) != 0)
+		error = errno;
+	else {
+		c.s.out_fd = spawn_slot[SLOT_OUT];
+		c.s.err_fd = spawn_slot[SLOT_ERR];
+		c.s.in_fd = s->in_fd != -1 ? spawn_slot[SLOT_IN] : -1;
+		c.s.cgroup_fd = s->cgroup_fd != -1 ?
+		    spawn_slot[SLOT_CGROUP] : -1;
+		c.report = spawn_slot[SLOT_REPORT];
+		child = clone(spawn_clone_child, spawn_stack +
+		    sizeof spawn_stack, CLONE_VM | CLONE_VFORK | CLONE_FILES |
+		    SIGCHLD, &c);
+		if (child == -1)
+			error = errno;
+	}
+	/* The child has exec'd (or exited): the slots let go of the
+	 * task's descriptors, or the pipes would never see EOF. */
+	for (i = 0; i < SLOT_NULL; i++)
+		(void)spawn_slot_put(i, -1);
+	errno = error;
+	return child;
+}
+#endif
+
 #ifndef USE_POSIX_SPAWN
 int
 compat_spawn(const struct compat_spawn *s, pid_t *pid)
@@ -222,6 +349,10 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	move = s->cgroup_fd != -1;
 	parent = getpid();
+#ifdef SPAWN_SLOTS
+	if ((child = spawn_through_slots(s, report[1], move, parent)) != -2)
+		goto started;
+#endif
 #ifdef __linux__
 	child = vfork();	/* every task: the child touches only its stack */
 #else
@@ -231,6 +362,9 @@ compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
 		close(report[0]);
 		spawn_child(s, report[1], move, parent);
 	}
+#ifdef SPAWN_SLOTS
+started:
+#endif
 	error = errno;
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (child == -1) {
