@@ -801,6 +801,7 @@ typedef void (*reaper_fn)(void *, pid_t, int, const struct rusage *);
 void reaper_start(struct event_base *);
 void reaper_watch(pid_t, reaper_fn, void *);
 int reaper_exited(pid_t);
+void reaper_reap(pid_t);
 void reaper_stop(void);
 
 /* compat/ */

@@ -7,6 +7,14 @@
  * tree (a thousand children exiting at once cost a thousand lookups, not a
  * thousand list walks).  Signals are turned into loop events by libevent,
  * so the handlers run on the loop's thread like everything else.
+ *
+ * wait4(-1) walks all of the agent's children in the kernel, every call:
+ * with 5,000 tasks running, a SIGCHLD per exiting task made a mass
+ * cancel quadratic.  So a sweep runs at once for a SIGCHLD, and then not
+ * again for REAPER_GAP_MS (a timer runs the one owed): a lone task is
+ * reaped at once, a burst of exits in a few sweeps.  A task with a cgroup
+ * is reaped by its own pid as soon as its cgroup empties (reaper_reap,
+ * from track.c), which costs the kernel one lookup.
  */
 
 #include "config.h"
@@ -35,7 +43,11 @@ struct reaper_watch {
 };
 RB_HEAD(reaper_tree, reaper_watch);
 
+#define REAPER_GAP_MS 10
+
 static struct event *reaper_event;
+static struct event *reaper_timer;	/* the sweep owed after a gap */
+static uint64_t reaper_swept_ms;
 static struct reaper_tree reaper_watches = RB_INITIALIZER(&reaper_watches);
 
 static int
@@ -48,42 +60,93 @@ reaper_cmp(struct reaper_watch *a, struct reaper_watch *b)
 RB_PROTOTYPE(reaper_tree, reaper_watch, entry, reaper_cmp)
 RB_GENERATE(reaper_tree, reaper_watch, entry, reaper_cmp)
 
+/* Hands PID's STATUS to its watcher, or forgets an adopted orphan. */
 static void
-reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
+reaper_done(pid_t pid, int status, const struct rusage *ru)
 {
 	struct reaper_watch key, *w;
+
+	key.pid = pid;
+	if ((w = RB_FIND(reaper_tree, &reaper_watches, &key)) == NULL) {
+		/* An orphan the agent adopted (it is a subreaper). */
+		log_debug("reaped process %ld, which no task owned",
+		    (long)pid);
+		track_forget(pid);
+		return;
+	}
+	RB_REMOVE(reaper_tree, &reaper_watches, w);
+	w->fn(w->arg, pid, status, ru);
+	free(w);
+}
+
+/* Reaps every child that has exited. */
+static void
+reaper_sweep(void)
+{
 	struct rusage ru;
 	pid_t pid;
 	int status;
 
-	(void)sig;
-	(void)events;
-	(void)arg;
+	reaper_swept_ms = compat_monotime_ms();
 	for (;;) {
 		pid = wait4(-1, &status, WNOHANG, &ru);
 		if (pid == -1 && errno == EINTR)
 			continue;
 		if (pid <= 0)
 			break;
-		key.pid = pid;
-		if ((w = RB_FIND(reaper_tree, &reaper_watches, &key)) == NULL) {
-			/* An orphan the agent adopted (it is a subreaper). */
-			log_debug("reaped process %ld, which no task owned",
-			    (long)pid);
-			track_forget(pid);
-			continue;
-		}
-		RB_REMOVE(reaper_tree, &reaper_watches, w);
-		w->fn(w->arg, pid, status, &ru);
-		free(w);
+		reaper_done(pid, status, &ru);
 	}
+}
+
+static void
+reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
+{
+	uint64_t now = compat_monotime_ms();
+
+	(void)sig;
+	(void)events;
+	(void)arg;
+	if (now - reaper_swept_ms >= REAPER_GAP_MS)
+		reaper_sweep();
+	else if (!evtimer_pending(reaper_timer, NULL))
+		timer_add_ms(reaper_timer, REAPER_GAP_MS -
+		    (now - reaper_swept_ms));
+}
+
+static void
+reaper_on_timer(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	reaper_sweep();
+}
+
+/*
+ * Reaps PID now if it has exited (its cgroup emptied): one lookup for the
+ * kernel, where wait4(-1) walks every child.
+ */
+void
+reaper_reap(pid_t pid)
+{
+	struct rusage ru;
+	pid_t got;
+	int status;
+
+	do
+		got = wait4(pid, &status, WNOHANG, &ru);
+	while (got == -1 && errno == EINTR);
+	if (got == pid)
+		reaper_done(pid, status, &ru);
 }
 
 void
 reaper_start(struct event_base *base)
 {
 	reaper_event = evsignal_new(base, SIGCHLD, reaper_on_sigchld, NULL);
-	if (reaper_event == NULL || evsignal_add(reaper_event, NULL) != 0)
+	reaper_timer = evtimer_new(base, reaper_on_timer, NULL);
+	if (reaper_event == NULL || reaper_timer == NULL ||
+	    evsignal_add(reaper_event, NULL) != 0)
 		fatalx("cannot watch SIGCHLD");
 }
 
@@ -128,4 +191,7 @@ reaper_stop(void)
 	if (reaper_event != NULL)
 		event_free(reaper_event);
 	reaper_event = NULL;
+	if (reaper_timer != NULL)
+		event_free(reaper_timer);
+	reaper_timer = NULL;
 }

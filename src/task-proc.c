@@ -967,6 +967,12 @@ proc_on_track_changed(void *arg)
 
 	if (st == NULL)
 		return;		/* not started yet */
+	if (!st->reaped && track_has_cgroup(st->track)) {
+		/* Its cgroup may have emptied: reaped by its pid, the
+		 * finish follows from proc_on_exit (which may free ST). */
+		reaper_reap(st->pid);
+		return;
+	}
 	proc_check_leftovers(st);
 	proc_check_done(st);
 }
