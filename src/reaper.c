@@ -10,9 +10,11 @@
  *
  * wait4(-1) walks all of the agent's children in the kernel, every call:
  * with 5,000 tasks running, a SIGCHLD per exiting task made a mass
- * cancel quadratic.  So a sweep runs at once for a SIGCHLD, and then not
- * again for REAPER_GAP_MS (a timer runs the one owed): a lone task is
- * reaped at once, a burst of exits in a few sweeps.  A task with a cgroup
+ * cancel quadratic.  So with more than REAPER_FEW children watched, a
+ * sweep runs at once for a SIGCHLD and then not again for REAPER_GAP_MS
+ * (a timer runs the one owed): a burst of exits costs a few sweeps.  With
+ * fewer, a sweep is cheap and runs for every SIGCHLD, so that a lone
+ * task's exit is never held back.  A task with a cgroup
  * is reaped by its own pid as soon as its cgroup empties (reaper_reap,
  * from track.c), which costs the kernel one lookup.
  */
@@ -44,10 +46,12 @@ struct reaper_watch {
 RB_HEAD(reaper_tree, reaper_watch);
 
 #define REAPER_GAP_MS 10
+#define REAPER_FEW 64
 
 static struct event *reaper_event;
 static struct event *reaper_timer;	/* the sweep owed after a gap */
 static uint64_t reaper_swept_ms;
+static size_t reaper_n_watched;
 static struct reaper_tree reaper_watches = RB_INITIALIZER(&reaper_watches);
 
 static int
@@ -75,6 +79,7 @@ reaper_done(pid_t pid, int status, const struct rusage *ru)
 		return;
 	}
 	RB_REMOVE(reaper_tree, &reaper_watches, w);
+	reaper_n_watched--;
 	w->fn(w->arg, pid, status, ru);
 	free(w);
 }
@@ -106,7 +111,8 @@ reaper_on_sigchld(evutil_socket_t sig, short events, void *arg)
 	(void)sig;
 	(void)events;
 	(void)arg;
-	if (now - reaper_swept_ms >= REAPER_GAP_MS)
+	if (reaper_n_watched < REAPER_FEW ||
+	    now - reaper_swept_ms >= REAPER_GAP_MS)
 		reaper_sweep();
 	else if (!evtimer_pending(reaper_timer, NULL))
 		timer_add_ms(reaper_timer, REAPER_GAP_MS -
@@ -162,6 +168,7 @@ reaper_watch(pid_t pid, reaper_fn fn, void *arg)
 	w->arg = arg;
 	if (RB_INSERT(reaper_tree, &reaper_watches, w) != NULL)
 		fatalx("process %ld watched twice", (long)pid);
+	reaper_n_watched++;
 }
 
 /*
@@ -188,6 +195,7 @@ reaper_stop(void)
 		RB_REMOVE(reaper_tree, &reaper_watches, w);
 		free(w);
 	}
+	reaper_n_watched = 0;
 	if (reaper_event != NULL)
 		event_free(reaper_event);
 	reaper_event = NULL;
