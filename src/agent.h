@@ -730,8 +730,7 @@ void docker_argv_free(char **);
 struct track;
 void track_init(struct event_base *, const char *);
 void track_shutdown(void);
-struct track *track_new(unsigned long, const char *, void (*)(void *), void *,
-	    char **);
+struct track *track_new(const char *, void (*)(void *), void *, char **);
 void track_set_owner(struct track *, void *);
 int track_cgroup_open(const struct track *);
 int track_has_cgroup(const struct track *);

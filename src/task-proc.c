@@ -1087,8 +1087,8 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	}
 	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
-	track = track_new(proc_serial, marker + sizeof PROC_MARKER,
-	    proc_on_track_changed, NULL, cause);
+	track = track_new(marker + sizeof PROC_MARKER, proc_on_track_changed,
+	    NULL, cause);
 	if (track == NULL) {
 		error = errno;
 		proc_close_io(out, err, in, &in_w, &tty);

@@ -86,6 +86,18 @@ static struct event *track_sweep_event;
 static struct event *track_resweep_event;	/* a child was exec'ing */
 static int track_resweeps;
 static int track_no_children;		/* the kernel lists no children */
+/*
+ * A few cgroups made (and watched) ahead: making one costs a mkdir and an
+ * inotify watch, 0.05 ms, which a task's start would otherwise wait for.
+ * The pool is refilled after the start, from a deferred event.
+ */
+#define TRACK_POOL 2
+static struct track *track_pool[TRACK_POOL];
+static size_t track_n_pool;
+static unsigned long track_serial;	/* names the cgroups: t<serial> */
+static struct event *track_refill_event;
+
+static void track_on_refill(evutil_socket_t, short, void *);
 
 static int
 track_wd_cmp(struct track *a, struct track *b)
@@ -268,7 +280,9 @@ track_init(struct event_base *base, const char *cgroup_root)
 
 	track_sweep_event = event_new(base, -1, 0, track_on_sweep, NULL);
 	track_resweep_event = evtimer_new(base, track_on_sweep, NULL);
-	if (track_sweep_event == NULL || track_resweep_event == NULL)
+	track_refill_event = event_new(base, -1, 0, track_on_refill, NULL);
+	if (track_sweep_event == NULL || track_resweep_event == NULL ||
+	    track_refill_event == NULL)
 		fatalx("cannot create the sweep events");
 	if (compat_cgroup_setup(cgroup_root, &where) == 0) {
 #ifdef HAVE_SYS_INOTIFY_H
@@ -304,6 +318,14 @@ track_init(struct event_base *base, const char *cgroup_root)
 void
 track_shutdown(void)
 {
+	while (track_n_pool != 0) {
+		/* (Never in track_all: track_free's LIST_REMOVE needs it.) */
+		LIST_INSERT_HEAD(&track_all, track_pool[track_n_pool - 1], all);
+		track_free(track_pool[--track_n_pool]);
+	}
+	if (track_refill_event != NULL)
+		event_free(track_refill_event);
+	track_refill_event = NULL;
 	if (track_inotify_event != NULL)
 		event_free(track_inotify_event);
 	track_inotify_event = NULL;
@@ -325,19 +347,16 @@ track_shutdown(void)
  * cgroups, its cgroup is made here (before the spawn).  NULL with *cause
  * set if it cannot be.
  */
-struct track *
-track_new(unsigned long serial, const char *marker, void (*changed)(void *),
-    void *arg, char **cause)
+/* A tracker, with its cgroup made and watched if cgroups are in use. */
+static struct track *
+track_make(char **cause)
 {
 	struct track *t;
 	int fd;
 
 	t = xcalloc(1, sizeof *t);
 	t->wd = -1;
-	t->changed = changed;
-	t->arg = arg;
-	snprintf(t->name, sizeof t->name, "t%lu", serial);
-	snprintf(t->marker, sizeof t->marker, "%s", marker);
+	snprintf(t->name, sizeof t->name, "t%lu", ++track_serial);
 	if (track_cgroups) {
 		if ((fd = compat_cgroup_create(t->name)) == -1) {
 			xasprintf(cause, "cannot create the task's cgroup: %s",
@@ -366,6 +385,49 @@ track_new(unsigned long serial, const char *marker, void (*changed)(void *),
 		}
 		RB_INSERT(track_wds, &track_wds, t);
 	}
+	return t;
+}
+
+/* The pool's refill, after the start that took from it. */
+static void
+track_on_refill(evutil_socket_t fd, short events, void *arg)
+{
+	struct track *t;
+	char *cause;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	while (track_cgroups && track_n_pool < TRACK_POOL) {
+		if ((t = track_make(&cause)) == NULL) {
+			free(cause);	/* the next start says why */
+			return;
+		}
+		track_pool[track_n_pool++] = t;
+	}
+}
+
+/*
+ * A tracker for a task whose processes carry MARKER; CHANGED(ARG) runs
+ * when its processes may have come or gone.  With cgroups, its cgroup
+ * exists (made ahead, or here) before the spawn.  NULL with *cause set if
+ * it cannot be.
+ */
+struct track *
+track_new(const char *marker, void (*changed)(void *), void *arg,
+    char **cause)
+{
+	struct track *t;
+
+	if (track_n_pool != 0)
+		t = track_pool[--track_n_pool];
+	else if ((t = track_make(cause)) == NULL)
+		return NULL;
+	if (track_cgroups)
+		event_active(track_refill_event, EV_TIMEOUT, 0);
+	t->changed = changed;
+	t->arg = arg;
+	snprintf(t->marker, sizeof t->marker, "%s", marker);
 	LIST_INSERT_HEAD(&track_all, t, all);
 	return t;
 }

@@ -214,8 +214,22 @@ fail:
 	_exit(127);
 }
 
+/*
+ * AddressSanitizer cannot follow a child running on a stack of its own
+ * (it warns, on the agent's log, at every start): built with it, tasks
+ * start by plain vfork().
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_UNDER_ASAN
+#endif
+#endif
+#ifdef __SANITIZE_ADDRESS__
+#define SPAWN_UNDER_ASAN
+#endif
+
 #if defined(__linux__) && defined(HAVE_CLOSE_RANGE) && \
-    defined(CLOSE_RANGE_UNSHARE)
+    defined(CLOSE_RANGE_UNSHARE) && !defined(SPAWN_UNDER_ASAN)
 #define SPAWN_SLOTS
 
 enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_REPORT, SLOT_CGROUP, SLOT_NULL,
