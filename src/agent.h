@@ -260,6 +260,7 @@ uint64_t journal_append_ahead(struct journal *, int, const void *, size_t,
 	    const void *, size_t, int, void *, int *);
 int journal_pass(struct journal *, void *);
 size_t journal_queued(const struct journal *);
+uint64_t journal_queued_bytes(const struct journal *);
 void journal_on_written(struct journal *, void (*)(void *, void *, uint64_t),
 	    void *);
 void journal_replay_done(struct journal *);
@@ -293,6 +294,7 @@ uint64_t state_journal_bytes(void);
 void state_journal_msg(struct msg *, const char *, int);
 void state_send(struct link *, struct msg *, const char *, int);
 size_t state_queued(void);
+int state_backlogged(void);
 void state_journal_ack(const char *, uint64_t);
 struct srun *state_task_started(struct task *, pid_t, const char *,
 	    const char *, const char *);
@@ -529,6 +531,7 @@ void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 int link_congested(const struct link *);
 int link_busy(struct link *);
+void link_resume_readers(struct link *);
 void link_acked(struct link *);
 int link_idle(const struct link *);
 int link_connected(const struct link *);

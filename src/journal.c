@@ -169,6 +169,7 @@ struct journal {
 	int write_stop;
 	/* The loop's: */
 	size_t queued;			/* ops queued and not yet done */
+	uint64_t queued_bytes;		/* ... their records' bytes */
 	struct event *written_ev;
 	void (*written)(void *, void *, uint64_t);
 	void *written_arg;
@@ -290,12 +291,14 @@ journal_sync(struct journal *j)
 	pthread_mutex_lock(&j->sync_lock);
 	if (j->n_replaced != 0) {
 		RB_FOREACH(s, jseg_tree, &j->segs) {
-			if (s->sync_fd == -1)
+			/* (With records still to be written: once they
+			 * are, journal_written asks again.) */
+			if (s->sync_fd == -1 || s->queued != 0)
 				continue;
 			journal_hand_over(j, s->sync_fd, 1);
 			s->sync_fd = -1;
+			j->n_replaced--;
 		}
-		j->n_replaced = 0;
 	}
 	if (j->dirty && j->fd != -1) {
 		j->dirty = 0;
@@ -363,7 +366,11 @@ journal_drop_if_dead(struct journal *j, struct jseg *s)
 {
 	char path[4096];
 
-	if (s == j->cur || s->live != 0 || s->queued != 0)
+	/* Nothing goes while writes are queued: what released a record may
+	 * have queued the one that replaces it (a task's final, a START
+	 * rewritten), and a crash before it is written must find the old.
+	 * (journal_on_ahead looks again once the queue is empty.) */
+	if (s == j->cur || s->live != 0 || s->queued != 0 || j->queued != 0)
 		return;
 	if (s->fd != -1)
 		close(s->fd);
@@ -735,6 +742,7 @@ journal_queue(struct journal *j, int type, const void *small,
 	journal_count(j, op->len, live);
 	s->queued++;
 	j->queued++;
+	j->queued_bytes += op->len;
 	pthread_mutex_lock(&j->write_lock);
 	STAILQ_INSERT_TAIL(&j->ops, op, entry);
 	pthread_cond_signal(&j->write_cond);
@@ -892,6 +900,13 @@ journal_queued(const struct journal *j)
 	return j != NULL ? j->queued : 0;
 }
 
+/* The bytes of the records queued for the writer thread. */
+uint64_t
+journal_queued_bytes(const struct journal *j)
+{
+	return j != NULL ? j->queued_bytes : 0;
+}
+
 /* The hook that learns of writes ahead: FN(arg, cookie, segment or 0). */
 void
 journal_on_written(struct journal *j, void (*fn)(void *, void *, uint64_t),
@@ -991,7 +1006,7 @@ journal_on_ahead(evutil_socket_t fd, short events, void *arg)
 {
 	struct journal *j = arg;
 	struct jop_queue done;
-	struct jseg key, *s;
+	struct jseg key, *s, *next;
 	struct jop *op;
 
 	(void)fd;
@@ -1005,6 +1020,7 @@ journal_on_ahead(evutil_socket_t fd, short events, void *arg)
 		j->queued--;
 		s = NULL;
 		if (op->kind == JOP_WRITE) {
+			j->queued_bytes -= op->len;
 			key.id = op->seg;
 			/* (Found: a segment with queued records stays.) */
 			if ((s = RB_FIND(jseg_tree, &j->segs, &key)) == NULL)
@@ -1023,14 +1039,15 @@ journal_on_ahead(evutil_socket_t fd, short events, void *arg)
 		if (op->cookie != NULL && j->written != NULL)
 			j->written(j->written_arg, op->cookie,
 			    op->kind == JOP_WRITE && !op->failed ? op->seg : 0);
-		if (s != NULL && s->queued == 0 && s != j->cur) {
-			if (s->fd != -1)
-				close(s->fd);
+		if (s != NULL && s->queued == 0 && s != j->cur && s->fd != -1) {
+			close(s->fd);
 			s->fd = -1;
-			journal_drop_if_dead(j, s);
 		}
 		free(op);
 	}
+	if (j->queued == 0)
+		RB_FOREACH_SAFE(s, jseg_tree, &j->segs, next)
+			journal_drop_if_dead(j, s);
 }
 
 /*

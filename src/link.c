@@ -340,7 +340,8 @@ link_check_drained(struct link *l)
 	l->congested = 0;
 	log_debug("outbound spool drained to %zu bytes",
 	    spool_bytes(&l->spool));
-	l->h.drained(l->h.arg);
+	if (!state_backlogged())
+		l->h.drained(l->h.arg);
 	l->recv_held = NULL;
 	if (c != NULL && !c->finished)
 		link_recv_next(c);
@@ -702,11 +703,21 @@ link_send(struct link *l, struct msg *m)
 	link_pump(l);
 }
 
-/* True while tasks should stop reading their output. */
+/* True while tasks should stop reading their output: the spool is full,
+ * or the journal's writer is that far behind. */
 int
 link_congested(const struct link *l)
 {
-	return l->congested;
+	return l->congested || state_backlogged();
+}
+
+/* Something else that paused readers is over: they read on, unless the
+ * link itself still holds them (it resumes them later). */
+void
+link_resume_readers(struct link *l)
+{
+	if (!l->congested && !l->busy)
+		l->h.drained(l->h.arg);
 }
 
 /*
@@ -744,7 +755,7 @@ link_busy_check(struct link *l)
 	}
 	l->busy = 0;
 	evtimer_del(l->busy_timer);
-	if (!l->congested)
+	if (!l->congested && !state_backlogged())
 		l->h.drained(l->h.arg);
 }
 

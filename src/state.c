@@ -310,6 +310,29 @@ state_journal_msg(struct msg *m, const char *id, int final)
 
 /* The link that messages written ahead go to once written. */
 static struct link *state_link;
+/*
+ * At most this much waits for the writer thread: past it, tasks stop
+ * reading (link_congested), so that a disk slower than the tasks and the
+ * network bounds the agent's memory, as the spool does for the network.
+ * Small, too, since what waits is not yet in the journal: a SIGKILL loses
+ * it, as it loses what is still in the tasks' pipes.
+ */
+#define STATE_AHEAD_MAX (4 * 1024 * 1024)
+static int state_full;
+
+/* True while too much waits for the journal's writer (see above). */
+int
+state_backlogged(void)
+{
+	if (!state_full &&
+	    journal_queued_bytes(state_journal) > STATE_AHEAD_MAX) {
+		state_full = 1;
+		log_debug("journal: %llu bytes wait for the disk: pausing task "
+		    "output", (unsigned long long)
+		    journal_queued_bytes(state_journal));
+	}
+	return state_full;
+}
 
 static void
 state_on_written(void *arg, void *cookie, uint64_t seg)
@@ -320,6 +343,11 @@ state_on_written(void *arg, void *cookie, uint64_t seg)
 	if (seg == 0)
 		m->jseg = 0;	/* not journaled after all */
 	link_send(state_link, m);
+	if (state_full &&
+	    journal_queued_bytes(state_journal) <= STATE_AHEAD_MAX / 2) {
+		state_full = 0;
+		link_resume_readers(state_link);
+	}
 }
 
 /*
@@ -833,6 +861,7 @@ struct rtask {
 	int started;		/* a START record */
 	struct srun run;	/* ... its fields */
 	struct msg *final_msg;
+	struct msg *stored;	/* its final, found only in finished/ */
 };
 RB_HEAD(rtask_tree, rtask);
 
@@ -1049,8 +1078,11 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 	RB_FOREACH(rt, rtask_tree, &rp.tasks) {
 		if (rt->started && !rt->final &&
 		    (m = state_finished_final(rt->id)) != NULL) {
+			/* It finished, but its final's journal record was
+			 * still queued for the writer when the agent died
+			 * (never sent, then): it goes now, from finished/. */
 			rt->final = 1;
-			msg_free(m);
+			rt->stored = m;
 		}
 		if (!rt->started || rt->final)
 			continue;
@@ -1094,6 +1126,18 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 	journal_replay_done(state_journal);
 	/* ... and the leftovers' finals after their output. */
 	RB_FOREACH(rt, rtask_tree, &rp.tasks) {
+		if (rt->stored != NULL) {
+			m = rt->stored;
+			rt->stored = NULL;
+			m->seq = rt->max_seq + 1;	/* (at least) */
+			t = task_restore(a, rt->id, rt->run.reply_id,
+			    rt->run.kind, m->seq, m);
+			m->ts = tstream_ref(task_stream(t));
+			state_journal_msg(m, rt->id, 1);
+			send(a, m);
+			n_sent++;
+			continue;
+		}
 		if (!rt->started || rt->final)
 			continue;
 		m = state_restarted_final(rt);
@@ -1110,6 +1154,7 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		free(rt->id);
 		state_srun_clear(&rt->run);
 		msg_free(rt->final_msg);
+		msg_free(rt->stored);
 		free(rt);
 	}
 	if (rp.n_msgs != 0 || n_left != 0)

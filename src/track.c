@@ -197,7 +197,10 @@ track_on_inotify(evutil_socket_t fd, short events, void *arg)
 		    off += (ssize_t)sizeof *ie + (ssize_t)ie->len) {
 			ie = (const struct inotify_event *)(buf + off);
 			key.wd = ie->wd;
-			if ((t = RB_FIND(track_wds, &track_wds, &key)) != NULL)
+			/* (A pooled cgroup, no task's yet, has none: an
+			 * ancestor frozen and thawed touches it too.) */
+			if ((t = RB_FIND(track_wds, &track_wds, &key)) != NULL &&
+			    t->changed != NULL)
 				t->changed(t->arg);
 		}
 	}

@@ -311,6 +311,70 @@ test_journal_write_ahead_fails(void)
 	event_base_free(base);
 }
 
+static int
+seg_exists(const char *dir, uint64_t seg)
+{
+	char path[512];
+	struct stat sb;
+
+	snprintf(path, sizeof path, "%s/%016llx.seg", dir,
+	    (unsigned long long)seg);
+	return stat(path, &sb) == 0;
+}
+
+/*
+ * A segment whose records are all released is kept while a write ahead
+ * is queued (that write may be what replaces them: a task's final after
+ * its START is released), and goes once the queue is empty.
+ */
+static void
+test_journal_hold_back(void)
+{
+	struct event_base *base = event_base_new();
+	struct ahead a = { base, 0, 3, 0, 0 };
+	struct journal *j;
+	struct iovec_c iov;
+	char *dir = tmpdir(), *cause = NULL, cmd[600];
+	uint64_t small, big;
+	int queued, i;
+
+	j = journal_open(base, dir, "journal", 64 * 1024, &cause);
+	g_assert_cmpint(journal_replay(j, ahead_count,
+	    &(struct ahead_seen){ 0, -1 }, &cause), ==, 0);
+	journal_on_written(j, ahead_written, &a);
+	for (i = 0; i < 3; i++) {
+		ahead_small[i][0] = (unsigned char)i;
+		memset(ahead_big[i], i, AHEAD_BIG);
+	}
+	iov.base = ahead_small[0];
+	iov.len = 4;
+	small = journal_append(j, 2, &iov, 1, 1, 0, NULL);
+	big = journal_append_ahead(j, 2, ahead_small[0], 4, ahead_big[0],
+	    AHEAD_BIG, 0, (void *)(intptr_t)1, &queued);
+	g_assert_cmpuint(small, ==, big);	/* both in the first */
+	a.want = 1;
+	event_base_dispatch(base);
+	journal_release(j, big);
+	/* Past its size: the next goes to a new segment, and stays queued
+	 * until the loop runs. */
+	g_assert_cmpuint(journal_append_ahead(j, 2, ahead_small[1], 4,
+	    ahead_big[1], AHEAD_BIG, 0, (void *)(intptr_t)2, &queued), >,
+	    small);
+	g_assert_cmpint(queued, ==, 1);
+	journal_release(j, small);	/* the first is dead now, but ... */
+	g_assert_true(seg_exists(dir, small));
+	a.want = 2;
+	event_base_dispatch(base);
+	g_assert_cmpint(a.ok, ==, 2);
+	g_assert_false(seg_exists(dir, small));	/* ... gone when written */
+	journal_close(j);
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(dir);
+	event_base_free(base);
+}
+
 static struct msg *
 final_for(int i)
 {
@@ -409,5 +473,6 @@ main(int argc, char **argv)
 	g_test_add_func("/journal/write-ahead", test_journal_write_ahead);
 	g_test_add_func("/journal/write-ahead-fails",
 	    test_journal_write_ahead_fails);
+	g_test_add_func("/journal/hold-back", test_journal_hold_back);
 	return g_test_run();
 }
