@@ -123,7 +123,7 @@ struct proc_task {
 	int tty_fd;		/* its terminal's master (resize), or -1 */
 	struct limits limits;	/* in force */
 	int cgroup_memory;	/* memory.max, not RLIMIT_AS */
-	char limit_hit[128];	/* which limit ended it, or "" */
+	char *limit_hit;	/* which limit ended it, or NULL */
 	struct rusage ru;	/* of the main process and its reaped ones */
 };
 
@@ -347,7 +347,7 @@ proc_mask_free(struct proc_stream *s)
 static void
 proc_stream_end(struct proc_stream *s)
 {
-	if (s->mask != NULL && s->st->limit_hit[0] != '\0' &&
+	if (s->mask != NULL && s->st->limit_hit != NULL &&
 	    s->st->limits.max_output_bytes != 0)
 		mask_drop(s->mask);	/* cut by the output limit */
 	if (s->mask != NULL) {
@@ -397,6 +397,7 @@ proc_free(struct proc_task *st)
 	if (st->tty_fd != -1)
 		close(st->tty_fd);
 	buf_free(&st->in_queue);
+	free(st->limit_hit);
 	free(st);
 }
 
@@ -533,7 +534,7 @@ proc_limit_ended(struct proc_task *st, const struct usage *u)
 	    WEXITSTATUS(st->wstatus) - 128 == SIGXFSZ))
 		sig = WEXITSTATUS(st->wstatus) - 128;
 
-	if (st->limit_hit[0] != '\0')
+	if (st->limit_hit != NULL)
 		return;		/* the output limit, counted here */
 	if (st->limits.cpu_seconds != 0 && (sig == SIGXCPU ||
 	    (sig == SIGKILL && !st->killing && u->user_cpu_us +
@@ -553,8 +554,8 @@ proc_limit_ended(struct proc_task *st, const struct usage *u)
 	v = limits_describe_value(which, which == 0 ?
 	    st->limits.memory_bytes : which == 1 ? st->limits.cpu_seconds :
 	    st->limits.max_file_bytes);
-	snprintf(st->limit_hit, sizeof st->limit_hit, "%s limit of %s "
-	    "exceeded", limits_name(which), v);
+	xasprintf(&st->limit_hit, "%s limit of %s exceeded",
+	    limits_name(which), v);
 	free(v);
 }
 
@@ -612,9 +613,9 @@ proc_check_done(struct proc_task *st)
 	log_info("task %s finished: exit code %d%s%s%s%s after %.3f s (CPU "
 	    "%.3f s user, %.3f s system)", task_id(st->task), code,
 	    st->cancelled ? ", cancelled" : "", st->timed_out ?
-	    ", timed out" : "", st->limit_hit[0] != '\0' ? ", " : "",
-	    st->limit_hit, proc_elapsed(st), (double)u.user_cpu_us / 1e6,
-	    (double)u.system_cpu_us / 1e6);
+	    ", timed out" : "", st->limit_hit != NULL ? ", " : "",
+	    st->limit_hit != NULL ? st->limit_hit : "", proc_elapsed(st),
+	    (double)u.user_cpu_us / 1e6, (double)u.system_cpu_us / 1e6);
 	status = STATUS_COMPLETED;
 	why = NULL;
 	if (st->timed_out) {
@@ -623,7 +624,7 @@ proc_check_done(struct proc_task *st)
 		status = STATUS_FAILURE;
 		fail = REASON_TIMED_OUT;
 		why = reason;
-	} else if (st->limit_hit[0] != '\0' && !st->cancelled) {
+	} else if (st->limit_hit != NULL && !st->cancelled) {
 		snprintf(reason, sizeof reason, "%s\n", st->limit_hit);
 		fail = REASON_LIMIT_EXCEEDED;
 		why = reason;
@@ -699,8 +700,8 @@ proc_output(struct proc_stream *s, const char *data, size_t n)
 	s->bytes += n;
 	if (limit != 0 && total + n > limit) {
 		n = total < limit ? (size_t)(limit - total) : 0;
-		if (st->limit_hit[0] == '\0') {
-			snprintf(st->limit_hit, sizeof st->limit_hit,
+		if (st->limit_hit == NULL) {
+			xasprintf(&st->limit_hit,
 			    "output limit of %llu bytes exceeded",
 			    (unsigned long long)limit);
 			proc_kill_begin(st, st->limit_hit);
