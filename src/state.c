@@ -1127,6 +1127,9 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 	/* ... and the leftovers' finals after their output. */
 	RB_FOREACH(rt, rtask_tree, &rp.tasks) {
 		if (rt->stored != NULL) {
+			log_info("task %s: its final message is not in the "
+			    "journal (the agent stopped before writing it): "
+			    "sent from the finished tasks", rt->id);
 			m = rt->stored;
 			rt->stored = NULL;
 			m->seq = rt->max_seq + 1;	/* (at least) */
