@@ -259,8 +259,11 @@ task_finish(struct task *t, struct msg *m)
 	t->final = task_msg_copy(t, m);
 	t->input = NULL;
 	t->resize = NULL;
-	task_emit(t, m, 1);
+	/* Remembered before it can reach the server: an agent killed
+	 * between the two must not report as interrupted a task whose final
+	 * was delivered (it sends the remembered final instead). */
 	state_task_finished(t->id, t->final);
+	task_emit(t, m, 1);
 	t->cancel = NULL;
 	t->owner = NULL;
 	task_set_state(t, TASK_FINISHED);
