@@ -37,7 +37,7 @@
  * failure is logged once, and appends are skipped (the agent works from
  * memory) until JOURNAL_RETRY_MS later, when the disk is tried again.
  *
- * Writing ahead (journal_append_async): a large record, a fast task's
+ * Writing ahead (journal_append_ahead): a large record, a fast task's
  * output, is written by the journal's thread, not the loop, and its
  * caller learns when (the written hook, on the loop, in order): the
  * message it holds is sent then.  The loop goes on reading and framing
@@ -161,6 +161,7 @@ struct journal {
 	 * passes, in order; those done, for the loop; a segment a write
 	 * to failed, whose later records are skipped. */
 	pthread_t write_thread;
+	int write_started;		/* the loop's */
 	pthread_mutex_t write_lock;
 	pthread_cond_t write_cond;
 	struct jop_queue ops;
@@ -264,6 +265,14 @@ journal_sync_main(void *arg)
 	return NULL;
 }
 
+/* A sync within JOURNAL_SYNC_MS, batched with whatever comes meanwhile. */
+static void
+journal_sync_soon(struct journal *j)
+{
+	if (!evtimer_pending(j->sync_timer, NULL))
+		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+}
+
 /* Gives the sync thread descriptor FD to close, synced first if SYNC
  * (called with sync_lock held). */
 static void
@@ -332,8 +341,7 @@ journal_sync_segment(struct journal *j, int fd, struct jseg *old)
 	j->sync_dir = 1;
 	pthread_cond_signal(&j->sync_cond);
 	pthread_mutex_unlock(&j->sync_lock);
-	if (!evtimer_pending(j->sync_timer, NULL))
-		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+	journal_sync_soon(j);
 }
 
 static void
@@ -457,8 +465,6 @@ journal_open(struct event_base *base, const char *dir, const char *what,
 	if (j->written_ev == NULL)
 		fatalx("cannot create the %s's events", what);
 	(void)crc32c(0, "", 0);	/* its tables made here, not in a thread */
-	if (pthread_create(&j->write_thread, NULL, journal_write_main, j) != 0)
-		fatalx("cannot start the %s's writer thread", what);
 	/* The new segments' names must survive a power cut too. */
 	j->sync_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pthread_create(&j->sync_thread, NULL, journal_sync_main, j) != 0)
@@ -673,6 +679,21 @@ journal_place(struct journal *j, int *recovered)
 	return j->cur;
 }
 
+/*
+ * A write failed (ERROR, or 0 for a short one): said once, and appends are
+ * skipped, the agent going on from memory, until the retry.
+ */
+static void
+journal_fail(struct journal *j, int error)
+{
+	log_error("%s: cannot write to %s: %s: going on from memory, trying "
+	    "the disk again in %d s", j->what, j->dir, error != 0 ?
+	    strerror(error) : "short write", JOURNAL_RETRY_MS / 1000);
+	j->failing = 1;
+	j->failed = 1;
+	timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
+}
+
 /* A record of LEN bytes went to the current segment. */
 static void
 journal_count(struct journal *j, size_t len, int live)
@@ -693,8 +714,28 @@ journal_written(struct journal *j, int urgent)
 	j->dirty = 1;
 	if (urgent)
 		event_active(j->sync_now, EV_TIMEOUT, 0);
-	else if (!evtimer_pending(j->sync_timer, NULL))
-		timer_add_ms(j->sync_timer, JOURNAL_SYNC_MS);
+	else
+		journal_sync_soon(j);
+}
+
+/*
+ * Hands OP to the writer thread, started on first use: the journal of
+ * finished tasks, whose records are all small, never has one.
+ */
+static void
+journal_enqueue(struct journal *j, struct jop *op)
+{
+	if (!j->write_started) {
+		if (pthread_create(&j->write_thread, NULL, journal_write_main,
+		    j) != 0)
+			fatalx("cannot start the %s's writer thread", j->what);
+		j->write_started = 1;
+	}
+	j->queued++;
+	pthread_mutex_lock(&j->write_lock);
+	STAILQ_INSERT_TAIL(&j->ops, op, entry);
+	pthread_cond_signal(&j->write_cond);
+	pthread_mutex_unlock(&j->write_lock);
 }
 
 /*
@@ -741,12 +782,8 @@ journal_queue(struct journal *j, int type, const void *small,
 	op->head[JOURNAL_HEADER] = (unsigned char)type;
 	journal_count(j, op->len, live);
 	s->queued++;
-	j->queued++;
 	j->queued_bytes += op->len;
-	pthread_mutex_lock(&j->write_lock);
-	STAILQ_INSERT_TAIL(&j->ops, op, entry);
-	pthread_cond_signal(&j->write_cond);
-	pthread_mutex_unlock(&j->write_lock);
+	journal_enqueue(j, op);
 	if (offset != NULL)
 		*offset = op->at;
 	return s->id;
@@ -808,11 +845,8 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		w = writev(j->fd, v, (int)n + 1);
 	while (w == -1 && errno == EINTR);
 	if (w != (ssize_t)(JOURNAL_HEADER + len)) {
+		journal_fail(j, w == -1 ? errno : 0);
 		/* No half record stays behind to be read back. */
-		log_error("%s: cannot write to %s: %s: going on from memory, "
-		    "trying the disk again in %d s", j->what, j->dir,
-		    w == -1 ? strerror(errno) : "short write",
-		    JOURNAL_RETRY_MS / 1000);
 		if (ftruncate(j->fd, (off_t)at) != 0) {
 			/* Garbage would stay before the next records: they
 			 * go to a new segment instead. */
@@ -823,9 +857,6 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 				free(cause);
 			}
 		}
-		j->failing = 1;
-		j->failed = 1;
-		timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
 		return 0;
 	}
 	if (recovered)
@@ -885,11 +916,7 @@ journal_pass(struct journal *j, void *cookie)
 	op = xcalloc(1, sizeof *op);
 	op->kind = JOP_PASS;
 	op->cookie = cookie;
-	j->queued++;
-	pthread_mutex_lock(&j->write_lock);
-	STAILQ_INSERT_TAIL(&j->ops, op, entry);
-	pthread_cond_signal(&j->write_cond);
-	pthread_mutex_unlock(&j->write_lock);
+	journal_enqueue(j, op);
 	return 1;
 }
 
@@ -990,14 +1017,8 @@ journal_ahead_failed(struct journal *j, struct jseg *s, struct jop *op)
 		s->live--;	/* its caller is told: it releases nothing */
 	if (s == j->cur)
 		j->cur_broken = 1;	/* the thread skips the rest of it */
-	if (j->failing)
-		return;
-	log_error("%s: cannot write to %s: %s: going on from memory, trying "
-	    "the disk again in %d s", j->what, j->dir, op->error != 0 ?
-	    strerror(op->error) : "short write", JOURNAL_RETRY_MS / 1000);
-	j->failing = 1;
-	j->failed = 1;
-	timer_add_ms(j->retry_timer, JOURNAL_RETRY_MS);
+	if (!j->failing)
+		journal_fail(j, op->error);
 }
 
 /* The writer thread has done some: their callers learn, in order. */
@@ -1126,12 +1147,14 @@ journal_close(struct journal *j)
 	if (j == NULL)
 		return;
 	/* The writes ahead first: then their callers learn. */
-	pthread_mutex_lock(&j->write_lock);
-	j->write_stop = 1;
-	pthread_cond_signal(&j->write_cond);
-	pthread_mutex_unlock(&j->write_lock);
-	pthread_join(j->write_thread, NULL);
-	journal_on_ahead(-1, 0, j);
+	if (j->write_started) {
+		pthread_mutex_lock(&j->write_lock);
+		j->write_stop = 1;
+		pthread_cond_signal(&j->write_cond);
+		pthread_mutex_unlock(&j->write_lock);
+		pthread_join(j->write_thread, NULL);
+		journal_on_ahead(-1, 0, j);
+	}
 	pthread_mutex_destroy(&j->write_lock);
 	pthread_cond_destroy(&j->write_cond);
 	event_free(j->written_ev);

@@ -340,8 +340,7 @@ link_check_drained(struct link *l)
 	l->congested = 0;
 	log_debug("outbound spool drained to %zu bytes",
 	    spool_bytes(&l->spool));
-	if (!state_backlogged())
-		l->h.drained(l->h.arg);
+	link_resume_readers(l);
 	l->recv_held = NULL;
 	if (c != NULL && !c->finished)
 		link_recv_next(c);
@@ -711,12 +710,15 @@ link_congested(const struct link *l)
 	return l->congested || state_backlogged();
 }
 
-/* Something else that paused readers is over: they read on, unless the
- * link itself still holds them (it resumes them later). */
+/*
+ * One of the things that pause readers is over (a full spool, a send in
+ * flight, the journal's backlog): they read on, unless another still
+ * holds them (whose end calls this again).  The one place that decides.
+ */
 void
 link_resume_readers(struct link *l)
 {
-	if (!l->congested && !l->busy)
+	if (!l->congested && !l->busy && !state_backlogged())
 		l->h.drained(l->h.arg);
 }
 
@@ -755,8 +757,7 @@ link_busy_check(struct link *l)
 	}
 	l->busy = 0;
 	evtimer_del(l->busy_timer);
-	if (!l->congested && !state_backlogged())
-		l->h.drained(l->h.arg);
+	link_resume_readers(l);
 }
 
 /* A send has been in flight for LINK_BUSY_MS: flow control holds it. */

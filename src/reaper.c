@@ -14,9 +14,9 @@
  * sweep runs at once for a SIGCHLD and then not again for REAPER_GAP_MS
  * (a timer runs the one owed): a burst of exits costs a few sweeps.  With
  * fewer, a sweep is cheap and runs for every SIGCHLD, so that a lone
- * task's exit is never held back.  A task with a cgroup
- * is reaped by its own pid as soon as its cgroup empties (reaper_reap,
- * from track.c), which costs the kernel one lookup.
+ * task's exit is never held back.  A task with a cgroup is reaped by its
+ * own pid as soon as its cgroup empties (reaper_reap, from task-proc.c),
+ * which costs the kernel one lookup.
  */
 
 #include "config.h"

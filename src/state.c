@@ -286,6 +286,17 @@ state_directory(void)
 	return state_dir;
 }
 
+/* A MSG record's fields before the message: task ID, seq, final. */
+static void
+state_msg_head(struct buf *head, const struct msg *m, const char *id,
+    int final)
+{
+	buf_init(head);
+	enc_str(head, id);
+	enc_u64(head, m->seq);
+	buf_append(head, final ? "\1" : "\0", 1);
+}
+
 /* Journals message M of task ID before it is sent (FINAL: its last). */
 void
 state_journal_msg(struct msg *m, const char *id, int final)
@@ -295,10 +306,7 @@ state_journal_msg(struct msg *m, const char *id, int final)
 
 	if (state_journal == NULL)
 		return;
-	buf_init(&head);
-	enc_str(&head, id);
-	enc_u64(&head, m->seq);
-	buf_append(&head, final ? "\1" : "\0", 1);
+	state_msg_head(&head, m, id, final);
 	iov[0].base = head.data;
 	iov[0].len = head.len;
 	iov[1].base = m->data;
@@ -373,10 +381,7 @@ state_send(struct link *l, struct msg *m, const char *id, int final)
 			link_send(l, m);
 		return;
 	}
-	buf_init(&head);
-	enc_str(&head, id);
-	enc_u64(&head, m->seq);
-	buf_append(&head, final ? "\1" : "\0", 1);
+	state_msg_head(&head, m, id, final);
 	m->jseg = journal_append_ahead(state_journal, SREC_MSG, head.data,
 	    head.len, m->data, m->len, final, m, &queued);
 	buf_free(&head);
