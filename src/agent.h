@@ -677,6 +677,7 @@ char **task_proc_env(char *const *, size_t, const char *);
 void task_proc_resume_all(void);
 void task_proc_cancel_all(void);
 void task_proc_hurry_all(void);
+void task_proc_detach_all(void);
 
 /* limits.c: a request's limits against the agent's defaults and
  * ceilings, and how each is enforced. */
@@ -697,6 +698,7 @@ int task_file_start(struct task *, const struct request *, char **,
 int task_file_chunk(struct task *, const struct request *);
 void task_file_resume_all(void);
 void task_file_cancel_all(void);
+void task_file_detach_all(void);
 int files_open_read(const struct options *, const char *, char **,
 	    enum fail_reason *);
 void files_use_openat2(int);
@@ -803,6 +805,7 @@ typedef void (*reaper_fn)(void *, pid_t, int, const struct rusage *);
 void reaper_start(struct event_base *);
 void reaper_watch(pid_t, reaper_fn, void *);
 int reaper_exited(pid_t);
+void reaper_unwatch(pid_t);
 void reaper_reap(pid_t);
 void reaper_stop(void);
 

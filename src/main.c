@@ -387,6 +387,11 @@ main(int argc, char **argv)
 		    "could not be reached", unsent);
 		status = 1;
 	}
+	/* Tasks the give-up timer left running are killed and forgotten
+	 * before their START records are freed (state_close): no callback
+	 * of theirs may run after that. */
+	task_proc_detach_all();
+	task_file_detach_all();
 	/* Before the spool is freed: what it holds stays journaled. */
 	state_close();
 	link_close(agent.link);

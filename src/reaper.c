@@ -171,6 +171,20 @@ reaper_watch(pid_t pid, reaper_fn fn, void *arg)
 	reaper_n_watched++;
 }
 
+/* PID's watcher is gone (the agent exits): its exit will go unreported. */
+void
+reaper_unwatch(pid_t pid)
+{
+	struct reaper_watch key, *w;
+
+	key.pid = pid;
+	if ((w = RB_FIND(reaper_tree, &reaper_watches, &key)) == NULL)
+		return;
+	RB_REMOVE(reaper_tree, &reaper_watches, w);
+	reaper_n_watched--;
+	free(w);
+}
+
 /*
  * True if child PID has exited but is not reaped yet (its SIGCHLD is still
  * on its way): it is left for the reaper, unreaped.

@@ -546,6 +546,21 @@ task_file_resume_all(void)
 	}
 }
 
+/*
+ * Agent exit with transfers still open: each is forgotten (its temporary
+ * file removed) with its START record left in the journal.
+ */
+void
+task_file_detach_all(void)
+{
+	struct file_task *ft;
+
+	while ((ft = LIST_FIRST(&file_tasks)) != NULL) {
+		ft->run = NULL;
+		file_free(ft);
+	}
+}
+
 /* Agent shutdown: every transfer ends, no temporary file left. */
 void
 task_file_cancel_all(void)

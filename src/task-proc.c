@@ -1255,6 +1255,27 @@ task_proc_cancel_all(void)
 	task_proc_resume_all();
 }
 
+/*
+ * Agent exit with tasks still running (the give-up timer fired): each is
+ * sent SIGKILL and forgotten at once, so that no timer, pipe or exit of
+ * theirs runs once what they point to is freed.  Their START records stay
+ * in the journal: the next start reports them AGENT_RESTARTED and ends
+ * whatever survived.
+ */
+void
+task_proc_detach_all(void)
+{
+	struct proc_task *st;
+
+	while ((st = LIST_FIRST(&proc_running)) != NULL) {
+		proc_signal_tree(st, SIGKILL);
+		if (!st->reaped)
+			reaper_unwatch(st->pid);
+		st->run = NULL;		/* the record stays journaled */
+		proc_free(st);
+	}
+}
+
 /* SIGKILL now, whatever is left of the grace periods (second signal). */
 void
 task_proc_hurry_all(void)
