@@ -185,6 +185,7 @@ struct options {
 	unsigned default_timeout_s;	/* 0: none */
 	unsigned max_concurrent_tasks;
 	unsigned max_queued_tasks;
+	uint64_t max_task_input;
 	/* Task controls; a reload applies them. */
 	struct limits limit_default;	/* for tasks that ask for none */
 	struct limits limit_ceiling;	/* what no task gets more of */

@@ -187,6 +187,11 @@ static const struct option_entry options_table[] = {
 	  .key = "agent.max_queued_tasks", .def = "1000", .min = 0,
 	  .max = 1000000, .arg = "N",
 	  .help = "tasks waiting; beyond them the agent answers busy" },
+	{ .name = "max-task-input", .type = OPT_U64,
+	  .offset = OFF(max_task_input), .env = 1, .key = "tasks.max_input",
+	  .def = "8M", .arg = "BYTES",
+	  .help = "a task's input (TaskInput) waiting for it to read, at "
+	  "most; past it the task ends, LIMIT_EXCEEDED" },
 	OPTIONS_LIMIT(memory_bytes, "memory", "memory", "BYTES",
 	    "memory limit (cgroup memory.max, else RLIMIT_AS)"),
 	OPTIONS_LIMIT(cpu_seconds, "cpu-seconds", "cpu_seconds", "SECONDS",

@@ -31,8 +31,9 @@
  *
  * A task may take input (ShellExecute.stdin): its stdin is then a pipe the
  * agent writes TaskInput bytes to as the task reads them, from a queue of
- * at most PROC_INPUT_MAX bytes (more is refused, logged and counted), never
- * blocking the loop.  A task on a terminal (pty) has the terminal on
+ * at most --max-task-input bytes (input past it ends the task,
+ * LIMIT_EXCEEDED: a task never sees a hole in its stdin), never blocking
+ * the loop.  A task on a terminal (pty) has the terminal on
  * stdin, stdout and stderr; what it writes arrives as stdout, input goes
  * to the terminal, eof sends its EOF character, a resize its SIGWINCH, and
  * its output is read until the terminal reports EOF (EIO), so that the
@@ -69,7 +70,6 @@
 /* After SIGKILL, how long before the task finishes without its processes. */
 #define PROC_GIVE_UP_MS 2000
 /* Input waiting for a task to read it, at most. */
-#define PROC_INPUT_MAX (1024 * 1024)
 /* The agent's own settings (options.c) all begin so. */
 #define PROC_AGENT_ENV_PREFIX "NODELINK_"
 
@@ -124,6 +124,7 @@ struct proc_task {
 	struct limits limits;	/* in force */
 	int cgroup_memory;	/* memory.max, not RLIMIT_AS */
 	char *limit_hit;	/* which limit ended it, or NULL */
+	int input_over;		/* the agent's input bound, not the task's */
 	struct rusage ru;	/* of the main process and its reaped ones */
 };
 
@@ -626,6 +627,10 @@ proc_check_done(struct proc_task *st)
 		why = reason;
 	} else if (st->limit_hit != NULL && !st->cancelled) {
 		snprintf(reason, sizeof reason, "%s\n", st->limit_hit);
+		/* Input refused is a failure of the agent's, not an end the
+		 * task's own use brought about. */
+		if (st->input_over)
+			status = STATUS_FAILURE;
 		fail = REASON_LIMIT_EXCEEDED;
 		why = reason;
 	} else if (st->hooks != NULL && st->hooks->finish != NULL)
@@ -853,12 +858,20 @@ proc_input(void *arg, const struct request *req)
 		    task_id(st->task));
 		return;
 	}
-	if (st->in_queue.len + req->input_len + 1 > PROC_INPUT_MAX) {
+	/* Input the task does not read is bounded: past the bound the
+	 * task ends (never a silent hole in its stdin).  A chunk of any
+	 * size the link accepts is taken while the bound allows. */
+	if (st->in_queue.len + req->input_len + (req->input_eof ? 1 : 0) >
+	    st->agent->opts->max_task_input) {
 		metrics.input_refused++;
-		log_warn("task %s: %zu bytes of input refused: %zu are still "
-		    "waiting for the task to read them (at most %d)",
-		    task_id(st->task), req->input_len, st->in_queue.len,
-		    PROC_INPUT_MAX);
+		if (st->limit_hit == NULL) {
+			xasprintf(&st->limit_hit, "input limit of %llu bytes "
+			    "exceeded: %zu bytes were still waiting for the "
+			    "task to read them", (unsigned long long)
+			    st->agent->opts->max_task_input, st->in_queue.len);
+			st->input_over = 1;
+			proc_kill_begin(st, st->limit_hit);
+		}
 		return;
 	}
 	buf_append(&st->in_queue, req->input, req->input_len);
