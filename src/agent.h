@@ -260,6 +260,7 @@ uint64_t journal_append(struct journal *, int, const struct iovec_c *,
 uint64_t journal_append_ahead(struct journal *, int, const void *, size_t,
 	    const void *, size_t, int, void *, int *);
 int journal_pass(struct journal *, void *);
+uint64_t journal_append_durable(struct journal *, int, const void *, size_t);
 size_t journal_queued(const struct journal *);
 uint64_t journal_queued_bytes(const struct journal *);
 void journal_on_written(struct journal *, void (*)(void *, void *, uint64_t),
@@ -298,8 +299,10 @@ size_t state_queued(void);
 int state_backlogged(void);
 void state_journal_ack(const char *, uint64_t);
 struct srun *state_task_started(struct task *, pid_t, const char *,
-	    const char *, const char *);
+	    const char *, const char *, const char *);
+void state_set_docker(const char *);
 void state_task_ended(struct srun *);
+void state_seq_use(struct srun *, uint64_t);
 void state_task_finished(const char *, const struct msg *);
 struct msg *state_finished_final(const char *);
 void state_close(void);
@@ -602,6 +605,7 @@ struct task *task_restore(struct agent *, const char *, const char *, int,
 	    uint64_t, const struct msg *);
 struct tstream *task_stream(struct task *);
 uint64_t task_seq(const struct task *);
+void task_set_run(struct task *, struct srun *);
 const char *task_reply_id(const struct task *);
 void task_ack(struct agent *, const struct request *);
 
@@ -668,6 +672,7 @@ struct proc_spec {
 	const char *traceparent;	/* the request's, or NULL */
 	const struct proc_hooks *hooks;
 	void *hook_arg;
+	const char *container;	/* the Docker container it runs, or NULL */
 };
 #define TASK_START_LATER 1	/* no descriptors now: try again later */
 /* Every task's processes carry PROC_MARKER=<agent pid>-<serial>. */
@@ -706,8 +711,11 @@ void files_use_openat2(int);
 #define FILES_CHUNK_MAX (1024 * 1024)
 enum chunk_verdict {
 	CHUNK_WRITE, CHUNK_REPEAT, CHUNK_GAP, CHUNK_TOO_BIG, CHUNK_OVER_MAX,
+	CHUNK_OVERFLOW,
 };
 enum chunk_verdict files_chunk_verdict(uint64_t, uint64_t, size_t, uint64_t);
+char *files_temp_name(const char *, unsigned long);
+int files_is_temp_name(const char *);
 int files_open_parent(const struct options *, const char *, const char **,
 	    char **, enum fail_reason *);
 
@@ -722,6 +730,7 @@ int task_docker_sandbox(struct task *, const struct request *, const char *,
 /* docker.c: Docker's grammar and the CLI's argument vectors (pure). */
 int docker_check_image(const char *);
 int docker_check_container(const char *);
+int task_docker_remove_now(const struct options *, const char *, unsigned);
 int docker_check_name(const char *);
 int docker_check_port(const char *);
 int docker_check_volume(const char *);

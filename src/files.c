@@ -297,6 +297,38 @@ files_open_parent(const struct options *o, const char *path,
 }
 
 /*
+ * The temporary file an upload to NAME writes (number SERIAL of this
+ * agent), hidden beside it; files_is_temp_name() knows it again.
+ */
+char *
+files_temp_name(const char *name, unsigned long serial)
+{
+	char *tmp;
+
+	xasprintf(&tmp, ".%.200s.nodelink-%ld-%lu.tmp", name, (long)getpid(),
+	    serial);
+	return tmp;
+}
+
+/* True if NAME has the shape files_temp_name() gives (of any agent). */
+int
+files_is_temp_name(const char *name)
+{
+	const char *p = strstr(name, ".nodelink-");
+	size_t digits;
+
+	if (name[0] != '.' || p == NULL || p == name)
+		return 0;
+	p += 10;
+	if ((digits = strspn(p, "0123456789")) == 0 || p[digits] != '-')
+		return 0;
+	p += digits + 1;
+	if ((digits = strspn(p, "0123456789")) == 0)
+		return 0;
+	return strcmp(p + digits, ".tmp") == 0;
+}
+
+/*
  * What to do with an upload chunk of LEN bytes at OFFSET when NEXT bytes
  * are written and the file may have MAX (pure).
  */
@@ -305,6 +337,8 @@ files_chunk_verdict(uint64_t next, uint64_t offset, size_t len, uint64_t max)
 {
 	if (len > FILES_CHUNK_MAX)
 		return CHUNK_TOO_BIG;
+	if (offset > UINT64_MAX - len)
+		return CHUNK_OVERFLOW;	/* offset + len would wrap */
 	if (offset + len <= next && !(len == 0 && offset == next))
 		return CHUNK_REPEAT;	/* sent again after a reconnect */
 	if (offset != next)

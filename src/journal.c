@@ -30,9 +30,11 @@
  * Callers count what is live in each segment: journal_retain() and
  * journal_release().
  *
- * Reading back (journal_replay) stops at the first record whose length or
- * checksum is wrong: a power cut mid-write leaves a torn record at the end
- * of the last segment; it is logged, dropped, and the file cut there.
+ * Reading back (journal_replay) skips a record whose length or checksum is
+ * wrong up to the next intact one; a power cut mid-write leaves a torn
+ * record at the end of the last segment, which is logged, dropped, and
+ * the file cut there.  Only regular files are read or written, never
+ * through a symbolic link and never waiting on a FIFO.
  * When a write fails (ENOSPC, EIO) the partial record is cut off too, the
  * failure is logged once, and appends are skipped (the agent works from
  * memory) until JOURNAL_RETRY_MS later, when the disk is tried again.
@@ -111,6 +113,8 @@ struct jop {
 	enum jop_kind kind;
 	int fd;			/* its segment's (the loop keeps it open) */
 	int urgent;		/* sync once written */
+	int durable;		/* synced before the written hook and before
+				   anything queued behind it goes on */
 	int live;
 	uint64_t seg, at;
 	size_t len;		/* header and payload */
@@ -177,6 +181,7 @@ struct journal {
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
 	void *rotated_arg;
+	int durable_next;		/* the next record queued is durable */
 	uint64_t syncs;
 };
 
@@ -406,13 +411,20 @@ static int
 journal_begin(struct journal *j, uint64_t id, char **cause)
 {
 	struct jseg *old = j->cur;
+	struct stat sb;
 	char path[4096];
 	int fd;
 
 	journal_path(j, id, path, sizeof path);
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s: not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	if (j->fd == -1)
@@ -495,44 +507,108 @@ get32(const unsigned char *p)
 	    (uint32_t)p[3] << 24;
 }
 
+/* True if a whole, intact record starts at DATA (LEFT bytes on). */
+static int
+journal_record_at(const unsigned char *data, size_t left, uint32_t *len)
+{
+	if (left < JOURNAL_HEADER + 1)
+		return 0;
+	*len = get32(data);
+	return *len != 0 && *len <= JOURNAL_RECORD_MAX &&
+	    *len <= left - JOURNAL_HEADER &&
+	    crc32c(0, data + JOURNAL_HEADER, *len) == get32(data + 4);
+}
+
 /*
- * Reads one segment's records into FN, in order.  Stops at the first
- * record that is torn or corrupt: it and everything after it is cut off.
+ * Reads segment file PATH into B: a regular file only, never through a
+ * symbolic link, never waiting on a FIFO or device, at most MAX bytes
+ * (whoever could write the directory is not trusted to have made only
+ * segments).  Returns 0, or -1 with *cause set.
+ */
+static int
+journal_load(const char *path, size_t max, struct buf *b, time_t *mtime,
+    char **cause)
+{
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		xasprintf(cause, "%s: %s", path, errno == ELOOP ?
+		    "a symbolic link, not a segment" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    (uint64_t)sb.st_size > max) {
+		xasprintf(cause, "%s: %s", path, !S_ISREG(sb.st_mode) ?
+		    "not a regular file" : "larger than any segment");
+		close(fd);
+		return -1;
+	}
+	*mtime = sb.st_mtime;
+	buf_clear(b);
+	buf_reserve(b, (size_t)sb.st_size + 1);
+	while (b->len < (size_t)sb.st_size) {
+		n = read(fd, b->data + b->len, (size_t)sb.st_size - b->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* shorter than it was: what there is */
+		b->len += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Reads one segment's records into FN, in order.  A record that is torn
+ * or corrupt is skipped up to the next intact record (a bad sector or a
+ * flipped bit costs that record only, not the tasks recorded after it);
+ * with none after it, it is a torn end and the file is cut there.
  */
 static void
 journal_read_segment(struct journal *j, struct jseg *s,
     void (*fn)(void *, const struct jrec *), void *arg)
 {
 	unsigned char *data, *p;
-	struct stat sb;
 	struct jrec r;
 	struct buf b;
 	char path[4096], *cause;
-	uint64_t off = 0;
+	uint64_t off = 0, bad;
 	uint32_t len;
 
 	journal_path(j, s->id, path, sizeof path);
 	buf_init(&b);
-	if (buf_read_file(&b, path, (size_t)-1 / 2, &cause) != 0) {
+	if (journal_load(path, j->seg_max * 2 + JOURNAL_RECORD_MAX, &b,
+	    &s->newest, &cause) != 0) {
 		log_error("%s: %s: skipped (and kept)", j->what, cause);
 		free(cause);
 		buf_free(&b);
 		s->live++;	/* never deleted unread */
 		return;
 	}
-	if (stat(path, &sb) == 0)
-		s->newest = sb.st_mtime;	/* for expiry (state.c) */
 	data = (unsigned char *)b.data;
 	while (off < b.len) {
 		p = data + off;
-		if (b.len - off < JOURNAL_HEADER + 1 ||
-		    (len = get32(p)) == 0 || len > JOURNAL_RECORD_MAX ||
-		    len > b.len - off - JOURNAL_HEADER ||
-		    crc32c(0, p + JOURNAL_HEADER, len) != get32(p + 4)) {
+		if (!journal_record_at(p, b.len - off, &len)) {
+			for (bad = off + 1; bad < b.len; bad++)
+				if (journal_record_at(data + bad, b.len - bad,
+				    &len))
+					break;
+			if (bad < b.len) {
+				log_warn("%s: %s: a corrupt record at offset "
+				    "%llu: %llu bytes skipped, reading on at "
+				    "the next intact record", j->what, path,
+				    (unsigned long long)off,
+				    (unsigned long long)(bad - off));
+				off = bad;
+				continue;
+			}
 			log_warn("%s: %s: a torn or corrupt record at offset "
 			    "%llu (of %zu bytes): it and what follows are "
-			    "dropped", j->what, path, (unsigned long long)off,
-			    b.len);
+			    "dropped", j->what,
+			    path, (unsigned long long)off, b.len);
 			if (truncate(path, (off_t)off) != 0)
 				log_warn("%s: cannot cut %s: %s", j->what,
 				    path, strerror(errno));
@@ -548,8 +624,8 @@ journal_read_segment(struct journal *j, struct jseg *s,
 		fn(arg, &r);
 		off += JOURNAL_HEADER + len;
 	}
-	s->bytes = off;
-	j->bytes += off;
+	s->bytes = off < b.len ? off : b.len;
+	j->bytes += s->bytes;
 	buf_free(&b);
 }
 
@@ -567,6 +643,7 @@ journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
 	struct dirent *de;
 	unsigned long long id;
 	uint64_t last = 0;
+	struct stat sb;
 	char *end;
 	DIR *d;
 
@@ -581,13 +658,19 @@ journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
 		id = strtoull(de->d_name, &end, 16);
 		if (end != de->d_name + 16)
 			continue;
+		if (id > last)
+			last = id;	/* a new segment never reuses a name */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW)
+		    != 0 || !S_ISREG(sb.st_mode)) {
+			log_warn("%s: %s/%s is not a regular file: skipped",
+			    j->what, j->dir, de->d_name);
+			continue;
+		}
 		journal_seg(j, id);
 	}
 	closedir(d);
-	RB_FOREACH(s, jseg_tree, &j->segs) {
+	RB_FOREACH(s, jseg_tree, &j->segs)
 		journal_read_segment(j, s, fn, arg);
-		last = s->id;
-	}
 	if (journal_begin(j, last + 1, cause) != 0)
 		return -1;
 	return 0;
@@ -761,6 +844,7 @@ journal_queue(struct journal *j, int type, const void *small,
 	op->kind = JOP_WRITE;
 	op->fd = j->fd;
 	op->urgent = urgent;
+	op->durable = j->durable_next;
 	op->live = live;
 	op->seg = s->id;
 	op->at = s->bytes;
@@ -866,6 +950,26 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 	if (offset != NULL)
 		*offset = at;
 	return j->cur->id;
+}
+
+/*
+ * Appends a record that is on the disk (fdatasync) before anything
+ * appended or passed after it goes on: the writer thread writes and syncs
+ * it, and everything behind it waits in the queue meanwhile.  For the
+ * rare record whose loss in a power cut would let the agent contradict
+ * what the server already has (a seq reservation: state.c).  Returns its
+ * segment, or 0 if the journal is failing.
+ */
+uint64_t
+journal_append_durable(struct journal *j, int type, const void *data,
+    size_t len)
+{
+	uint64_t seg;
+
+	j->durable_next = 1;
+	seg = journal_queue(j, type, data, len, NULL, 0, 1, 0, NULL, NULL);
+	j->durable_next = 0;
+	return seg;
 }
 
 /*
@@ -988,8 +1092,11 @@ journal_write_main(void *arg)
 				op->error = w == -1 ? errno : 0;
 				/* No half record stays behind; the loop starts
 				 * a new segment for what follows. */
-				(void)ftruncate(op->fd, (off_t)op->at);
-			}
+				if (ftruncate(op->fd, (off_t)op->at) != 0)
+					op->error = errno;
+			} else if (op->durable && fdatasync(op->fd) != 0)
+				log_warn("%s: cannot sync %s: %s", j->what,
+				    j->dir, strerror(errno));
 		}
 		pthread_mutex_lock(&j->write_lock);
 		if (op->failed)
@@ -1085,7 +1192,8 @@ journal_read(struct journal *j, uint64_t seg, uint64_t offset, struct buf *b)
 	int fd, type = -1;
 
 	journal_path(j, seg, path, sizeof path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
 		return -1;
 	if (pread(fd, head, sizeof head, (off_t)offset) == (ssize_t)sizeof head &&
 	    (len = get32(head)) != 0 && len <= JOURNAL_RECORD_MAX) {

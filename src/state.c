@@ -52,7 +52,8 @@ enum state_record {
 	SREC_ACK = 2,		/* id, seq */
 	SREC_START = 3,		/* id, reply_id, kind, pid, start, cgroup, marker,
 				   seq (the last sent when written), an upload's
-				   temporary file */
+				   temporary file, the seqs reserved, its
+				   Docker container (the last two optional) */
 	SREC_FINAL = 4,		/* (finished/) id, message */
 };
 
@@ -72,13 +73,30 @@ struct tstream {
 struct srun {
 	LIST_ENTRY(srun) entry;
 	char *id, *reply_id, *cgroup, *marker, *tmpfile;
+	char *container;	/* the Docker container it runs, or "" */
 	int kind;
 	int64_t pid;
 	uint64_t start_time;
 	uint64_t seg;
 	struct task *task;	/* its seq, when the record is written again */
 	uint64_t seq;		/* (read back) */
+	uint64_t reserved;	/* seqs up to this may be in use */
+	uint64_t block;		/* the last reservation's size */
 };
+
+/*
+ * Seqs are reserved before they are used, in records that are on the disk
+ * before a message past the last reservation leaves (journal_append_
+ * durable): a power cut that loses the journal's tail cannot make the
+ * next start number a task's AGENT_RESTARTED final with a seq the server
+ * already has.  The first reservation rides on the START record (lost
+ * with it, the task is unknown and gets no final); later ones double, so
+ * that a task of a million messages costs about 14 syncs.
+ */
+#define STATE_SEQ_FIRST 64
+/* How long the start waits for `docker rm' of a container left behind. */
+#define STATE_DOCKER_WAIT_S 30
+#define STATE_SEQ_BLOCK_MAX 65536
 
 /* The finished-task index: hash of the ID -> where its final is. */
 struct sindex_slot {
@@ -427,10 +445,46 @@ state_write_start(struct srun *r)
 	enc_str(&b, r->marker);
 	enc_u64(&b, r->task != NULL ? task_seq(r->task) : 0);
 	enc_str(&b, r->tmpfile);
+	enc_u64(&b, r->reserved);
+	enc_str(&b, r->container);
 	/* Not synced at once: a power cut ends the task too; against the
 	 * agent alone being killed, the page cache is enough. */
 	r->seg = state_append(state_journal, SREC_START, &b, 1, 0, NULL);
 	buf_free(&b);
+}
+
+/*
+ * Task R is about to send message SEQ: past its reservation, a larger one
+ * is journaled, durable before that message leaves (see above).
+ */
+void
+state_seq_use(struct srun *r, uint64_t seq)
+{
+	uint64_t old;
+	struct buf b;
+
+	if (r == NULL || seq <= r->reserved || state_journal == NULL)
+		return;
+	r->block = r->block * 2 > STATE_SEQ_BLOCK_MAX ? STATE_SEQ_BLOCK_MAX :
+	    r->block * 2;
+	r->reserved = seq + r->block;
+	old = r->seg;
+	buf_init(&b);
+	enc_str(&b, r->id);
+	enc_str(&b, r->reply_id);
+	enc_u64(&b, (uint64_t)r->kind);
+	enc_u64(&b, (uint64_t)r->pid);
+	enc_u64(&b, r->start_time);
+	enc_str(&b, r->cgroup);
+	enc_str(&b, r->marker);
+	enc_u64(&b, seq - 1);
+	enc_str(&b, r->tmpfile);
+	enc_u64(&b, r->reserved);
+	enc_str(&b, r->container);
+	r->seg = journal_append_durable(state_journal, SREC_START, b.data,
+	    b.len);
+	buf_free(&b);
+	journal_release(state_journal, old);
 }
 
 /*
@@ -440,7 +494,7 @@ state_write_start(struct srun *r)
  */
 struct srun *
 state_task_started(struct task *t, pid_t pid, const char *cgroup,
-    const char *marker, const char *tmpfile)
+    const char *marker, const char *tmpfile, const char *container)
 {
 	const char *id = task_id(t), *reply_id = task_reply_id(t);
 	int kind = (int)task_kind(t);
@@ -459,7 +513,11 @@ state_task_started(struct task *t, pid_t pid, const char *cgroup,
 	r->cgroup = xstrdup(cgroup != NULL ? cgroup : "");
 	r->marker = xstrdup(marker != NULL ? marker : "");
 	r->tmpfile = xstrdup(tmpfile != NULL ? tmpfile : "");
+	r->container = xstrdup(container != NULL ? container : "");
+	r->block = STATE_SEQ_FIRST;
+	r->reserved = task_seq(t) + STATE_SEQ_FIRST;
 	state_write_start(r);
+	task_set_run(t, r);
 	LIST_INSERT_HEAD(&state_running, r, entry);
 	return r;
 }
@@ -473,7 +531,9 @@ state_srun_clear(struct srun *r)
 	free(r->cgroup);
 	free(r->marker);
 	free(r->tmpfile);
+	free(r->container);
 	r->id = r->reply_id = r->cgroup = r->marker = r->tmpfile = NULL;
+	r->container = NULL;
 }
 
 void
@@ -481,6 +541,8 @@ state_task_ended(struct srun *r)
 {
 	if (r == NULL)
 		return;
+	if (r->task != NULL)
+		task_set_run(r->task, NULL);
 	LIST_REMOVE(r, entry);
 	journal_release(state_journal, r->seg);
 	state_srun_clear(r);
@@ -742,18 +804,71 @@ state_mkdir(const char *dir)
 	return rc == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/*
+ * DIR (whose stat is SB) must be the agent's user's own and writable by
+ * nobody else.  Returns 0, or -1 with *cause naming the problem and the
+ * fix.
+ */
+static int
+state_check_owner(const char *dir, const struct stat *sb, char **cause)
+{
+	if (sb->st_uid != geteuid()) {
+		xasprintf(cause, "state directory %s is owned by uid %lu, not "
+		    "by the agent's user (uid %lu): chown %lu %s, or choose "
+		    "another with --state-dir", dir, (unsigned long)sb->st_uid,
+		    (unsigned long)geteuid(), (unsigned long)geteuid(), dir);
+		return -1;
+	}
+	if (sb->st_mode & (S_IWGRP | S_IWOTH)) {
+		xasprintf(cause, "state directory %s is writable by other "
+		    "users (mode %03o), who could make the agent kill "
+		    "processes and remove files: chmod 700 %s", dir,
+		    (unsigned)(sb->st_mode & 0777), dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* DIR/NAME, if it exists, must be a real directory, held as DIR is. */
+static int
+state_check_subdir(const char *dir, const char *name, char **cause)
+{
+	char path[4096];
+	struct stat sb;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (lstat(path, &sb) != 0)
+		return 0;	/* made 0700 by the journal */
+	if (!S_ISDIR(sb.st_mode)) {
+		xasprintf(cause, "%s is not a directory (%s): remove it, the "
+		    "agent makes it again", path, S_ISLNK(sb.st_mode) ?
+		    "a symbolic link" : "another kind of file");
+		return -1;
+	}
+	return state_check_owner(path, &sb, cause);
+}
+
 /* The lock: one agent per directory, released by the kernel at death. */
 static int
 state_lock(const char *dir, char **cause)
 {
+	struct stat sb;
 	struct flock fl;
 	char path[4096], pid[32];
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof path, "%s/lock", dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600)) == -1) {
+		xasprintf(cause, "%s: %s%s", path, strerror(errno),
+		    errno == ELOOP ? " (a symbolic link: remove it)" : "");
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s is not a regular file: remove it, the "
+		    "agent makes it again", path);
+		close(fd);
 		return -1;
 	}
 	memset(&fl, 0, sizeof fl);
@@ -819,9 +934,13 @@ state_open(struct event_base *base, const char *dir, int explicit,
 		    "memory only", dir);
 		return 0;
 	}
-	if (sb.st_mode & (S_IWGRP | S_IWOTH))
-		log_warn("state directory %s is writable by other users (mode "
-		    "%03o): chmod 700 it", dir, (unsigned)(sb.st_mode & 0777));
+	/* Whoever can write here can make a root agent kill processes and
+	 * remove files (recovery acts on what the records say): refused, as
+	 * sshd's StrictModes does, never "warned and used". */
+	if (state_check_owner(dir, &sb, cause) != 0 ||
+	    state_check_subdir(dir, "journal", cause) != 0 ||
+	    state_check_subdir(dir, "finished", cause) != 0)
+		return -1;
 	if (state_lock(dir, cause) != 0)
 		return -1;
 	snprintf(path, sizeof path, "%s/journal", dir);
@@ -908,7 +1027,7 @@ state_read_journal(void *arg, const struct jrec *r)
 	struct rtask *rt;
 	struct rmsg *rm;
 	struct dec d;
-	uint64_t seq;
+	uint64_t seq, reserved;
 	int final;
 
 	d.p = r->data;
@@ -960,10 +1079,15 @@ state_read_journal(void *arg, const struct jrec *r)
 		rt->run.marker = dec_str(&d);
 		seq = dec_u64(&d);
 		rt->run.tmpfile = dec_str(&d);
+		/* (Absent from an older agent's records.) */
+		reserved = d.left != 0 ? dec_u64(&d) : 0;
+		rt->run.container = d.left != 0 ? dec_str(&d) : xstrdup("");
 		if (!d.bad) {
 			rt->started = 1;
 			if (seq > rt->max_seq)
 				rt->max_seq = seq;
+			if (reserved > rt->run.reserved)
+				rt->run.reserved = reserved;
 		}
 		break;
 	default:
@@ -978,7 +1102,8 @@ state_kill_cgroup(const char *path)
 {
 	int fd, waited = 0;
 
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
 		return -1;
 	while (compat_cgroup_populated(fd) == 1 &&
 	    waited < STATE_KILL_WAIT_MS) {
@@ -992,30 +1117,80 @@ state_kill_cgroup(const char *path)
 	return 0;
 }
 
-/* Ends what is left of task RT of the previous run: true if any was. */
+/*
+ * An upload's partial file, as recorded: removed only beneath a file root
+ * and only if it carries the agent's own naming and is a regular file.
+ */
 static int
-state_kill_leftover(const struct rtask *rt)
+state_remove_tmpfile(const struct agent *a, const struct rtask *rt)
 {
+	enum fail_reason reason;
+	const char *name;
+	char *why = NULL;
 	struct stat sb;
-	uint64_t start;
-	int killed = 0;
+	int fd, removed = 0;
 
-	if (*rt->run.cgroup != '\0' && state_kill_cgroup(rt->run.cgroup) == 0)
-		killed = 1;
-	/* An upload's partial file: only one the agent named so, and only a
-	 * regular file (never through a symlink). */
-	if (*rt->run.tmpfile != '\0' &&
-	    strstr(rt->run.tmpfile, ".nodelink-") != NULL &&
-	    lstat(rt->run.tmpfile, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    unlink(rt->run.tmpfile) == 0) {
+	if ((fd = files_open_parent(a->opts, rt->run.tmpfile, &name, &why,
+	    &reason)) == -1) {
+		log_warn("task %s: its recorded partial upload %s is not "
+		    "beneath --file-roots: left alone (%s)", rt->id,
+		    rt->run.tmpfile, why);
+		free(why);
+		return 0;
+	}
+	if (!files_is_temp_name(name))
+		log_warn("task %s: its recorded partial upload %s is not named "
+		    "as the agent names them: left alone", rt->id,
+		    rt->run.tmpfile);
+	else if (fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode) && unlinkat(fd, name, 0) == 0) {
 		log_info("task %s: its partial upload %s is removed", rt->id,
 		    rt->run.tmpfile);
+		removed = 1;
+	}
+	close(fd);
+	return removed;
+}
+
+/*
+ * Ends what is left of task RT of the previous run: true if any was.  A
+ * record is input like any other (whoever wrote it): a cgroup is killed
+ * only beneath the agent's cgroup root, a process only if its pid, its
+ * start time and its task's marker all match.
+ */
+static int
+state_kill_leftover(const struct agent *a, const struct rtask *rt)
+{
+	const char *marker;
+	uint64_t start;
+	int killed = 0, in_cgroup = 0;
+
+	if (*rt->run.cgroup != '\0') {
+		if (!compat_cgroup_ours(rt->run.cgroup))
+			log_warn("task %s: its recorded cgroup %s is not "
+			    "beneath the agent's cgroup root: left alone",
+			    rt->id, rt->run.cgroup);
+		else if (state_kill_cgroup(rt->run.cgroup) == 0)
+			killed = in_cgroup = 1;
+	}
+	/* Its container outlives the CLI: stopped and removed before the
+	 * task is reported. */
+	if (*rt->run.container != '\0' &&
+	    task_docker_remove_now(a->opts, rt->run.container,
+	    STATE_DOCKER_WAIT_S) == 0) {
+		log_info("task %s: its container %s is removed", rt->id,
+		    rt->run.container);
 		killed = 1;
 	}
+	if (*rt->run.tmpfile != '\0' && state_remove_tmpfile(a, rt))
+		killed = 1;
 	/* Only the very process that was started: a pid is reused. */
-	if (rt->run.pid > 0 && rt->run.start_time != 0 &&
+	if (!in_cgroup && rt->run.pid > 0 && rt->run.start_time != 0 &&
+	    *rt->run.marker != '\0' &&
 	    compat_proc_starttime((pid_t)rt->run.pid, &start) == 0 &&
-	    start == rt->run.start_time) {
+	    start == rt->run.start_time &&
+	    (marker = compat_proc_getenv((pid_t)rt->run.pid,
+	    PROC_MARKER "=")) != NULL && strcmp(marker, rt->run.marker) == 0) {
 		kill(-(pid_t)rt->run.pid, SIGKILL);
 		kill((pid_t)rt->run.pid, SIGKILL);
 		killed = 1;
@@ -1095,7 +1270,7 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		log_warn("task %s was running (%s %lld) when the previous "
 		    "agent stopped: %s; reported as AGENT_RESTARTED", rt->id,
 		    rt->run.pid > 0 ? "pid" : "a transfer, no process",
-		    (long long)rt->run.pid, state_kill_leftover(rt) ?
+		    (long long)rt->run.pid, state_kill_leftover(a, rt) ?
 		    "its processes are killed" : "none of its processes is "
 		    "left");
 		if (*rt->run.cgroup == '\0' && *rt->run.marker != '\0') {
@@ -1148,6 +1323,10 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		}
 		if (!rt->started || rt->final)
 			continue;
+		/* Past every seq the previous agent may have used, whether
+		 * or not its records survived. */
+		if (rt->run.reserved > rt->max_seq)
+			rt->max_seq = rt->run.reserved;
 		m = state_restarted_final(rt);
 		m->seq = rt->max_seq + 1;
 		t = task_restore(a, rt->id, rt->run.reply_id, rt->run.kind,
@@ -1182,6 +1361,8 @@ state_close(void)
 
 	while ((r = LIST_FIRST(&state_running)) != NULL) {
 		LIST_REMOVE(r, entry);
+		if (r->task != NULL)
+			task_set_run(r->task, NULL);
 		state_srun_clear(r);
 		free(r);
 	}

@@ -21,7 +21,10 @@
 
 #include "config.h"
 
+#include <sys/wait.h>
+
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,15 +70,38 @@ docker_on_stop_exit(void *arg, pid_t pid, int status,
 	free(name);
 }
 
+/* Runs the CLI's ARGV (ARGV[0] its path) with no input and no output. */
+static int
+docker_spawn_quiet(char *const *argv, pid_t *pid)
+{
+	struct compat_spawn sp;
+	char **envp;
+	int null_fd, error;
+
+	if ((null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		return errno;
+	memset(&sp, 0, sizeof sp);
+	sp.path = argv[0];
+	sp.argv = argv;
+	envp = task_proc_env(NULL, 0, NULL);
+	sp.envp = envp;
+	sp.out_fd = null_fd;
+	sp.err_fd = null_fd;
+	sp.cgroup_fd = -1;
+	sp.in_fd = -1;
+	error = compat_spawn(&sp, pid);
+	free(envp);
+	close(null_fd);
+	return error;
+}
+
 /* A cancelled attached run: the container goes, not only the CLI. */
 static void
 docker_on_cancel(void *arg, unsigned grace_s)
 {
 	struct docker_task *dt = arg;
-	struct compat_spawn sp;
 	char *argv[5], grace[32];
-	char **envp;
-	int null_fd, error;
+	int error;
 	pid_t pid;
 
 	if (dt->name == NULL)
@@ -86,30 +112,69 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	argv[2] = grace;
 	argv[3] = dt->name;
 	argv[4] = NULL;
-	if ((null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
-		log_warn("cannot stop container %s: /dev/null: %s", dt->name,
-		    strerror(errno));
-		return;
-	}
-	memset(&sp, 0, sizeof sp);
-	sp.path = dt->binary;
-	sp.argv = argv;
-	envp = task_proc_env(NULL, 0, NULL);
-	sp.envp = envp;
-	sp.out_fd = null_fd;
-	sp.err_fd = null_fd;
-	sp.cgroup_fd = -1;
-	sp.in_fd = -1;
-	error = compat_spawn(&sp, &pid);
-	free(envp);
-	close(null_fd);
-	if (error != 0) {
+	if ((error = docker_spawn_quiet(argv, &pid)) != 0) {
 		log_warn("cannot stop container %s: %s", dt->name,
 		    strerror(error));
 		return;
 	}
 	log_info("stopping container %s (docker stop %s)", dt->name, grace);
 	reaper_watch(pid, docker_on_stop_exit, xstrdup(dt->name));
+}
+
+/*
+ * At start, before the loop runs: container NAME of a task the previous
+ * agent was running when it died is stopped and removed (docker rm
+ * --force), waiting at most WAIT_S seconds for the CLI.  Returns 0 if the
+ * CLI said it was done, -1 (logged) otherwise.
+ */
+int
+task_docker_remove_now(const struct options *o, const char *name,
+    unsigned wait_s)
+{
+	char *argv[5], *binary;
+	unsigned waited = 0;
+	int error, status;
+	pid_t pid, got;
+
+	if (!docker_check_container(name)) {
+		log_warn("a recorded container name is not one: left alone");
+		return -1;
+	}
+	if ((binary = task_proc_find_program(o->docker_binary)) == NULL) {
+		log_warn("cannot remove container %s: %s: command not found",
+		    name, o->docker_binary);
+		return -1;
+	}
+	argv[0] = binary;
+	argv[1] = (char *)"rm";
+	argv[2] = (char *)"--force";
+	argv[3] = (char *)(uintptr_t)name;
+	argv[4] = NULL;
+	error = docker_spawn_quiet(argv, &pid);
+	free(binary);
+	if (error != 0) {
+		log_warn("cannot remove container %s: %s", name,
+		    strerror(error));
+		return -1;
+	}
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+	    waited < wait_s * 1000) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		(void)waitpid(pid, &status, 0);
+		log_warn("cannot remove container %s: %s rm took over %u s",
+		    name, o->docker_binary, wait_s);
+		return -1;
+	}
+	if (got != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_warn("cannot remove container %s: %s rm failed", name,
+		    o->docker_binary);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -250,6 +315,7 @@ docker_start(struct task *t, const struct request *req,
 	spec.traceparent = req->traceparent;
 	spec.hooks = &docker_hooks;
 	spec.hook_arg = dt;
+	spec.container = dt->name;	/* a restart removes it (state.c) */
 	rc = task_proc_start(t, &spec, cause);
 	free(what);
 	docker_argv_free(argv);

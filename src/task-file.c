@@ -295,6 +295,11 @@ file_chunk(struct file_task *ft, const struct request *req)
 		    (unsigned long long)req->offset,
 		    (unsigned long long)ft->next);
 		return;
+	case CHUNK_OVERFLOW:
+		file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes at "
+		    "offset %llu: past the largest offset there is (the partial "
+		    "file was removed)", len, (unsigned long long)req->offset);
+		return;
 	case CHUNK_OVER_MAX:
 		file_fail(ft, REASON_DENIED, "the file would be over "
 		    "files.max_bytes (%llu bytes)",
@@ -376,8 +381,7 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 	/* Permission bits only: no set-user-ID file made by a root agent. */
 	ft->mode = req->mode != 0 ? req->mode & 0777 : 0644;
 	ft->overwrite = req->overwrite;
-	xasprintf(&ft->tmpname, ".%.200s.nodelink-%ld-%lu.tmp", name,
-	    (long)getpid(), ++file_serial);
+	ft->tmpname = files_temp_name(name, ++file_serial);
 	ft->fd = openat(dirfd, ft->tmpname, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ft->fd == -1) {
@@ -396,7 +400,7 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 
 		xasprintf(&tmp, "%.*s/%s", (int)(slash - req->path),
 		    req->path, ft->tmpname);
-		ft->run = state_task_started(t, 0, NULL, NULL, tmp);
+		ft->run = state_task_started(t, 0, NULL, NULL, tmp, NULL);
 		free(tmp);
 	}
 	log_info("task %s: upload to %s started", task_id(t), req->path);
@@ -498,7 +502,7 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 	ft->piece = xmalloc(FILE_CHUNK_MAX);
 	if ((ft->timer = event_new(a->base, -1, 0, file_on_piece, ft)) == NULL)
 		fatalx("cannot create an event");
-	ft->run = state_task_started(t, 0, NULL, NULL, NULL);
+	ft->run = state_task_started(t, 0, NULL, NULL, NULL, NULL);
 	log_info("task %s: download of %s (%llu bytes from %llu) started",
 	    task_id(t), req->path, (unsigned long long)(ft->end - ft->pos),
 	    (unsigned long long)ft->pos);

@@ -1210,7 +1210,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	LIST_INSERT_HEAD(&proc_running, st, entry);
 	reaper_watch(pid, proc_on_exit, st);
 	st->run = state_task_started(t, pid, track_cgroup_path(track),
-	    marker + sizeof PROC_MARKER, NULL);
+	    marker + sizeof PROC_MARKER, NULL, spec->container);
 
 	/* Not even the command line shows a secret value in the log. */
 	masked = spec->n_secret_env != 0 ? mask_entries_in(spec->secret_env,

@@ -44,6 +44,7 @@ struct task {
 	enum task_state state;
 	enum task_kind kind;	/* which response its messages carry */
 	uint64_t seq;		/* of the last message sent */
+	struct srun *run;	/* its START record (state.c), or NULL */
 	char *container_id;	/* for a Docker run's final message */
 	struct tstream *ts;	/* what the server acknowledged (state.c) */
 	int (*cancel)(void *);	/* stops a queued or running task */
@@ -232,6 +233,7 @@ task_emit(struct task *t, struct msg *m, int final)
 {
 	m->seq = t->seq;
 	m->ts = tstream_ref(t->ts);
+	state_seq_use(t->run, t->seq);
 	state_send(t->agent->link, m, t->id, final);
 }
 
@@ -508,6 +510,13 @@ uint64_t
 task_seq(const struct task *t)
 {
 	return t->seq;
+}
+
+/* Task T's START record, whose seq reservation its messages keep to. */
+void
+task_set_run(struct task *t, struct srun *r)
+{
+	t->run = r;
 }
 
 const char *

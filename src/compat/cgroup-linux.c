@@ -434,6 +434,29 @@ compat_cgroup_remove_tree(const char *path)
 	return rmdir(path);
 }
 
+/*
+ * True if PATH is a task cgroup of this or an earlier agent: beneath the
+ * directory that holds this agent's base, in a nodelink-* cgroup, with no
+ * step outside (a recorded path is not trusted: state.c).
+ */
+int
+compat_cgroup_ours(const char *path)
+{
+	char real[PATH_MAX], parent[PATH_MAX], *slash;
+	size_t len;
+
+	if (cgroup_base == NULL || realpath(path, real) == NULL)
+		return 0;
+	snprintf(parent, sizeof parent, "%s", cgroup_base);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		return 0;
+	slash[1] = '\0';
+	len = strlen(parent);
+	return strncmp(real, parent, len) == 0 &&
+	    strncmp(real + len, "nodelink-", 9) == 0 &&
+	    strchr(real + len, '/') != NULL;
+}
+
 /* Removes task cgroup NAME (it must be empty). */
 int
 compat_cgroup_remove(const char *name)

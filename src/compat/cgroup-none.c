@@ -25,6 +25,13 @@ compat_cgroup_path(const char *name)
 }
 
 int
+compat_cgroup_ours(const char *path)
+{
+	(void)path;
+	return 0;
+}
+
+int
 compat_cgroup_open(const char *name)
 {
 	(void)name;

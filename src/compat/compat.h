@@ -64,6 +64,7 @@ int compat_spawn_fork(const struct compat_spawn *, pid_t *);
 /* cgroup-linux.c or cgroup-none.c: a cgroup v2 per task. */
 int compat_cgroup_setup(const char *, char **);
 const char *compat_cgroup_path(const char *);
+int compat_cgroup_ours(const char *);
 int compat_cgroup_open(const char *);
 int compat_cgroup_create(const char *);
 int compat_cgroup_populated(int);

@@ -157,7 +157,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
 
 Every message is checked as it arrives: it must parse as a TaskResponse
 (valid UTF-8 included), carry the expected agent_id, number its task's
-messages from 1 without gaps, hold exactly one of stdout/stderr when
+messages from 1 without gaps (an AGENT_RESTARTED final may skip
+ahead past a reservation), hold exactly one of stdout/stderr when
 IN_PROGRESS, and never follow its task's final message.  A FAILURE final
 must carry a reason, and a COMPLETED one (a process ran) its usage.  An exact copy of
 an earlier message (same seq, same bytes) is a resend: counted, not failed.
@@ -401,7 +402,13 @@ class Scenario:
         if resp.agent_id != self.expected_agent_id:
             raise ScenarioFailure("%s: agent_id %r, expected %r" % (
                 where, resp.agent_id, self.expected_agent_id))
-        if resp.seq != t.last_seq + 1:
+        # A restarted agent numbers an interrupted task's final past
+        # every seq its predecessor may have used (a reservation), which
+        # may skip some; anything else comes one after the last.
+        restarted = (resp.is_final and resp.reason ==
+                     pb.TaskResponse.AGENT_RESTARTED)
+        if resp.seq != t.last_seq + 1 and not (
+                restarted and resp.seq > t.last_seq):
             raise ScenarioFailure("%s: seq %d after %d" % (
                 where, resp.seq, t.last_seq))
         t.last_seq = resp.seq
