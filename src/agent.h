@@ -673,6 +673,7 @@ struct proc_spec {
 	const struct proc_hooks *hooks;
 	void *hook_arg;
 	const char *container;	/* the Docker container it runs, or NULL */
+	int script_fd;		/* the child's descriptor 4, or 0/-1 */
 };
 #define TASK_START_LATER 1	/* no descriptors now: try again later */
 /* Every task's processes carry PROC_MARKER=<agent pid>-<serial>. */

@@ -1146,6 +1146,7 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	sp.err_fd = spec->pty ? out[1] : err[1];
 	sp.in_fd = spec->pty ? out[1] : in[0];
 	sp.pty = spec->pty;
+	sp.script_fd = spec->script_fd;
 	error = compat_spawn(&sp, &pid);
 	if (sp.cgroup_fd != -1)
 		close(sp.cgroup_fd);

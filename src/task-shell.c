@@ -8,13 +8,25 @@
  * directory and whether the shell exists at all (START_FAILED).  A task
  * with a sandbox, asked for or forced by --sandbox-image, runs in a fresh
  * container instead (task-docker.c).
+ *
+ * A command longer than one argument may be (the kernel's MAX_ARG_STRLEN,
+ * 128 KiB) is handed to the shell as a script on descriptor 4 instead:
+ * `SHELL /dev/fd/4`, the script an anonymous memory file (memfd) that no
+ * other process can open or replace.  The script's first words close
+ * descriptor 4, so the task's processes do not inherit it (the shell reads
+ * on through a descriptor of its own).  stdin stays the task's.
  */
 
 #include "config.h"
 
 #include <sys/stat.h>
+#ifdef HAVE_MEMFD_CREATE
+#include <sys/mman.h>
+#endif
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +52,60 @@ shell_warn_short_secrets(const struct task *t, const struct request *req)
 	}
 }
 
+/* Longer commands go as a script (see above). */
+#define SHELL_ARG_MAX (64 * 1024)
+#define SHELL_SCRIPT_HEAD "exec 4<&- ; "
+
+/*
+ * An anonymous file holding the script for command CMD, at offset 0, or
+ * -1 with errno set.
+ */
+static int
+shell_script_fd(const char *cmd)
+{
+	const char *parts[2] = { SHELL_SCRIPT_HEAD, cmd };
+	size_t i, len, off;
+	ssize_t n;
+	int fd;
+#ifdef HAVE_MEMFD_CREATE
+	fd = memfd_create("nodelink-script", MFD_CLOEXEC);
+#else
+	char path[4096];
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(path, sizeof path, "%s/nodelink-script-XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	/* Unlinked at once: nobody can open or replace it by name. */
+	if ((fd = mkstemp(path)) != -1) {
+		unlink(path);
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		(void)fchmod(fd, 0644);	/* for a task of another user */
+	}
+#endif
+	if (fd == -1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		len = strlen(parts[i]);
+		for (off = 0; off < len; off += (size_t)n) {
+			n = write(fd, parts[i] + off, len - off);
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n <= 0) {
+				close(fd);
+				errno = n == 0 ? EIO : errno;
+				return -1;
+			}
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Starts a shell task; the contract of task_proc_start(). */
 int
 task_shell_start(struct task *t, const struct request *req, char **cause,
@@ -52,7 +118,7 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	struct stat sb;
 	const char *image;
 	char *shell, *argv[4], *what;
-	int rc, network;
+	int rc, network, script = -1;
 
 	if (policy_check_command(a->opts, req->cmd, cause) != 0) {
 		*why = REASON_DENIED;
@@ -123,6 +189,15 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	argv[1] = (char *)"-c";
 	argv[2] = req->cmd;
 	argv[3] = NULL;
+	if (strlen(req->cmd) > SHELL_ARG_MAX) {
+		if ((script = shell_script_fd(req->cmd)) == -1) {
+			xasprintf(cause, "cannot hand a command of %zu bytes to "
+			    "the shell: %s", strlen(req->cmd), strerror(errno));
+			goto out;
+		}
+		argv[1] = (char *)"/dev/fd/4";
+		argv[2] = NULL;
+	}
 	xasprintf(&what, "%.200s%s", req->cmd, strlen(req->cmd) > 200 ?
 	    "..." : "");
 
@@ -143,8 +218,11 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	spec.pty = req->pty;
 	spec.rows = req->rows;
 	spec.cols = req->cols;
+	spec.script_fd = script;
 	rc = task_proc_start(t, &spec, cause);
 out:
+	if (script != -1)
+		close(script);
 	free(what);
 	free(shell);
 	if (*req->user != '\0')

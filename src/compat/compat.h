@@ -57,6 +57,9 @@ struct compat_spawn {
 	const char **failed_step;	/* set to what failed, or NULL */
 	int pdeathsig;		/* SIGKILL when the agent dies, where the
 				   system can (Linux, FreeBSD) */
+	int script_fd;		/* at 4 in the child (a long command the
+				   shell reads), or 0/-1: none (0-2 are
+				   never a script) */
 };
 int compat_spawn(const struct compat_spawn *, pid_t *);
 int compat_spawn_fork(const struct compat_spawn *, pid_t *);

@@ -143,7 +143,7 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	struct rlimit rl;
 	sigset_t none;
 	size_t i;
-	int sig, fd, error[2];
+	int sig, fd, error[2], script = -1;
 
 	/* Into the cgroup before anything else. */
 	error[0] = STEP_CGROUP;
@@ -189,6 +189,11 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	/* The terminal on 0 becomes the session's controlling one. */
 	if (s->pty && ioctl(0, TIOCSCTTY, 0) == -1)
 		goto fail;
+	/* A long command's script goes out of the way of the moves below
+	 * (it may be on 3 or 4). */
+	if (s->script_fd > 2 &&
+	    (script = fcntl(s->script_fd, F_DUPFD, 5)) == -1)
+		goto fail;
 	/* The report pipe moves to 3, close-on-exec, and all else goes. */
 	if (report != 3) {
 		if (dup2(report, 3) == -1)
@@ -197,7 +202,10 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	}
 	if (fcntl(report, F_SETFD, FD_CLOEXEC) == -1)
 		goto fail;
-	closefrom(4);	/* the report pipe, at 3, stays */
+	/* ... but the script, at 4, for the shell to read (it closes it). */
+	if (script != -1 && dup2(script, 4) == -1)
+		goto fail;
+	closefrom(script != -1 ? 5 : 4);	/* the report pipe, at 3, stays */
 	/* Last: a low open-files limit must not stop the moves above. */
 	error[0] = STEP_LIMITS;
 	for (i = 0; i < s->n_rlimits; i++) {
@@ -243,8 +251,8 @@ fail:
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_REPORT, SLOT_CGROUP, SLOT_NULL,
-	N_SLOTS };
+enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_REPORT, SLOT_CGROUP, SLOT_SCRIPT,
+	SLOT_NULL, N_SLOTS };
 static int spawn_slot[N_SLOTS];
 static int spawn_slots_state;		/* 0 not yet, 1 ready, -1 unusable */
 static unsigned spawn_bound;		/* above every slot */
@@ -376,7 +384,9 @@ spawn_through_slots(const struct compat_spawn *s, int report, int move,
 	    spawn_slot_put(SLOT_ERR, s->err_fd) != 0 ||
 	    spawn_slot_put(SLOT_IN, s->in_fd) != 0 ||
 	    spawn_slot_put(SLOT_REPORT, report) != 0 ||
-	    spawn_slot_put(SLOT_CGROUP, s->cgroup_fd) != 0)
+	    spawn_slot_put(SLOT_CGROUP, s->cgroup_fd) != 0 ||
+	    spawn_slot_put(SLOT_SCRIPT, s->script_fd > 2 ? s->script_fd : -1)
+	    != 0)
 		error = errno;
 	else {
 		c.s.out_fd = spawn_slot[SLOT_OUT];
@@ -384,6 +394,7 @@ spawn_through_slots(const struct compat_spawn *s, int report, int move,
 		c.s.in_fd = s->in_fd != -1 ? spawn_slot[SLOT_IN] : -1;
 		c.s.cgroup_fd = s->cgroup_fd != -1 ?
 		    spawn_slot[SLOT_CGROUP] : -1;
+		c.s.script_fd = s->script_fd > 2 ? spawn_slot[SLOT_SCRIPT] : -1;
 		c.report = spawn_slot[SLOT_REPORT];
 		child = -1;
 #ifdef SPAWN_CLONE3

@@ -34,7 +34,7 @@ compat_spawn(const struct compat_spawn *s, pid_t *pid)
 	int error;
 
 	if (s->cgroup_fd != -1 || s->n_rlimits != 0 || s->switch_user ||
-	    s->in_fd != -1 || s->pty ||
+	    s->in_fd != -1 || s->pty || s->script_fd > 2 ||
 	    (s->pdeathsig && COMPAT_HAVE_PDEATHSIG))
 		return compat_spawn_fork(s, pid);	/* posix_spawn cannot */
 

@@ -41,9 +41,10 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     shell ID CMD [env=K=V]... [env-count=N] [dir=D] [timeout=N] [agent_id=A]
           [traceparent=TP] [secret=K=V]... [user=U] [sandbox=IMAGE]
           [sandbox-network=yes] [memory=N] [cpu=N] [procs=N] [nofile=N]
-          [fsize=N] [output=N]
+          [fsize=N] [output=N] [cmd-file=FILE]
                              send a ShellExecute task (env-count adds
-                             E1=1 .. EN=N; memory .. output are its limits)
+                             E1=1 .. EN=N; memory .. output are its limits;
+                             cmd-file: CMD is read from FILE instead)
     docker ID OP ...         send a DockerOperation: run IMG [name=N]
                              [arg=A]... [env=K=V]... [port=P]... [volume=V]...
                              [detach] [rm] | start C | stop C [timeout=N] |
@@ -730,7 +731,11 @@ class Scenario:
         env = opts.get("env", [])
         env += ["E%d=%d" % (i, i) for i in
                 range(1, int(opts.get("env-count", ["0"])[0]) + 1)]
-        req = shell_request(args[0], args[1], env=env,
+        cmd = args[1]
+        if "cmd-file" in opts:
+            with open(opts["cmd-file"][0]) as f:
+                cmd = f.read()
+        req = shell_request(args[0], cmd, env=env,
                             working_dir=opts.get("dir", [""])[0],
                             timeout=int(opts.get("timeout", ["0"])[0]),
                             agent_id=opts.get("agent_id", [""])[0])
