@@ -101,6 +101,8 @@ void log_set_level(enum log_level);
 int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
 void log_set_secret(const char *);
+void log_scope_secrets(char *const *, size_t);
+void log_scope_clear(void);
 void log_msg(enum log_level, const char *, ...) printflike(2, 3);
 void log_trace(enum log_level, const char *, const char *, const char *,
 	    ...) printflike(4, 5);
@@ -193,6 +195,7 @@ struct options {
 	char *sandbox_image;		/* every shell task in a container */
 	int sandbox_network;
 	struct rules *policy_allow, *policy_deny, *policy_images;
+	struct rules *policy_allow_env;	/* names the guard below lets by */
 };
 enum options_result { OPTIONS_OK, OPTIONS_EXIT, OPTIONS_ERROR };
 void options_init(struct options *);
@@ -233,6 +236,8 @@ char *rules_describe(const struct rules *);
 void rules_free(struct rules *);
 int policy_check_command(const struct options *, const char *, char **);
 int policy_check_image(const struct options *, const char *, char **);
+int policy_check_env(const struct options *, char *const *, size_t,
+	    char *const *, size_t, char **);
 
 /* crc32c.c */
 uint32_t crc32c(uint32_t, const void *, size_t);

@@ -95,9 +95,11 @@ int
 dispatch_start(struct task *t, const struct request *req)
 {
 	enum fail_reason why = REASON_START_FAILED;
-	char *cause = NULL;
+	char *cause = NULL, *masked;
 	int rc = -1;
 
+	/* What the agent says about the task never shows its secrets. */
+	log_scope_secrets(req->secret_env, req->n_secret_env);
 	switch (req->kind) {
 	case REQUEST_SHELL:
 		rc = task_shell_start(t, req, &cause, &why);
@@ -114,12 +116,15 @@ dispatch_start(struct task *t, const struct request *req)
 	case REQUEST_DOWNLOAD:
 		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
-	if (rc == TASK_START_LATER)
-		return rc;
-	if (rc != 0)
-		task_fail(t, why, "%s", cause);
+	if (rc != 0 && rc != TASK_START_LATER) {
+		masked = req->n_secret_env != 0 ? mask_entries_in(
+		    req->secret_env, req->n_secret_env, cause) : NULL;
+		task_fail(t, why, "%s", masked != NULL ? masked : cause);
+		free(masked);
+	}
+	log_scope_clear();
 	free(cause);
-	return 0;
+	return rc == TASK_START_LATER ? rc : 0;
 }
 
 /*

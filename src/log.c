@@ -49,6 +49,13 @@ static _Thread_local const char *log_trace_ids[2];
  */
 static pthread_mutex_t log_secret_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_secrets[2];
+/*
+ * While the loop handles a request with secret_env (log_scope_secrets),
+ * its values are masked in that thread's lines too: a working directory
+ * or user named with a secret in it must not show in a warning.
+ */
+static _Thread_local char *const *log_scope;
+static _Thread_local size_t log_scope_n;
 
 static const char *const log_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 static const char *const log_lower_names[] = { "debug", "info", "warn",
@@ -103,28 +110,53 @@ log_set_secret(const char *secret)
 	pthread_mutex_unlock(&log_secret_lock);
 }
 
+/* The N "NAME=VALUE" ENTRIES' values are masked in this thread's lines
+ * until log_scope_clear(). */
+void
+log_scope_secrets(char *const *entries, size_t n)
+{
+	log_scope = entries;
+	log_scope_n = n;
+}
+
+void
+log_scope_clear(void)
+{
+	log_scope = NULL;
+	log_scope_n = 0;
+}
+
+/* Masks SECRET (SLEN bytes, at least 3) in MSG (*LEN bytes), in place. */
+static void
+log_mask_one(char *msg, size_t *len, const char *secret, size_t slen)
+{
+	char *p = msg;
+
+	while ((p = strstr(p, secret)) != NULL) {
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + slen, *len - (size_t)(p - msg) - slen + 1);
+		*len -= slen - 3;
+		p += 3;
+	}
+}
+
 /* Masks every secret in MSG (*LEN bytes), in place. */
 static void
 log_mask(char *msg, size_t *len)
 {
-	size_t i, slen;
-	char *p;
+	const char *eq;
+	size_t i;
 
 	pthread_mutex_lock(&log_secret_lock);
-	for (i = 0; i < 2; i++) {
-		if (log_secrets[i] == NULL ||
-		    (slen = strlen(log_secrets[i])) == 0)
-			continue;
-		p = msg;
-		while ((p = strstr(p, log_secrets[i])) != NULL) {
-			memcpy(p, "***", 3);
-			memmove(p + 3, p + slen, *len - (size_t)(p - msg) -
-			    slen + 1);
-			*len -= slen - 3;
-			p += 3;
-		}
-	}
+	for (i = 0; i < 2; i++)
+		if (log_secrets[i] != NULL && strlen(log_secrets[i]) >= 3)
+			log_mask_one(msg, len, log_secrets[i],
+			    strlen(log_secrets[i]));
 	pthread_mutex_unlock(&log_secret_lock);
+	for (i = 0; i < log_scope_n; i++)
+		if ((eq = strchr(log_scope[i], '=')) != NULL &&
+		    strlen(eq + 1) >= MASK_MIN_LEN)
+			log_mask_one(msg, len, eq + 1, strlen(eq + 1));
 }
 
 static void

@@ -11,7 +11,8 @@
  * Where secrets overlap, the longest one that matches wins: with "abcd"
  * and "abcdef" both secret, "abcdef" becomes "***", not "***ef".  Values
  * shorter than MASK_MIN_LEN are not masked (task-shell.c warns): masking
- * "a" would garble every line.
+ * "a" would garble every line.  A value with line feeds is masked in its
+ * terminal form too, each "\n" a "\r\n": a task on a pty prints it so.
  */
 
 #include "config.h"
@@ -21,22 +22,47 @@
 
 #include "agent.h"
 
+/* VALUE with every "\n" written "\r\n", as a terminal shows it. */
+static char *
+mask_crlf(const char *value)
+{
+	struct buf b;
+	const char *p;
+
+	buf_init(&b);
+	for (p = value; *p != '\0'; p++) {
+		if (*p == '\n' && (p == value || p[-1] != '\r'))
+			buf_append(&b, "\r", 1);
+		buf_append(&b, p, 1);
+	}
+	buf_append(&b, "", 1);
+	return b.data;
+}
+
+static void
+mask_add(struct mask *m, char *value)
+{
+	m->values[m->n] = value;
+	m->lens[m->n++] = strlen(value);
+	m->first[(unsigned char)value[0]] = 1;
+}
+
 void
 mask_init(struct mask *m, char *const *values, size_t n)
 {
-	size_t i, len;
+	size_t i;
 
 	memset(m, 0, sizeof *m);
-	m->values = xcalloc(n + 1, sizeof *m->values);
-	m->lens = xcalloc(n + 1, sizeof *m->lens);
+	m->values = xcalloc(2 * n + 1, sizeof *m->values);
+	m->lens = xcalloc(2 * n + 1, sizeof *m->lens);
 	m->n = 0;
 	buf_init(&m->held);
 	for (i = 0; i < n; i++) {
-		if ((len = strlen(values[i])) < MASK_MIN_LEN)
+		if (strlen(values[i]) < MASK_MIN_LEN)
 			continue;
-		m->values[m->n] = xstrdup(values[i]);
-		m->lens[m->n++] = len;
-		m->first[(unsigned char)values[i][0]] = 1;
+		mask_add(m, xstrdup(values[i]));
+		if (strchr(values[i], '\n') != NULL)
+			mask_add(m, mask_crlf(values[i]));
 	}
 }
 

@@ -222,18 +222,25 @@ static const struct option_entry options_table[] = {
 	  "network (default: none)" },
 	{ .name = "policy-allow", .type = OPT_RULES,
 	  .offset = OFF(policy_allow), .key = "policy.allow", .list = 1,
-	  .arg = "REGEX",
+	  .env = 1, .arg = "REGEX",
 	  .help = "shell commands allowed: when there are rules, a command "
 	  "must match one whole (POSIX extended regular expressions; a "
-	  "list in the file)" },
+	  "list in the file, one a line in the environment)" },
 	{ .name = "policy-deny", .type = OPT_RULES,
 	  .offset = OFF(policy_deny), .key = "policy.deny", .list = 1,
-	  .arg = "REGEX",
+	  .env = 1, .arg = "REGEX",
 	  .help = "shell commands refused: a command matching one anywhere "
 	  "is refused, whatever the allow rules say" },
+	{ .name = "policy-allow-env", .type = OPT_RULES,
+	  .offset = OFF(policy_allow_env), .key = "policy.allow_env",
+	  .list = 1, .env = 1, .arg = "REGEX",
+	  .help = "with command rules, a request setting BASH_ENV, ENV, "
+	  "SHELLOPTS, BASHOPTS, PS4, BASH_FUNC_* or LD_* (which change what "
+	  "an allowed command runs) is refused unless the name matches one "
+	  "of these whole" },
 	{ .name = "policy-images", .type = OPT_RULES,
 	  .offset = OFF(policy_images), .key = "policy.images", .list = 1,
-	  .arg = "REGEX",
+	  .env = 1, .arg = "REGEX",
 	  .help = "Docker images allowed (docker run, pull, sandboxes): when "
 	  "there are rules, a reference must match one whole" },
 	{ .name = "kill-grace", .type = OPT_UINT, .offset = OFF(kill_grace_s),
@@ -333,6 +340,7 @@ options_free(struct options *o)
 	rules_free(o->policy_allow);
 	rules_free(o->policy_deny);
 	rules_free(o->policy_images);
+	rules_free(o->policy_allow_env);
 	for (i = 0; i < OPTIONS_COUNT; i++) {
 		e = &options_table[i];
 		if (e->type == OPT_STRING || e->type == OPT_CHOICE)
@@ -472,6 +480,37 @@ options_is_choice(const char *choices, const char *value)
 	}
 }
 
+/*
+ * Rules from one value (the command line's or the environment's): one
+ * rule a line, since a rule may hold a comma.
+ */
+static int
+options_set_rules(const struct option_entry *e, void *field,
+    const char *value, const char *origin, char **cause)
+{
+	char *copy, *line, *save = NULL, **v = NULL, *c;
+	size_t n = 0;
+
+	copy = xstrdup(value);
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n++] = line;
+	}
+	rules_free(*(struct rules **)field);
+	*(struct rules **)field = rules_compile(e->key, v, NULL, n, NULL,
+	    cause);
+	free(v);
+	free(copy);
+	if (*(struct rules **)field == NULL) {
+		c = *cause;
+		xasprintf(cause, "%s: %s", origin, c);
+		free(c);
+		return -1;
+	}
+	return 0;
+}
+
 /* Stores VALUE into the setting; returns -1 with *cause set on bad input. */
 static int
 options_set(struct options *o, const struct option_entry *e,
@@ -535,16 +574,7 @@ options_set(struct options *o, const struct option_entry *e,
 		}
 		return 0;
 	case OPT_RULES:
-		rules_free(*(struct rules **)field);
-		if ((*(struct rules **)field = rules_compile(e->key,
-		    (char *const *)&value, NULL, 1, NULL, cause)) == NULL) {
-			char *c = *cause;
-
-			xasprintf(cause, "%s: %s", origin, c);
-			free(c);
-			return -1;
-		}
-		return 0;
+		return options_set_rules(e, field, value, origin, cause);
 	case OPT_FLAG:
 	case OPT_COUNT:
 		if (value == NULL || strcmp(value, "true") == 0 ||
@@ -985,8 +1015,8 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		}
 		if (value == NULL)
 			continue;
-		if (e->type == OPT_RULES && value == item->value &&
-		    item->list) {
+		if (e->type == OPT_RULES && item != NULL &&
+		    value == item->value && item->list) {
 			/* Each item a rule, reported by its own line. */
 			rules_free(*(struct rules **)((char *)o + e->offset));
 			if ((*(struct rules **)((char *)o + e->offset) =

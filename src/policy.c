@@ -10,7 +10,13 @@
  *
  * This is a guard rail against mistakes, not a security boundary: a shell
  * command can hide what it runs in a thousand ways.  A sandbox image or a
- * user to run as is the boundary.
+ * user to run as is the boundary.  Still, with command rules the request's
+ * environment must not change what an allowed command runs: BASH_ENV and
+ * ENV name a file the shell runs first, SHELLOPTS, BASHOPTS and PS4 turn
+ * on xtrace and its command substitutions, BASH_FUNC_NAME%% redefines a
+ * command, LD_* loads a library into every program.  A request setting
+ * one (in env or secret_env) is refused unless policy.allow_env allows
+ * that name.
  *
  * Rules are compiled once, when the settings are read; a rule that does
  * not compile is a configuration error naming its file and line.
@@ -187,6 +193,63 @@ policy_check_command(const struct options *o, const char *cmd, char **why)
 		    "policy.allow rule (%zu rules; each must match the whole "
 		    "command)", rules_count(o->policy_allow));
 		return -1;
+	}
+	return 0;
+}
+
+/* True if environment variable NAME (LEN bytes) can change what an
+ * allowed command runs (see above). */
+static int
+policy_env_dangerous(const char *name, size_t len)
+{
+	static const char *const exact[] = { "BASH_ENV", "ENV", "SHELLOPTS",
+	    "BASHOPTS", "PS4" };
+	size_t i;
+
+	for (i = 0; i < sizeof exact / sizeof exact[0]; i++)
+		if (len == strlen(exact[i]) && memcmp(name, exact[i], len) == 0)
+			return 1;
+	return (len >= 9 && memcmp(name, "BASH_FUNC_", 9) == 0) ||
+	    (len >= 3 && memcmp(name, "LD_", 3) == 0);
+}
+
+/*
+ * Whether a request with environment entries ENV (N) and SECRET (M), each
+ * "NAME=VALUE", may run when command rules are configured: 0, or -1 with
+ * *why naming the variable.
+ */
+int
+policy_check_env(const struct options *o, char *const *env, size_t n,
+    char *const *secret, size_t m, char **why)
+{
+	char *const *lists[2] = { env, secret };
+	size_t counts[2] = { n, m }, i, k, len;
+	const char *eq;
+	char *name, *shown;
+
+	if (rules_count(o->policy_allow) == 0 &&
+	    rules_count(o->policy_deny) == 0)
+		return 0;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < counts[k]; i++) {
+			eq = strchr(lists[k][i], '=');
+			len = eq != NULL ? (size_t)(eq - lists[k][i]) :
+			    strlen(lists[k][i]);
+			if (!policy_env_dangerous(lists[k][i], len))
+				continue;
+			name = xstrndup(lists[k][i], len);
+			if (rules_match(o->policy_allow_env, name, 1) != 0) {
+				free(name);
+				continue;
+			}
+			shown = vis_strdup(name, len, 100);
+			xasprintf(why, "environment variable %s refused by "
+			    "policy: it changes what the shell runs (a "
+			    "policy.allow_env rule may allow it)", shown);
+			free(shown);
+			free(name);
+			return -1;
+		}
 	}
 	return 0;
 }

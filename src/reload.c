@@ -66,11 +66,11 @@ static int
 reload_task_controls(struct options *o, struct options *n)
 {
 	struct rules **mine[] = { &o->policy_allow, &o->policy_deny,
-	    &o->policy_images };
+	    &o->policy_images, &o->policy_allow_env };
 	struct rules **theirs[] = { &n->policy_allow, &n->policy_deny,
-	    &n->policy_images };
+	    &n->policy_images, &n->policy_allow_env };
 	static const char *const names[] = { "policy.allow", "policy.deny",
-	    "policy.images" };
+	    "policy.images", "policy.allow_env" };
 	struct rules *t;
 	size_t i;
 	int changed = 0;

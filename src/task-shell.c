@@ -120,7 +120,9 @@ task_shell_start(struct task *t, const struct request *req, char **cause,
 	char *shell, *argv[4], *what;
 	int rc, network, script = -1;
 
-	if (policy_check_command(a->opts, req->cmd, cause) != 0) {
+	if (policy_check_command(a->opts, req->cmd, cause) != 0 ||
+	    policy_check_env(a->opts, req->env, req->n_env, req->secret_env,
+	    req->n_secret_env, cause) != 0) {
 		*why = REASON_DENIED;
 		return -1;
 	}

@@ -215,6 +215,21 @@ test_in_a_string(void)
 	free(r);
 }
 
+/* A value with line feeds, as a terminal prints it (\r\n), and as it is. */
+static void
+test_terminal_line_ends(void)
+{
+	char *secrets[] = { (char *)"first-line\nsecond-line" };
+	char *r;
+
+	r = masked(secrets, 1, "<first-line\r\nsecond-line>", 26, NULL, 0);
+	g_assert_cmpstr(r, ==, "<***>");
+	g_free(r);
+	r = masked(secrets, 1, "<first-line\nsecond-line>", 25, NULL, 0);
+	g_assert_cmpstr(r, ==, "<***>");
+	g_free(r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -227,5 +242,6 @@ main(int argc, char **argv)
 	g_test_add_func("/mask/utf8-and-short", test_utf8_and_short);
 	g_test_add_func("/mask/random-splits", test_random);
 	g_test_add_func("/mask/in-a-string", test_in_a_string);
+	g_test_add_func("/mask/terminal-line-ends", test_terminal_line_ends);
 	return g_test_run();
 }

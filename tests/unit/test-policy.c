@@ -125,6 +125,38 @@ test_limits(void)
 	free(s);
 }
 
+/* With command rules, variables that change what the shell runs are
+ * refused unless policy.allow_env names them; without rules, anything. */
+static void
+test_environment(void)
+{
+	char *env[] = { (char *)"HOME=/root", (char *)"BASH_ENV=/tmp/x",
+	    (char *)"LD_PRELOAD=/tmp/y.so" };
+	char *fn[] = { (char *)"BASH_FUNC_echo%%=() { id; }" };
+	char *safe[] = { (char *)"BASH_ENVIRONMENT=1", (char *)"LDX=1",
+	    (char *)"ENVY=1" };
+	struct options o;
+	char *why = NULL;
+
+	memset(&o, 0, sizeof o);
+	g_assert_cmpint(policy_check_env(&o, env, 3, NULL, 0, &why), ==, 0);
+	o.policy_allow = compile("policy.allow", "echo [a-z]+", NULL);
+	g_assert_cmpint(policy_check_env(&o, env, 3, NULL, 0, &why), ==, -1);
+	g_assert_cmpstr(why, ==, "environment variable BASH_ENV refused by "
+	    "policy: it changes what the shell runs (a policy.allow_env rule "
+	    "may allow it)");
+	free(why);
+	g_assert_cmpint(policy_check_env(&o, NULL, 0, fn, 1, &why), ==, -1);
+	g_assert_nonnull(strstr(why, "BASH_FUNC_echo%%"));
+	free(why);
+	g_assert_cmpint(policy_check_env(&o, safe, 3, NULL, 0, &why), ==, 0);
+	o.policy_allow_env = compile("policy.allow_env", "BASH_ENV",
+	    "LD_[A-Z]+");
+	g_assert_cmpint(policy_check_env(&o, env, 3, NULL, 0, &why), ==, 0);
+	rules_free(o.policy_allow);
+	rules_free(o.policy_allow_env);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -134,5 +166,6 @@ main(int argc, char **argv)
 	g_test_add_func("/policy/images", test_images);
 	g_test_add_func("/policy/bad-rules", test_bad_rules);
 	g_test_add_func("/limits/effective", test_limits);
+	g_test_add_func("/policy/environment", test_environment);
 	return g_test_run();
 }
