@@ -5,10 +5,14 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -102,5 +106,58 @@ buf_read_file(struct buf *b, const char *path, size_t max, char **cause)
 		return -1;
 	}
 	fclose(f);
+	return 0;
+}
+
+/*
+ * Reads PATH into B only if it is a regular file of at most MAX bytes:
+ * opened non-blocking (a FIFO never blocks the caller) with FLAGS added
+ * (O_NOFOLLOW: never through a symbolic link); its stat in *SB if SB is
+ * not NULL.  Returns 0, or -1 with *cause set ("PATH: why").
+ */
+int
+buf_read_regular(struct buf *b, const char *path, int flags, size_t max,
+    struct stat *sb, char **cause)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	buf_clear(b);
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags)) ==
+	    -1) {
+		xasprintf(cause, "%s: %s", path, errno == ELOOP &&
+		    (flags & O_NOFOLLOW) ? "a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > max) {
+		xasprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
+		    "not a regular file" : "too large");
+		close(fd);
+		return -1;
+	}
+	if (sb != NULL)
+		*sb = st;
+	buf_reserve(b, (size_t)st.st_size + 1);
+	for (;;) {
+		if (b->len == b->cap)
+			buf_reserve(b, 4096);
+		n = read(fd, b->data + b->len, b->cap - b->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || b->len + (size_t)n > max)
+			break;
+		b->len += (size_t)n;
+	}
+	close(fd);
+	if (n == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (n > 0) {
+		xasprintf(cause, "%s: too large", path);
+		return -1;
+	}
 	return 0;
 }

@@ -20,8 +20,10 @@
  * comma-separated value, and its items are kept apart too, each with its
  * line (for lists whose items may hold commas, such as regular
  * expressions).  What the settings mean is options.c's business.
- * Anything else (anchors and aliases, deeper nesting, a list of mappings)
- * is an error with its line, never silently ignored.
+ * Anything else (anchors and aliases, deeper nesting, a list of mappings,
+ * a setting given twice) is an error with its line, never silently
+ * ignored: with "last wins", a second `token:' lower in a long file
+ * quietly overrides the one an operator reads.
  */
 
 #include "config.h"
@@ -87,7 +89,7 @@ config_free(struct config *c)
 	c->n = 0;
 }
 
-/* The value of KEY, or NULL; the last of repeated keys wins. */
+/* The value of KEY, or NULL. */
 const struct config_item *
 config_find(const struct config *c, const char *key)
 {
@@ -98,6 +100,20 @@ config_find(const struct config *c, const char *key)
 			return &c->items[i - 1];
 	}
 	return NULL;
+}
+
+/* Fails if KEY is set already (at its first line). */
+static int
+config_repeated(const struct config *c, const char *key, const char *name,
+    unsigned long line, char **cause)
+{
+	const struct config_item *first;
+
+	if ((first = config_find(c, key)) == NULL)
+		return 0;
+	xasprintf(cause, "%s:%lu: %s is set twice (first at line %lu)", name,
+	    line, key, first->line);
+	return -1;
 }
 
 static int
@@ -187,6 +203,8 @@ config_parse(const char *text, size_t len, const char *name,
 		case YAML_SEQUENCE_END_EVENT:
 			buf_append(&list, "", 1);
 			config_key(path, depth, key, sizeof key);
+			if (config_repeated(c, key, name, list_line, cause))
+				goto fail_event;
 			item = config_add(c, key, list.data, list_line, 1);
 			item->items = items;
 			item->lines = lines;
@@ -235,6 +253,8 @@ config_parse(const char *text, size_t len, const char *name,
 				break;
 			}
 			config_key(path, depth, key, sizeof key);
+			if (config_repeated(c, key, name, line, cause))
+				goto fail_event;
 			config_add(c, key, scalar, line, 0);
 			expecting_key[depth] = 1;
 			break;

@@ -520,48 +520,6 @@ journal_record_at(const unsigned char *data, size_t left, uint32_t *len)
 }
 
 /*
- * Reads segment file PATH into B: a regular file only, never through a
- * symbolic link, never waiting on a FIFO or device, at most MAX bytes
- * (whoever could write the directory is not trusted to have made only
- * segments).  Returns 0, or -1 with *cause set.
- */
-static int
-journal_load(const char *path, size_t max, struct buf *b, time_t *mtime,
-    char **cause)
-{
-	struct stat sb;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1) {
-		xasprintf(cause, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link, not a segment" : strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    (uint64_t)sb.st_size > max) {
-		xasprintf(cause, "%s: %s", path, !S_ISREG(sb.st_mode) ?
-		    "not a regular file" : "larger than any segment");
-		close(fd);
-		return -1;
-	}
-	*mtime = sb.st_mtime;
-	buf_clear(b);
-	buf_reserve(b, (size_t)sb.st_size + 1);
-	while (b->len < (size_t)sb.st_size) {
-		n = read(fd, b->data + b->len, (size_t)sb.st_size - b->len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;	/* shorter than it was: what there is */
-		b->len += (size_t)n;
-	}
-	close(fd);
-	return 0;
-}
-
-/*
  * Reads one segment's records into FN, in order.  A record that is torn
  * or corrupt is skipped up to the next intact record (a bad sector or a
  * flipped bit costs that record only, not the tasks recorded after it);
@@ -572,6 +530,7 @@ journal_read_segment(struct journal *j, struct jseg *s,
     void (*fn)(void *, const struct jrec *), void *arg)
 {
 	unsigned char *data, *p;
+	struct stat sb;
 	struct jrec r;
 	struct buf b;
 	char path[4096], *cause;
@@ -580,14 +539,17 @@ journal_read_segment(struct journal *j, struct jseg *s,
 
 	journal_path(j, s->id, path, sizeof path);
 	buf_init(&b);
-	if (journal_load(path, j->seg_max * 2 + JOURNAL_RECORD_MAX, &b,
-	    &s->newest, &cause) != 0) {
+	/* Whoever could write the directory is not trusted to have made
+	 * only segments: a regular file, never through a link, bounded. */
+	if (buf_read_regular(&b, path, O_NOFOLLOW, j->seg_max * 2 +
+	    JOURNAL_RECORD_MAX, &sb, &cause) != 0) {
 		log_error("%s: %s: skipped (and kept)", j->what, cause);
 		free(cause);
 		buf_free(&b);
 		s->live++;	/* never deleted unread */
 		return;
 	}
+	s->newest = sb.st_mtime;	/* for expiry (state.c) */
 	data = (unsigned char *)b.data;
 	while (off < b.len) {
 		p = data + off;

@@ -765,18 +765,21 @@ options_read_token(struct options *o, char **text)
 	size_t len;
 
 	*text = NULL;
-	if (stat(o->agent_token_file, &sb) != 0)
-		sb.st_mode = 0;	/* the read below says why */
+	/* Read again before each reconnect, on the loop: a FIFO or a device
+	 * must not block it (nor a file of any size). */
+	buf_init(&b);
+	if (buf_read_regular(&b, o->agent_token_file, 0, 64 * 1024, &sb,
+	    &cause) != 0) {
+		xasprintf(text, "agent token file %s", cause);
+		free(cause);
+		buf_free(&b);
+		return -1;
+	}
 	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
 		xasprintf(text, "agent token file %s is writable by other users "
 		    "(mode %03o): chmod go-w it", o->agent_token_file,
 		    (unsigned)(sb.st_mode & 0777));
-		return -1;
-	}
-	buf_init(&b);
-	if (buf_read_file(&b, o->agent_token_file, 64 * 1024, &cause) != 0) {
-		xasprintf(text, "agent token file %s", cause);
-		free(cause);
+		memset(b.data, 0, b.len);
 		buf_free(&b);
 		return -1;
 	}

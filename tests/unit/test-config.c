@@ -63,11 +63,11 @@ test_lists_and_repeats(void)
 	struct config c;
 
 	parse_ok("server:\n  address:\n    - a:1\n    - b:2\n"
-	    "agent:\n  id: first\n  id: second\n", &c);
+	    "agent:\n  id: first\n", &c);
 	g_assert_cmpstr(config_find(&c, "server.address")->value, ==,
 	    "a:1,b:2");
 	g_assert_cmpuint(config_find(&c, "server.address")->line, ==, 3);
-	g_assert_cmpstr(config_find(&c, "agent.id")->value, ==, "second");
+	g_assert_cmpstr(config_find(&c, "agent.id")->value, ==, "first");
 	config_free(&c);
 	parse_ok("server: {address: [x:1, y:2]}\n", &c);
 	g_assert_cmpstr(config_find(&c, "server.address")->value, ==,
@@ -138,6 +138,13 @@ test_errors(void)
 	expect_error("a: &x\n  b: 1\nc: *x\n", "aliases are not supported");
 	expect_error("a:\n  b: \"x\\0y\"\n", "a NUL byte");
 	expect_error("a:\n  b: \"\\xff\"\n\xff", "t.yaml:");
+	/* A setting given twice: an error, never "the last wins". */
+	expect_error("agent:\n  id: first\n  id: second\n",
+	    "t.yaml:3: agent.id is set twice (first at line 2)");
+	expect_error("agent:\n  id: a\nserver:\n  address: x\nagent:\n"
+	    "  id: b\n", "t.yaml:6: agent.id is set twice (first at line 2)");
+	expect_error("policy:\n  deny: [a]\n  deny:\n    - b\n",
+	    "t.yaml:4: policy.deny is set twice (first at line 2)");
 }
 
 int
