@@ -2,7 +2,8 @@
  * admit.c: admission control.
  *
  * At most max_concurrent_tasks tasks run at once.  The ones beyond wait in
- * a FIFO queue of at most max_queued_tasks, registered as queued (so that a
+ * a FIFO queue of at most max_queued_tasks, and max_queued_bytes of their
+ * requests (a request may be 16 MiB), registered as queued (so that a
  * repeat is recognised and a cancel finds them), and start as slots free.
  * Beyond the queue a task gets a FAILURE final saying the agent is busy.
  * Slots are refilled from a deferred event, not from inside the finishing
@@ -39,6 +40,7 @@ static struct admit_queue admit_queue = TAILQ_HEAD_INITIALIZER(admit_queue);
 static struct event *admit_pump_event;
 static struct event *admit_retry_event;
 static int admit_waiting;	/* the head waits for descriptors */
+static uint64_t admit_bytes;	/* of the queued requests */
 static struct agent *admit_agent;
 static admit_start_fn admit_start;
 
@@ -54,6 +56,7 @@ static void
 admit_remove(struct admit_entry *e)
 {
 	TAILQ_REMOVE(&admit_queue, e, entry);
+	admit_bytes -= e->req.wire_len;
 	task_set_cancel(e->task, NULL, NULL);
 	wire_request_free(&e->req);
 	free(e);
@@ -68,6 +71,7 @@ admit_entry_new(struct task *t, struct request *req)
 	e = xcalloc(1, sizeof *e);
 	e->req = *req;
 	memset(req, 0, sizeof *req);
+	admit_bytes += e->req.wire_len;
 	e->task = t;
 	task_set_state(t, TASK_QUEUED);
 	task_set_cancel(t, admit_on_cancel, e);
@@ -102,6 +106,7 @@ admit_on_pump(evutil_socket_t fd, short events, void *arg)
 	while ((e = TAILQ_FIRST(&admit_queue)) != NULL && admit_has_slot() &&
 	    !admit_agent->shutting_down) {
 		t = e->task;
+		admit_bytes -= e->req.wire_len;
 		req = e->req;
 		memset(&e->req, 0, sizeof e->req);
 		admit_remove(e);
@@ -151,6 +156,14 @@ admit_request(struct task *t, struct request *req)
 		task_fail(t, REASON_BUSY, "agent is busy: %zu tasks running "
 		    "and %zu queued",
 		    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
+		return;
+	}
+	if (admit_bytes + req->wire_len > admit_agent->opts->max_queued_bytes) {
+		task_fail(t, REASON_BUSY, "agent is busy: %zu tasks running "
+		    "and %zu queued, holding %llu bytes of requests (at most "
+		    "%llu)", task_count(TASK_RUNNING), task_count(TASK_QUEUED),
+		    (unsigned long long)admit_bytes, (unsigned long long)
+		    admit_agent->opts->max_queued_bytes);
 		return;
 	}
 	e = admit_entry_new(t, req);	/* (not in the macro: it repeats it) */

@@ -190,6 +190,7 @@ struct options {
 	unsigned default_timeout_s;	/* 0: none */
 	unsigned max_concurrent_tasks;
 	unsigned max_queued_tasks;
+	uint64_t max_queued_bytes;
 	uint64_t max_task_input;
 	/* Task controls; a reload applies them. */
 	struct limits limit_default;	/* for tasks that ask for none */
@@ -384,6 +385,7 @@ struct request {
 	char *agent_id;
 	char *task_id;
 	enum request_kind kind;
+	size_t wire_len;	/* the message's size (admit.c counts it) */
 	/* REQUEST_SHELL */
 	char *cmd;
 	char **env;

@@ -188,6 +188,7 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		dispatch_drop(cause);
 		goto out;
 	}
+	req.wire_len = len;
 	if (!utf8_valid(req.task_id, strlen(req.task_id))) {
 		/* Echoed, it would make a strict server end the stream. */
 		xasprintf(&why, "task_id '%.200s' is not valid UTF-8",

@@ -187,6 +187,12 @@ static const struct option_entry options_table[] = {
 	  .key = "agent.max_queued_tasks", .def = "1000", .min = 0,
 	  .max = 1000000, .arg = "N",
 	  .help = "tasks waiting; beyond them the agent answers busy" },
+	{ .name = "max-queued-bytes", .type = OPT_U64,
+	  .offset = OFF(max_queued_bytes), .env = 1,
+	  .key = "agent.max_queued_bytes", .def = "256M", .arg = "BYTES",
+	  .help = "the requests of waiting tasks, at most (a request may be "
+	  "16 MiB: 1,000 of them would be 16 GB); beyond it the agent "
+	  "answers busy" },
 	{ .name = "max-task-input", .type = OPT_U64,
 	  .offset = OFF(max_task_input), .env = 1, .key = "tasks.max_input",
 	  .def = "8M", .arg = "BYTES",

@@ -150,8 +150,10 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     require FEATURE...       skip the scenario unless the agent was built
                              with these (see `nodelink-agent --version`)
     set NAME VALUE           define ${NAME}
-    set-scaled NAME N        define ${NAME} as N times $NODELINK_TEST_SCALE
-                             (default 1; at least 1), for heavy scenarios
+    set-scaled NAME N [min=M]
+                             define ${NAME} as N times $NODELINK_TEST_SCALE
+                             (default 1; at least M, default 1), for heavy
+                             scenarios
     set-repeat NAME TEXT N   define ${NAME} as TEXT repeated N times
     cancel-many PREFIX N     cancel PREFIX-1 .. PREFIX-N
     cancel-reply-many PREFIX N [message=RE]
@@ -1418,7 +1420,9 @@ class Scenario:
                                       % (feature, " ".join(have)))
 
     def step_set_scaled(self, args):
-        self.vars[args[0]] = max(1, int(round(int(args[1]) * _scale())))
+        opts, _ = self._kv(args[2:])
+        low = int(opts.get("min", ["1"])[0])
+        self.vars[args[0]] = max(low, int(round(int(args[1]) * _scale())))
 
     def step_set(self, args):
         self.vars[args[0]] = args[1]
