@@ -60,6 +60,8 @@ struct file_task {
 	int overwrite;
 	/* download */
 	uint64_t start, pos, end, size;
+	int unsized;		/* the kernel says 0 bytes (/proc, /sys):
+				   read to end of file */
 	unsigned file_mode;
 	int paused;
 	unsigned char *piece;
@@ -423,14 +425,21 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 	if (ft->cancelled)
 		return;
 	if (ft->pos >= ft->end) {
-		file_done(ft, ft->size);
+		file_done(ft, ft->unsized ? ft->pos : ft->size);
 		return;
 	}
 	if (link_congested(ft->agent->link)) {
 		ft->paused = 1;		/* task_file_resume_all() */
 		return;
 	}
-	if (fstat(ft->fd, &sb) != 0 || (uint64_t)sb.st_size != ft->size) {
+	if (ft->unsized && ft->pos >= ft->agent->opts->file_max_bytes) {
+		file_fail(ft, REASON_DENIED, "the file is over files.max_bytes "
+		    "(%llu bytes)", (unsigned long long)
+		    ft->agent->opts->file_max_bytes);
+		return;
+	}
+	if (!ft->unsized && (fstat(ft->fd, &sb) != 0 ||
+	    (uint64_t)sb.st_size != ft->size)) {
 		file_fail(ft, REASON_IO_ERROR, "the file changed size while it "
 		    "was read (from %llu to %lld bytes)",
 		    (unsigned long long)ft->size, (long long)sb.st_size);
@@ -441,6 +450,11 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 	do
 		n = pread(ft->fd, ft->piece, want, (off_t)ft->pos);
 	while (n == -1 && errno == EINTR);
+	if (n == 0 && ft->unsized) {
+		ft->end = ft->pos;	/* its end: the size is what was read */
+		file_done(ft, ft->pos);
+		return;
+	}
 	if (n == 0) {
 		file_fail(ft, REASON_IO_ERROR, "the file ended at %llu bytes "
 		    "while it was read (it had %llu)",
@@ -459,7 +473,7 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 	r.data = ft->piece;
 	r.data_len = (size_t)n;
 	r.file_offset = ft->pos;
-	r.file_size = ft->size;
+	r.file_size = ft->size;		/* 0 while unsized: not known yet */
 	r.file_mode = ft->file_mode;
 	ft->pos += (uint64_t)n;
 	task_send_file(ft->task, &r, 0);
@@ -499,6 +513,12 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 	ft->start = ft->pos = req->offset;
 	ft->end = req->length != 0 && req->length < ft->size - ft->pos ?
 	    ft->pos + req->length : ft->size;
+	/* A kernel file (/proc, /sys) says 0 bytes and has more. */
+	if (ft->size == 0 && S_ISREG(sb.st_mode)) {
+		ft->unsized = 1;
+		ft->end = req->length != 0 ? ft->pos + req->length :
+		    UINT64_MAX;
+	}
 	ft->piece = xmalloc(FILE_CHUNK_MAX);
 	if ((ft->timer = event_new(a->base, -1, 0, file_on_piece, ft)) == NULL)
 		fatalx("cannot create an event");

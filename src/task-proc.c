@@ -466,8 +466,25 @@ proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 		    PROC_GIVE_UP_MS);
 		return;
 	}
-	log_warn("task %s: processes survived SIGKILL for %u ms; finishing "
-	    "without them", task_id(st->task), PROC_GIVE_UP_MS);
+	/* No process is left, and its output is unread only because the
+	 * server is not reading (the spool is full): that is no survivor,
+	 * and that output is not to be lost.  It finishes once read. */
+	if (st->paused && track_alive(st->track) == 0) {
+		log_debug("task %s: its processes have ended; its output waits "
+		    "for the server to read", task_id(st->task));
+		proc_arm(st, &st->kill_timer, proc_on_kill_timer,
+		    PROC_GIVE_UP_MS);
+		return;
+	}
+	if (track_alive(st->track) == 0)
+		log_warn("task %s: its processes have ended but its output "
+		    "stayed open for %u ms (a process outside its tree holds "
+		    "it); finishing without it", task_id(st->task),
+		    PROC_GIVE_UP_MS);
+	else
+		log_warn("task %s: processes survived SIGKILL for %u ms; "
+		    "finishing without them", task_id(st->task),
+		    PROC_GIVE_UP_MS);
 	st->gave_up = 1;
 	proc_stream_end(&st->out);
 	proc_stream_end(&st->err);

@@ -34,6 +34,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     download ID PATH [offset=N] [length=N]
     expect checks for files: upload-size=N sha256=HEX|of:FILE
         download-bytes=N download-of=FILE[:OFFSET[:LENGTH]]
+        download-size=N (the final's size)
     accept [KEY=VALUE...]    a stream opens with this metadata
                              (default agent_id=agent1 agent_token=secret1)
     reject CODE DETAILS      end new streams at once with this status
@@ -1122,6 +1123,10 @@ class Scenario:
             if want.startswith("of:"):
                 want = _sha256_of(self._expand(want[3:]))
             check(got == want, "sha256 %s, expected %s" % (got, want))
+        for want in opts.get("download-size", []):
+            got = fin.file_download.size
+            check(got == int(want), "final's size %d, expected %s" % (
+                got, want))
         for want in opts.get("download-bytes", []):
             check(t.dl_bytes == int(want), "downloaded %d bytes, expected "
                   "%s" % (t.dl_bytes, want))
