@@ -10,10 +10,13 @@
  * Anything else is 404, a method other than GET or HEAD 405.  The server
  * is a small one on libevent's listener and bufferevents (its evhttp, in
  * libevent 2.1, cannot bound the number of connections): one request per
- * connection, the request's head bounded (8 KiB), ten seconds to send it
- * and to take the reply, at most 64 connections at once (more are closed
- * at once).  A request is answered at once from state the loop owns, so a
- * slow or hostile client costs the loop nothing but its buffered reply.
+ * connection, the request's head bounded (8 KiB), three seconds to send it
+ * and ten to take the reply, at most 64 connections at once.  At the cap a
+ * new connection is served and the oldest one still silent is closed:
+ * idle connections (a port scanner, a stuck client) must not keep a
+ * health check out.  A request is answered at once from state the loop
+ * owns, so a slow or hostile client costs the loop nothing but its
+ * buffered reply.
  */
 
 #include "config.h"
@@ -37,19 +40,24 @@
 #include "agent.h"
 
 #define HTTP_MAX_HEADERS 8192	/* request line and headers */
-#define HTTP_TIMEOUT_S 10	/* to send a request, or take the reply */
+#define HTTP_HEAD_S 3		/* to send the request's head */
+#define HTTP_TIMEOUT_S 10	/* to take the reply */
 #define HTTP_MAX_CONNS 64
+
+/* One connection: its bufferevent, and the deadline of each phase (a
+ * client that dribbles a byte at a time must not keep its slot). */
+struct http_conn {
+	TAILQ_ENTRY(http_conn) entry;	/* oldest first */
+	struct bufferevent *bev;
+	struct event *deadline;
+	int answered;		/* its reply is being written */
+};
+TAILQ_HEAD(http_conn_list, http_conn);
 
 static struct evconnlistener *http_listener;
 static struct agent *http_agent;
 static unsigned http_conns;
-
-/* One connection: its bufferevent, and the deadline of the whole of it
- * (a client that dribbles a byte at a time must not keep its slot). */
-struct http_conn {
-	struct bufferevent *bev;
-	struct event *deadline;
-};
+static struct http_conn_list http_all = TAILQ_HEAD_INITIALIZER(http_all);
 
 static void
 http_state(struct metrics_state *st)
@@ -65,6 +73,7 @@ http_state(struct metrics_state *st)
 static void
 http_close(struct http_conn *hc)
 {
+	TAILQ_REMOVE(&http_all, hc, entry);
 	bufferevent_free(hc->bev);
 	event_free(hc->deadline);
 	free(hc);
@@ -102,8 +111,11 @@ http_reply(struct http_conn *hc, int head, int code, const char *reason,
 {
 	struct bufferevent *bev = hc->bev;
 	struct evbuffer *out = bufferevent_get_output(bev);
+	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
 	size_t len = strlen(body);
 
+	hc->answered = 1;
+	evtimer_add(hc->deadline, &tv);	/* to take the reply */
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s"
 	    "Connection: close\r\n\r\n", code, reason, type, len, extra);
@@ -187,12 +199,17 @@ http_on_read(struct bufferevent *bev, void *arg)
 	free(line);
 }
 
-/* A new connection: served while fewer than HTTP_MAX_CONNS are. */
+/*
+ * A new connection.  At the cap, the oldest one that has not sent its
+ * request yet makes room; if all are taking replies, the new one waits
+ * for none and is closed.
+ */
 static void
 http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
+	struct timeval tv = { HTTP_HEAD_S, 0 };
+	struct timeval io = { HTTP_TIMEOUT_S, 0 };
 	struct http_conn *hc;
 	struct bufferevent *bev;
 
@@ -201,10 +218,18 @@ http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	(void)salen;
 	(void)arg;
 	if (http_conns >= HTTP_MAX_CONNS) {
-		log_debug("http: %d connections already: one refused",
-		    HTTP_MAX_CONNS);
-		evutil_closesocket(fd);
-		return;
+		TAILQ_FOREACH(hc, &http_all, entry)
+			if (!hc->answered)
+				break;
+		if (hc == NULL) {
+			log_debug("http: %d connections taking replies: one "
+			    "refused", HTTP_MAX_CONNS);
+			evutil_closesocket(fd);
+			return;
+		}
+		log_debug("http: %d connections: the oldest silent one is "
+		    "closed for a new one", HTTP_MAX_CONNS);
+		http_close(hc);
 	}
 	bev = bufferevent_socket_new(http_agent->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
@@ -218,8 +243,9 @@ http_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	    hc)) == NULL || evtimer_add(hc->deadline, &tv) != 0)
 		fatalx("cannot create an HTTP deadline");
 	http_conns++;
+	TAILQ_INSERT_TAIL(&http_all, hc, entry);
 	bufferevent_setcb(bev, http_on_read, NULL, http_on_event, hc);
-	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_set_timeouts(bev, &io, &io);
 	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_MAX_HEADERS + 1024);
 	bufferevent_enable(bev, EV_READ);
 }

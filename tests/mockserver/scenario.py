@@ -140,7 +140,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     promtool URL             `promtool check metrics` accepts a scrape of URL
     http-hold ADDR N         hold N idle connections to ADDR (host:port)
     http-release             close them
-    http URL CODE|refused [body=RE] [method=M]
+    http-held-closed         wait until the agent has closed them all
+    http URL CODE|refused [body=RE] [method=M] [once]
                              an HTTP request answers CODE (and a body
                              matching RE; JSON for .../healthz, /readyz)
     metric URL NAME VALUE    a scrape of URL (parsed strictly as Prometheus
@@ -826,6 +827,19 @@ class Scenario:
         for _ in range(int(args[1])):
             self.held.append(socket.create_connection((host, int(port))))
 
+    def step_http_held_closed(self, args):
+        """Waits until the agent has closed every held connection."""
+        for s in getattr(self, "held", []):
+            s.settimeout(self.timeout)
+            try:
+                if s.recv(1) != b"":
+                    raise ScenarioFailure("a held connection got data")
+            except socket.timeout:
+                raise ScenarioFailure("a held connection is still open "
+                                      "after %.0f s" % self.timeout)
+            except ConnectionResetError:
+                pass
+
     def step_http_release(self, args):
         for s in getattr(self, "held", []):
             s.close()
@@ -842,13 +856,18 @@ class Scenario:
             raise ScenarioFailure("%s %s answered %d, expected no answer"
                                   % (method, args[0], code))
         # Closed connections may still count for a moment: try again
-        # while the connection itself fails.
+        # while the connection itself fails (but for `once`: the first
+        # attempt must be answered).
         deadline = time.monotonic() + self.timeout
         while True:
             try:
                 code, body = self._http(args[0], method)
                 break
-            except OSError:
+            except OSError as e:
+                if "once" in rest:
+                    raise ScenarioFailure("%s %s: no answer at the first "
+                                          "attempt: %s" % (method, args[0],
+                                                           e))
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
