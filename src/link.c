@@ -224,7 +224,14 @@ link_watch(struct link *l)
 	st = grpc_channel_check_connectivity_state(l->channel, 0);
 	if (st == GRPC_CHANNEL_READY)
 		link_mark_connected(l);
-	if (st == GRPC_CHANNEL_SHUTDOWN)
+	/* Once established, the watch has done its job: a connection that
+	 * breaks ends the call, and the next connect watches again.  (Left
+	 * on, its deadline woke three threads every LINK_WATCH_SECONDS, and
+	 * without a deadline it still holds a gRPC timer, which makes gRPC's
+	 * timer thread wake every second.) */
+	if (st == GRPC_CHANNEL_SHUTDOWN ||
+	    (st == GRPC_CHANNEL_READY && l->call != NULL &&
+	    l->call->connected))
 		return;
 	l->watching = 1;
 	/* A deadline: a lame channel (an address gRPC cannot parse) never

@@ -225,6 +225,35 @@ static int main_argc;
 static char **main_argv;
 
 /*
+ * gRPC's settings that only its environment sets, read once by
+ * grpc_init(), then taken out again so that tasks do not inherit them.
+ * An operator's own value wins.
+ *
+ * GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS=0: the backup poller polls
+ * a channel that no thread polls, every 5 s (a wakeup of gRPC's timer
+ * thread and of a poller each time).  Here one thread always polls
+ * (link-cq.c blocks in grpc_completion_queue_next() for the whole life of
+ * the agent), so it finds nothing to do but costs an idle agent wakeups.
+ */
+static void
+main_grpc_init(void)
+{
+	static const char *const vars[][2] = {
+		{ "GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0" },
+	};
+	int set[sizeof vars / sizeof vars[0]];
+	size_t i;
+
+	for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		set[i] = getenv(vars[i][0]) == NULL &&
+		    setenv(vars[i][0], vars[i][1], 1) == 0;
+	grpc_init();
+	for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if (set[i])
+			unsetenv(vars[i][0]);
+}
+
+/*
  * SIGHUP: the configuration is read again (reload.c).  Raised limits let
  * queued tasks start now.
  */
@@ -309,7 +338,7 @@ main(int argc, char **argv)
 
 	log_set_secret(opts.agent_token);
 	gpr_set_log_function(main_grpc_log);
-	grpc_init();
+	main_grpc_init();
 	if (evthread_use_pthreads() != 0)
 		fatalx("libevent has no thread support");
 	agent.base = event_base_new();
