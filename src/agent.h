@@ -101,6 +101,7 @@ void timer_add_ms(struct event *, uint64_t);
 /* log.c */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level);
+void log_detect_journald(void);
 int log_parse_level(const char *, enum log_level *);
 void log_set_json(int);
 void log_set_secret(const char *);
@@ -187,6 +188,7 @@ struct options {
 	unsigned keepalive_ms;
 	unsigned keepalive_timeout_ms;
 	unsigned kill_grace_s;		/* SIGTERM to SIGKILL; 0: SIGKILL */
+	unsigned drain_timeout_s;	/* SIGQUIT's drain, at most (0: none) */
 	unsigned default_timeout_s;	/* 0: none */
 	unsigned max_concurrent_tasks;
 	unsigned max_queued_tasks;
@@ -570,6 +572,7 @@ struct agent {
 	struct options *opts;
 	struct link *link;
 	int shutting_down;
+	int draining;		/* SIGQUIT: no new tasks, the rest finish */
 };
 /* task.c: the registry, the per-state counts, the messages tasks send. */
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
@@ -695,6 +698,7 @@ void task_proc_resume_all(void);
 void task_proc_cancel_all(void);
 void task_proc_hurry_all(void);
 void task_proc_detach_all(void);
+void task_proc_set_nofile(uint64_t, uint64_t);
 
 /* limits.c: a request's limits against the agent's defaults and
  * ceilings, and how each is enforced. */
@@ -771,6 +775,10 @@ void track_free(struct track *);
 
 /* notify.c: READY=1 and STOPPING=1 for systemd (Type=notify). */
 void notify_systemd(const char *);
+uint64_t notify_watchdog_start(struct event_base *,
+	    void (*)(char *, size_t));
+void notify_status(void);
+void notify_stop(void);
 
 /* reload.c: SIGHUP re-reads the configuration. */
 int reload_options(struct options *, int, char **, char *const *);

@@ -255,6 +255,9 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		task_fail(t, REASON_BAD_REQUEST, "malformed request: %s", cause);
 	else if (a->shutting_down)
 		task_fail(t, REASON_SHUTTING_DOWN, "agent is shutting down");
+	else if (a->draining)
+		task_fail(t, REASON_SHUTTING_DOWN, "agent is draining: it "
+		    "finishes the tasks it has and takes no new ones");
 	else if (req.kind == REQUEST_NONE)
 		task_fail(t, REASON_BAD_REQUEST,
 		    "request has no task: expected shell_execute, "

@@ -154,9 +154,11 @@ http_answer(struct http_conn *hc, char *line)
 		body = metrics_health(&st, "ok");
 		http_reply(hc, head, 200, "OK", "application/json", "", body);
 	} else if (strcmp(path, "/readyz") == 0) {
-		ready = st.connected && !http_agent->shutting_down;
+		ready = st.connected && !http_agent->shutting_down &&
+		    !http_agent->draining;
 		body = metrics_health(&st, ready ? "ready" :
-		    http_agent->shutting_down ? "draining" : "not connected");
+		    http_agent->shutting_down || http_agent->draining ?
+		    "draining" : "not connected");
 		http_reply(hc, head, ready ? 200 : 503, ready ? "OK" :
 		    "Service Unavailable", "application/json", "", body);
 	} else if (strcmp(path, "/metrics") == 0) {

@@ -16,6 +16,7 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -39,6 +40,10 @@
 /* Set by the loop (also on SIGHUP), read by gRPC's threads as they log. */
 static _Atomic int log_level = LOG_INFO;
 static _Atomic int log_json;
+/* stderr is journald's stream: lines start with their priority and carry
+ * no time of their own (journald stamps them). */
+static int log_journald;
+static const int log_priorities[] = { 7, 6, 4, 3 };	/* sd-daemon(3) */
 /* Set by log_trace() around one json line of its own thread. */
 static _Thread_local const char *log_trace_ids[2];
 
@@ -60,6 +65,26 @@ static _Thread_local size_t log_scope_n;
 static const char *const log_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 static const char *const log_lower_names[] = { "debug", "info", "warn",
     "error" };
+
+/*
+ * Under systemd, JOURNAL_STREAM names the device and inode of the stream
+ * it connected to stderr; when stderr is still that stream, journald reads
+ * "<N>" at a line's start as its priority (journalctl -p err finds the
+ * errors) and adds its own timestamp.
+ */
+void
+log_detect_journald(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	log_journald = js != NULL &&
+	    sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &sb) == 0 &&
+	    (unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino;
+}
 
 void
 log_set_level(enum log_level level)
@@ -178,7 +203,7 @@ log_write(const char *s, size_t len)
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX];
+	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX], pri[8] = "";
 	char line[LOG_ESC_MAX + 128];	/* <= 4096 */
 	struct timeval tv;
 	struct tm tm;
@@ -200,15 +225,20 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	vis_escape(esc, sizeof esc, msg, len, log_json ? VIS_JSON : 0);
 	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < sizeof esc)
 		strcat(esc, "...");
-	if (log_json && log_trace_ids[0] != NULL)
-		n = snprintf(line, sizeof line, "{\"time\":\"%s.%03dZ\","
+	if (log_journald)
+		snprintf(pri, sizeof pri, "<%d>", log_priorities[level]);
+	if (log_journald && !log_json)
+		n = snprintf(line, sizeof line, "%s%s %s\n", pri,
+		    log_names[level], esc);
+	else if (log_json && log_trace_ids[0] != NULL)
+		n = snprintf(line, sizeof line, "%s{\"time\":\"%s.%03dZ\","
 		    "\"level\":\"%s\",\"msg\":\"%s\",\"trace_id\":\"%s\","
-		    "\"span_id\":\"%s\"}\n", stamp, (int)(tv.tv_usec / 1000),
+		    "\"span_id\":\"%s\"}\n", pri, stamp, (int)(tv.tv_usec / 1000),
 		    log_lower_names[level], esc, log_trace_ids[0],
 		    log_trace_ids[1]);
 	else if (log_json)
-		n = snprintf(line, sizeof line, "{\"time\":\"%s.%03dZ\","
-		    "\"level\":\"%s\",\"msg\":\"%s\"}\n", stamp,
+		n = snprintf(line, sizeof line, "%s{\"time\":\"%s.%03dZ\","
+		    "\"level\":\"%s\",\"msg\":\"%s\"}\n", pri, stamp,
 		    (int)(tv.tv_usec / 1000), log_lower_names[level], esc);
 	else
 		n = snprintf(line, sizeof line, "%s.%03dZ %s %s\n", stamp,

@@ -36,6 +36,9 @@ static struct agent agent;
 static struct event *main_drain_timer;
 static uint64_t main_idle_since;	/* shutdown: tasks done, spool not */
 static struct event *main_give_up_timer;
+static struct event *main_drain_deadline;	/* --drain-timeout */
+/* While draining, how often the loop looks whether all is done. */
+#define MAIN_DRAIN_CHECK_MS 100
 
 /*
  * gRPC's own log lines, in the agent's format (GRPC_TRACE=http prints
@@ -139,7 +142,7 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task_count(TASK_RUNNING) != 0)
+	if (task_count(TASK_RUNNING) != 0 || task_count(TASK_QUEUED) != 0)
 		return;
 	if (state_queued() != 0)
 		return;		/* a message's journal write, for a moment */
@@ -174,6 +177,23 @@ main_give_up(evutil_socket_t fd, short events, void *arg)
 	event_base_loopbreak(a->base);
 }
 
+/* SIGTERM (or a drain's time up): every task is cancelled, then exit. */
+static void
+main_shut_down(struct agent *a)
+{
+	a->shutting_down = 1;
+	notify_systemd("STOPPING=1");
+	if (main_drain_deadline != NULL)
+		event_del(main_drain_deadline);
+	admit_cancel_all();
+	task_proc_cancel_all();
+	task_file_cancel_all();
+	timer_add_ms(main_drain_timer, 20);
+	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
+	    1000 + MAIN_DRAIN_EXTRA_MS + (state_active() ? 0 :
+	    (uint64_t)a->opts->delivery_wait_s * 1000));
+}
+
 static void
 main_on_signal(evutil_socket_t sig, short events, void *arg)
 {
@@ -189,15 +209,55 @@ main_on_signal(evutil_socket_t sig, short events, void *arg)
 	log_info("%s received: cancelling %zu running and %zu queued "
 	    "task(s), then exiting", strsignal((int)sig),
 	    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
-	a->shutting_down = 1;
+	main_shut_down(a);
+}
+
+/*
+ * SIGQUIT: a graceful drain (as GitLab Runner and nginx take it).  No new
+ * task is taken (each is answered SHUTTING_DOWN), the running and queued
+ * ones finish as they would have, their finals go out, and the agent
+ * exits 0.  Past --drain-timeout, what is left is cancelled as on
+ * SIGTERM; SIGTERM meanwhile does what it always does.
+ */
+static void
+main_on_drain(evutil_socket_t sig, short events, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)sig;
+	(void)events;
+	if (a->shutting_down || a->draining) {
+		log_info("SIGQUIT received: ignored (already %s)",
+		    a->shutting_down ? "shutting down" : "draining");
+		return;
+	}
+	a->draining = 1;
 	notify_systemd("STOPPING=1");
-	admit_cancel_all();
-	task_proc_cancel_all();
-	task_file_cancel_all();
-	timer_add_ms(main_drain_timer, 20);
-	timer_add_ms(main_give_up_timer, (uint64_t)a->opts->kill_grace_s *
-	    1000 + MAIN_DRAIN_EXTRA_MS + (state_active() ? 0 :
-	    (uint64_t)a->opts->delivery_wait_s * 1000));
+	notify_status();
+	log_info("SIGQUIT received: draining: %zu running and %zu queued "
+	    "task(s) finish, no new ones are taken%s", task_count(TASK_RUNNING),
+	    task_count(TASK_QUEUED), a->opts->drain_timeout_s != 0 ? "" :
+	    " (no time limit: --drain-timeout)");
+	if (a->opts->drain_timeout_s != 0)
+		timer_add_ms(main_drain_deadline,
+		    (uint64_t)a->opts->drain_timeout_s * 1000);
+	/* Looked at now and then, not at every task's end: a drain may
+	 * take hours. */
+	timer_add_ms(main_drain_timer, MAIN_DRAIN_CHECK_MS);
+}
+
+static void
+main_on_drain_deadline(evutil_socket_t fd, short events, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)events;
+	log_info("drain: %u s are up (--drain-timeout): cancelling %zu "
+	    "running and %zu queued task(s), then exiting",
+	    a->opts->drain_timeout_s, task_count(TASK_RUNNING),
+	    task_count(TASK_QUEUED));
+	main_shut_down(a);
 }
 
 /*
@@ -212,7 +272,12 @@ main_raise_nofile(void)
 	struct rlimit rl;
 	rlim_t was;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	/* Tasks get the limits the agent was started with, not the raised
+	 * one: programs using select() break above 1,024. */
+	task_proc_set_nofile((uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max);
+	if (rl.rlim_cur == rl.rlim_max)
 		return;
 	was = rl.rlim_cur;
 	rl.rlim_cur = rl.rlim_max;
@@ -266,24 +331,105 @@ main_on_sighup(evutil_socket_t sig, short events, void *arg)
 	(void)events;
 	(void)arg;
 	log_info("SIGHUP received: reading the configuration again");
+	notify_systemd("RELOADING=1");
 	if ((changed = reload_options(agent.opts, main_argc, main_argv,
 	    environ)) >= 0) {
 		log_info("reload: %d setting(s) changed", changed);
 		admit_task_done();
 	}
+	notify_systemd("READY=1");
+	notify_status();
+}
+
+/* What `systemctl status' shows (STATUS=). */
+static void
+main_status(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s %s; %zu task(s) running, %zu queued",
+	    agent.shutting_down ? "stopping," : agent.draining ?
+	    "draining," : "", link_connected(agent.link) ? "connected to" :
+	    "not connected to", link_server(agent.link),
+	    task_count(TASK_RUNNING), task_count(TASK_QUEUED));
 }
 
 /*
- * Signals an operator sends by habit (SIGUSR1) must not kill the agent
- * and orphan its tasks: logged, and ignored.
+ * Signals that would end the agent by default and orphan its tasks, sent
+ * by habit (SIGUSR1), by a stray timer or by the kernel about the agent's
+ * own limits (SIGXFSZ, SIGXCPU): logged, and ignored.  (SIGURG and
+ * SIGWINCH are ignored by default; they are logged too, at debug level.)
+ * Tasks start with every signal at its default (spawn-fork.c).
  */
+static const int main_stray_signals[] = {
+	SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXFSZ, SIGXCPU,
+	SIGURG, SIGWINCH,
+#ifdef SIGIO
+	SIGIO,
+#endif
+#ifdef SIGPWR
+	SIGPWR,
+#endif
+#ifdef SIGSTKFLT
+	SIGSTKFLT,
+#endif
+};
+#define MAIN_N_STRAY (sizeof main_stray_signals / sizeof main_stray_signals[0])
+
 static void
 main_on_ignored_signal(evutil_socket_t sig, short events, void *arg)
 {
 	(void)events;
 	(void)arg;
-	log_info("%s received: ignored (this agent has nothing to reload or "
-	    "reopen: it logs to stderr)", strsignal((int)sig));
+	log_msg(sig == SIGURG || sig == SIGWINCH ? LOG_DEBUG : LOG_INFO,
+	    "%s received: ignored%s", strsignal((int)sig), sig == SIGUSR1 ?
+	    " (this agent has nothing to reopen: it logs to stderr)" : "");
+}
+
+/* The real-time signals: ignored (their default ends the process). */
+static void
+main_ignore_realtime(void)
+{
+#if defined(SIGRTMIN) && defined(SIGRTMAX)
+	int sig;
+
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		signal(sig, SIG_IGN);
+#endif
+}
+
+/* Every signal the loop handles; false if one cannot be watched. */
+static struct event *main_signal_events[MAIN_N_STRAY + 4];
+
+static int
+main_signals_start(struct agent *a)
+{
+	struct event **ev = main_signal_events;
+	size_t i, n = 0;
+
+	ev[n++] = evsignal_new(a->base, SIGTERM, main_on_signal, a);
+	ev[n++] = evsignal_new(a->base, SIGINT, main_on_signal, a);
+	ev[n++] = evsignal_new(a->base, SIGHUP, main_on_sighup, NULL);
+	ev[n++] = evsignal_new(a->base, SIGQUIT, main_on_drain, a);
+	for (i = 0; i < MAIN_N_STRAY; i++)
+		ev[n++] = evsignal_new(a->base, main_stray_signals[i],
+		    main_on_ignored_signal, NULL);
+	for (i = 0; i < n; i++)
+		if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
+			return 0;
+	main_ignore_realtime();
+	return 1;
+}
+
+static void
+main_signals_stop(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof main_signal_events /
+	    sizeof main_signal_events[0]; i++) {
+		if (main_signal_events[i] != NULL)
+			event_free(main_signal_events[i]);
+		main_signal_events[i] = NULL;
+	}
 }
 
 int
@@ -291,15 +437,16 @@ main(int argc, char **argv)
 {
 	struct options opts;
 	struct link_handlers handlers;
-	struct event *sigterm, *sigint, *sighup, *sigusr1;
 	enum options_result r;
 	enum log_level level;
 	enum wire_dialect dialect;
-	size_t unsent;
+	size_t unsent, i;
+	uint64_t watchdog_ms;
 	int status = 0;
 	char *text;
 
 	main_open_stdio();
+	log_detect_journald();
 	options_init(&opts);
 	r = options_parse(&opts, argc, argv, environ, &text);
 	if (r == OPTIONS_EXIT) {
@@ -333,8 +480,10 @@ main(int argc, char **argv)
 	if (opts.token_warning != NULL)
 		log_warn("%s", opts.token_warning);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);	/* until the loop handles them */
-	signal(SIGUSR1, SIG_IGN);
+	for (i = 0; i < MAIN_N_STRAY; i++)	/* until the loop handles them */
+		signal(main_stray_signals[i], SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
 
 	log_set_secret(opts.agent_token);
 	gpr_set_log_function(main_grpc_log);
@@ -376,21 +525,15 @@ main(int argc, char **argv)
 	handlers.drained = main_drained;
 	handlers.arg = &agent;
 	agent.link = link_new(agent.base, &opts, &handlers);
-	sigterm = evsignal_new(agent.base, SIGTERM, main_on_signal, &agent);
-	sigint = evsignal_new(agent.base, SIGINT, main_on_signal, &agent);
 	main_argc = argc;
 	main_argv = argv;
-	sighup = evsignal_new(agent.base, SIGHUP, main_on_sighup, NULL);
-	sigusr1 = evsignal_new(agent.base, SIGUSR1, main_on_ignored_signal,
-	    NULL);
 	main_drain_timer = event_new(agent.base, -1, EV_PERSIST,
 	    main_check_drained, &agent);
 	main_give_up_timer = evtimer_new(agent.base, main_give_up, &agent);
-	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
-	    sigusr1 == NULL || main_drain_timer == NULL ||
-	    main_give_up_timer == NULL ||
-	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sighup, NULL) != 0 || evsignal_add(sigusr1, NULL) != 0)
+	main_drain_deadline = evtimer_new(agent.base, main_on_drain_deadline,
+	    &agent);
+	if (main_drain_timer == NULL || main_give_up_timer == NULL ||
+	    main_drain_deadline == NULL || !main_signals_start(&agent))
 		fatalx("cannot watch signals");
 
 	if (opts.http_listen != NULL &&
@@ -402,6 +545,9 @@ main(int argc, char **argv)
 	state_recover(&agent, main_send);
 	link_start(agent.link);
 	notify_systemd("READY=1");
+	if ((watchdog_ms = notify_watchdog_start(agent.base, main_status)) != 0)
+		log_info("systemd watchdog: pinged every %llu ms",
+		    (unsigned long long)watchdog_ms);
 	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	/* Finals the server never got are lost without a state directory:
@@ -430,10 +576,9 @@ main(int argc, char **argv)
 	link_free(agent.link);
 	event_free(main_drain_timer);
 	event_free(main_give_up_timer);
-	event_free(sigterm);
-	event_free(sigint);
-	event_free(sighup);
-	event_free(sigusr1);
+	event_free(main_drain_deadline);
+	notify_stop();
+	main_signals_stop();
 	reaper_stop();
 	track_shutdown();
 	admit_free();

@@ -254,6 +254,13 @@ static const struct option_entry options_table[] = {
 	  .max = 3600, .arg = "SECONDS",
 	  .help = "SIGTERM to SIGKILL when a task is cancelled (0: SIGKILL "
 	  "at once)" },
+	{ .name = "drain-timeout", .type = OPT_UINT,
+	  .offset = OFF(drain_timeout_s), .env = 1,
+	  .key = "agent.drain_timeout", .def = "0", .min = 0,
+	  .max = 31536000, .arg = "SECONDS",
+	  .help = "SIGQUIT drains: no new tasks, the running and queued ones "
+	  "finish, then exit; past this long the rest are cancelled as on "
+	  "SIGTERM (0: no limit)" },
 	{ .name = "default-timeout", .type = OPT_UINT,
 	  .offset = OFF(default_timeout_s), .env = 1,
 	  .key = "agent.default_timeout", .def = "0", .min = 0,

@@ -134,6 +134,10 @@ static LIST_HEAD(, proc_task) proc_paused = LIST_HEAD_INITIALIZER(proc_paused);
 static unsigned long proc_serial;
 
 static void proc_on_kill_timer(evutil_socket_t, short, void *);
+/* The descriptor limits the agent was started with (task_proc_set_nofile),
+ * which tasks get unless their own limits say otherwise. */
+static uint64_t proc_nofile_soft, proc_nofile_hard;
+static int proc_nofile_known;
 static void proc_on_poll(evutil_socket_t, short, void *);
 static void proc_on_flush(evutil_socket_t, short, void *);
 
@@ -1074,6 +1078,11 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
 		rl[n].resource = RLIMIT_NOFILE;
 		rl[n].soft = rl[n].hard = l->max_open_files;
 		n++;
+	} else if (proc_nofile_known) {
+		rl[n].resource = RLIMIT_NOFILE;
+		rl[n].soft = proc_nofile_soft;
+		rl[n].hard = proc_nofile_hard;
+		n++;
 	}
 	if (l->max_file_bytes != 0) {
 		rl[n].resource = RLIMIT_FSIZE;
@@ -1305,6 +1314,18 @@ task_proc_detach_all(void)
 		st->run = NULL;		/* the record stays journaled */
 		proc_free(st);
 	}
+}
+
+/*
+ * The agent's descriptor limits before it raised its own (main.c): what
+ * tasks get.
+ */
+void
+task_proc_set_nofile(uint64_t soft, uint64_t hard)
+{
+	proc_nofile_soft = soft;
+	proc_nofile_hard = hard;
+	proc_nofile_known = 1;
 }
 
 /* SIGKILL now, whatever is left of the grace periods (second signal). */

@@ -42,12 +42,15 @@ def agent_argv(agent, args):
 
 
 def start_agent(agent, args, env=None, nofile=None, **popen):
-    """Starts the agent with ARGS, at most NOFILE descriptors if given;
-    POPEN goes to subprocess.Popen."""
+    """Starts the agent with ARGS, at most NOFILE descriptors if given (a
+    number, or a (soft, hard) pair); POPEN goes to subprocess.Popen."""
     popen.setdefault("stdin", subprocess.DEVNULL)
     if nofile is not None:
+        soft, hard = nofile if isinstance(nofile, tuple) else (nofile,
+                                                                nofile)
+
         def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         popen["preexec_fn"] = limit
     return subprocess.Popen(agent_argv(agent, args),
                             env=env if env is not None else agent_env(),

@@ -128,7 +128,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              $NODELINK_TEST_TIMEOUT_SCALE) after its request
     host-processes N         start N idle processes on the host (ended with
                              the scenario)
-    agent-nofile N           the agent started next has N descriptors at most
+    agent-nofile N[:HARD]    the agent started next has N descriptors at most
+                             (soft limit N, hard limit HARD)
     require-cgroups          skip unless the agent gives tasks cgroups
     require-root             skip unless the suite runs as root
     require-log RE WHY       skip (saying WHY) unless an agent log line so
@@ -789,7 +790,8 @@ class Scenario:
         self.out("(%d idle processes on the host)" % len(_processes()))
 
     def step_agent_nofile(self, args):
-        self.agent_nofile = int(args[0])
+        soft, _, hard = args[0].partition(":")
+        self.agent_nofile = (int(soft), int(hard or soft))
 
     def step_require_cgroups(self, args):
         try:
