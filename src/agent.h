@@ -552,6 +552,7 @@ void link_acked(struct link *);
 int link_idle(const struct link *);
 int link_connected(const struct link *);
 const char *link_server(const struct link *);
+const char *link_status_name(int);	/* a gRPC status code's name */
 size_t link_spooled(const struct link *);
 void link_close(struct link *);
 void link_free(struct link *);
@@ -791,6 +792,8 @@ int tls_check_pair(const char *, const char *, const char *, const char *,
 #define METRICS_KINDS 3		/* shell, docker, file */
 #define METRICS_OUTCOMES 5
 #define METRICS_BUCKETS 12
+#define METRICS_GRPC_CODES 17	/* OK .. UNAUTHENTICATED */
+#define METRICS_REASONS (REASON_SHUTTING_DOWN + 1)
 enum metrics_outcome {
 	OUTCOME_SUCCEEDED, OUTCOME_EXITED_NONZERO, OUTCOME_FAILED,
 	OUTCOME_CANCELLED, OUTCOME_TIMED_OUT,
@@ -808,6 +811,8 @@ struct metrics {
 	uint64_t messages_sent, messages_resent, malformed;
 	uint64_t acks, acks_unknown;
 	uint64_t input_dropped, input_refused;
+	uint64_t connect_attempts[METRICS_GRPC_CODES];	/* by status */
+	uint64_t refused[METRICS_REASONS];	/* never-started tasks */
 };
 extern struct metrics metrics;
 /* What the counters do not hold, gathered when asked. */
@@ -815,6 +820,8 @@ struct metrics_state {
 	int connected;
 	const char *server;
 	size_t running, queued, spool_bytes;
+	unsigned max_running, max_queued;	/* the capacity */
+	int draining, shutting_down;
 };
 void metrics_init(void);
 void metrics_server_message(void);

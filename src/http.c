@@ -68,6 +68,10 @@ http_state(struct metrics_state *st)
 	st->running = task_count(TASK_RUNNING);
 	st->queued = task_count(TASK_QUEUED);
 	st->spool_bytes = link_spooled(http_agent->link);
+	st->max_running = http_agent->opts->max_concurrent_tasks;
+	st->max_queued = http_agent->opts->max_queued_tasks;
+	st->draining = http_agent->draining;
+	st->shutting_down = http_agent->shutting_down;
 }
 
 static void

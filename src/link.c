@@ -131,8 +131,8 @@ static void link_busy_check(struct link *);
 static void link_on_busy(evutil_socket_t, short, void *);
 static void link_recv_next(struct link_call *);
 
-static const char *
-link_status_name(grpc_status_code code)
+const char *
+link_status_name(int code)
 {
 	static const char *const names[] = {
 		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
@@ -418,6 +418,8 @@ link_on_status(struct link_op *op, int ok)
 	if (c->connected)
 		metrics.disconnects++;
 	c->connected = 0;
+	if ((unsigned)c->status < METRICS_GRPC_CODES)
+		metrics.connect_attempts[c->status]++;
 	if (resend != 0)
 		log_debug("%zu recently sent message(s) will be sent again",
 		    resend);

@@ -199,6 +199,12 @@ metrics_render(const struct metrics_state *st)
 	    (unsigned long long)st->connected);
 	metrics_one(&b, "nodelink_agent_connects_total", "counter",
 	    "Streams to a server established.", metrics.connects);
+	metrics_help(&b, "nodelink_agent_connect_attempts_total", "counter",
+	    "Streams to a server that ended, by their gRPC status code.");
+	for (i = 0; i < METRICS_GRPC_CODES; i++)
+		metrics_line(&b, "nodelink_agent_connect_attempts_total{code=\"%s"
+		    "\"} %llu\n", link_status_name((int)i),
+		    (unsigned long long)metrics.connect_attempts[i]);
 	metrics_one(&b, "nodelink_agent_disconnects_total", "counter",
 	    "Established streams that ended.", metrics.disconnects);
 	metrics_help(&b, "nodelink_agent_last_server_message_timestamp_seconds",
@@ -243,6 +249,23 @@ metrics_render(const struct metrics_state *st)
 	    "Tasks running now.", st->running);
 	metrics_one(&b, "nodelink_agent_tasks_queued", "gauge",
 	    "Tasks waiting for a slot.", st->queued);
+	metrics_one(&b, "nodelink_agent_tasks_max_running", "gauge",
+	    "Tasks that may run at once (--max-concurrent-tasks).",
+	    st->max_running);
+	metrics_one(&b, "nodelink_agent_tasks_max_queued", "gauge",
+	    "Tasks that may wait (--max-queued-tasks).", st->max_queued);
+	metrics_help(&b, "nodelink_agent_tasks_refused_total", "counter",
+	    "Tasks answered FAILURE without running, by reason.");
+	for (i = 1; i < METRICS_REASONS; i++)
+		metrics_line(&b, "nodelink_agent_tasks_refused_total{reason=\"%s"
+		    "\"} %llu\n", fail_reason_name((enum fail_reason)i),
+		    (unsigned long long)metrics.refused[i]);
+	metrics_one(&b, "nodelink_agent_draining", "gauge",
+	    "1 from a drain's start (SIGQUIT): no new tasks are taken.",
+	    (unsigned long long)st->draining);
+	metrics_one(&b, "nodelink_agent_shutting_down", "gauge",
+	    "1 from SIGTERM (or a drain's time up): tasks are cancelled.",
+	    (unsigned long long)st->shutting_down);
 	metrics_help(&b, "nodelink_agent_output_bytes_total", "counter",
 	    "Task output bytes sent, by stream.");
 	metrics_line(&b, "nodelink_agent_output_bytes_total{stream=\"stdout\"} "

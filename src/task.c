@@ -446,6 +446,8 @@ task_fail(struct task *t, enum fail_reason why, const char *fmt, ...)
 	va_end(ap);
 	log_warn("task %s refused (%s): %s", t->id, fail_reason_name(why),
 	    reason);
+	if ((unsigned)why < METRICS_REASONS)
+		metrics.refused[why]++;
 	metrics.finished[t->kind][OUTCOME_FAILED]++;
 	memset(&f, 0, sizeof f);
 	f.status = STATUS_FAILURE;

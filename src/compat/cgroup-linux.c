@@ -129,6 +129,66 @@ cgroup_own(char *out, size_t size)
 	return -1;
 }
 
+/*
+ * Under systemd's Delegate=yes the agent starts alone in a cgroup it may
+ * write, and cgroup v2's "no internal processes" rule then forbids
+ * enabling controllers for cgroups beneath it while it is there: memory
+ * and process limits would silently become rlimits.  So when it is the
+ * only process in PARENT, it moves itself into a leaf beneath it
+ * (PARENT/agent) and enables in PARENT's cgroup.subtree_control the
+ * controllers the limits need that PARENT offers; task cgroups are then
+ * made beside its leaf.  When other processes share PARENT, nothing moves
+ * (it is not the agent's to rearrange), and the log says so.  *NOTE gets
+ * what was done, for the log.
+ */
+static void
+cgroup_delegated(const char *parent, char *note, size_t size)
+{
+	char buf[4096], path[2 * PATH_MAX], offered[256], *p, *save = NULL;
+	long pid;
+	int fd, others = 0;
+	ssize_t n;
+
+	*note = '\0';
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if ((n = cgroup_read(fd, "cgroup.procs", buf, sizeof buf)) <= 0) {
+		close(fd);
+		return;
+	}
+	for (p = strtok_r(buf, "\n", &save); p != NULL;
+	    p = strtok_r(NULL, "\n", &save))
+		if ((pid = strtol(p, NULL, 10)) > 0 && pid != (long)getpid())
+			others = 1;
+	if (others || n == sizeof buf - 1) {
+		snprintf(note, size, "; other processes share %.1024s, so the agent "
+		    "stays there and its task cgroups get no controllers of "
+		    "their own from it", parent);
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof path, "%s/agent", parent);
+	if ((mkdir(path, 0755) != 0 && errno != EEXIST) ||
+	    cgroup_write(fd, "agent/cgroup.procs", "0") != 0) {
+		snprintf(note, size, "; cannot move into %.1024s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	offered[0] = '\0';
+	if (cgroup_read(fd, "cgroup.controllers", offered,
+	    sizeof offered) < 0)
+		offered[0] = '\0';
+	if (strstr(offered, "memory") != NULL)
+		(void)cgroup_write(fd, "cgroup.subtree_control", "+memory");
+	if (strstr(offered, "pids") != NULL)
+		(void)cgroup_write(fd, "cgroup.subtree_control", "+pids");
+	offered[strcspn(offered, "\n")] = '\0';
+	snprintf(note, size, "; the agent moved itself into %.1024s (controllers "
+	    "offered: %s)", path, *offered != '\0' ? offered : "none");
+	close(fd);
+}
+
 /* Removes empty nodelink-* cgroups that agents before this one left. */
 static void
 cgroup_clean_stale(const char *parent)
@@ -205,6 +265,7 @@ int
 compat_cgroup_setup(const char *root, char **where)
 {
 	char own[PATH_MAX], parent[PATH_MAX + 64], path[2 * PATH_MAX + 128];
+	char note[PATH_MAX + 256] = "";
 	const char *hier;
 	struct stat sb;
 	int fd, error;
@@ -233,6 +294,8 @@ compat_cgroup_setup(const char *root, char **where)
 		xasprintf(where, "%s is not a cgroup v2 directory", parent);
 		return -1;
 	}
+	if (root == NULL || strcmp(root, "auto") == 0)
+		cgroup_delegated(parent, note, sizeof note);
 	cgroup_clean_stale(parent);
 	snprintf(path, sizeof path, "%s/nodelink-%ld", parent, (long)getpid());
 	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
@@ -260,10 +323,10 @@ compat_cgroup_setup(const char *root, char **where)
 		strcat(cgroup_controllers, " pids");
 	close(fd);
 	cgroup_base = xstrdup(path);
-	xasprintf(where, "%s (%s; limits:%s)", path, cgroup_has_kill ?
+	xasprintf(where, "%s (%s; limits:%s%s)", path, cgroup_has_kill ?
 	    "cgroup.kill" : "freeze and signal", *cgroup_controllers != '\0' ?
 	    cgroup_controllers : " rlimits only, no memory or pids "
-	    "controller here");
+	    "controller here", note);
 	return 0;
 }
 

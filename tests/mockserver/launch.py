@@ -41,16 +41,22 @@ def agent_argv(agent, args):
     return wrapper + [agent] + list(args)
 
 
-def start_agent(agent, args, env=None, nofile=None, **popen):
+def start_agent(agent, args, env=None, nofile=None, cgroup=None, **popen):
     """Starts the agent with ARGS, at most NOFILE descriptors if given (a
-    number, or a (soft, hard) pair); POPEN goes to subprocess.Popen."""
+    number, or a (soft, hard) pair), inside cgroup v2 directory CGROUP if
+    given; POPEN goes to subprocess.Popen."""
     popen.setdefault("stdin", subprocess.DEVNULL)
+    soft = hard = None
     if nofile is not None:
         soft, hard = nofile if isinstance(nofile, tuple) else (nofile,
                                                                 nofile)
-
+    if nofile is not None or cgroup is not None:
         def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            if soft is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            if cgroup is not None:      # started inside it, as systemd does
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write("0")
         popen["preexec_fn"] = limit
     return subprocess.Popen(agent_argv(agent, args),
                             env=env if env is not None else agent_env(),

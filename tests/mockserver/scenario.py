@@ -128,6 +128,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              $NODELINK_TEST_TIMEOUT_SCALE) after its request
     host-processes N         start N idle processes on the host (ended with
                              the scenario)
+    agent-cgroup DIR         the agent started next starts inside cgroup v2
+                             directory DIR (as systemd starts a unit)
     agent-nofile N[:HARD]    the agent started next has N descriptors at most
                              (soft limit N, hard limit HARD)
     require-cgroups          skip unless the agent gives tasks cgroups
@@ -158,6 +160,7 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
                              (default 1; at least M, default 1), for heavy
                              scenarios
     set-repeat NAME TEXT N   define ${NAME} as TEXT repeated N times
+    set-file NAME FILE       define ${NAME} as FILE's first line
     cancel-many PREFIX N     cancel PREFIX-1 .. PREFIX-N
     cancel-reply-many PREFIX N [message=RE]
 
@@ -266,13 +269,13 @@ class _Size(str):
 class Agent:
     """The agent process, its log collected line by line."""
 
-    def __init__(self, argv, env, log_path, nofile=None):
+    def __init__(self, argv, env, log_path, nofile=None, cgroup=None):
         self.lines = []
         self.stop_reading = False
         self.cond = threading.Condition()
         self.log = open(log_path, "w")
         self.proc = launch.start_agent(argv[0], argv[1:], env=env,
-                                       nofile=nofile,
+                                       nofile=nofile, cgroup=cgroup,
                                        stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -361,6 +364,7 @@ class Scenario:
         self.dialect = "design"
         self.host_procs = []
         self.agent_nofile = None
+        self.agent_cgroup = None
         self.ack_every = 0
         self.acked_count = 0
         self.mounts = []
@@ -562,7 +566,8 @@ class Scenario:
         self.agents_started += 1
         self.agent = Agent(argv, self.agent_env, os.path.join(
             self.workdir, "agent-%d.log" % self.agents_started),
-            nofile=self.agent_nofile)
+            nofile=self.agent_nofile, cgroup=self.agent_cgroup)
+        self.agent_cgroup = None
         self.vars["AGENT_PID"] = self.agent.proc.pid
         self.agent_pids.append(self.agent.proc.pid)
 
@@ -788,6 +793,9 @@ class Scenario:
                 ["sleep", "100000"], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.out("(%d idle processes on the host)" % len(_processes()))
+
+    def step_agent_cgroup(self, args):
+        self.agent_cgroup = args[0]
 
     def step_agent_nofile(self, args):
         soft, _, hard = args[0].partition(":")
@@ -1452,6 +1460,10 @@ class Scenario:
 
     def step_set(self, args):
         self.vars[args[0]] = args[1]
+
+    def step_set_file(self, args):
+        with open(self._expand(args[1])) as f:
+            self.vars[args[0]] = f.readline().rstrip("\n")
 
     def step_set_repeat(self, args):
         self.vars[args[0]] = args[1] * int(args[2])
