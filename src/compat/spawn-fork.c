@@ -432,6 +432,12 @@ spawn_through_slots(const struct compat_spawn *s, int report, int move,
 	 * task's descriptors, or the pipes would never see EOF. */
 	for (i = 0; i < SLOT_NULL; i++)
 		(void)spawn_slot_put(i, -1);
+	/* An emulator (qemu-user, as OBS, Copr and buildx builders run
+	 * tests) refuses these clone flags: vfork from now on. */
+	if (child == -1 && error == EINVAL) {
+		spawn_slots_state = -1;
+		return -2;
+	}
 	errno = error;
 	return child;
 }
