@@ -4,7 +4,7 @@
 # key in nodelink-agent.yaml(5); and both pages must render without a
 # warning (groff -ww), as `man -l' would show them.
 #
-#   tools/check-man.sh AGENT SRCDIR
+#   tools/check-man.sh AGENT DIR   (DIR holds doc/, the built pages)
 set -u
 agent=$1
 srcdir=$2
