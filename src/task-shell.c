@@ -22,6 +22,9 @@
 #include <sys/stat.h>
 #ifdef HAVE_MEMFD_CREATE
 #include <sys/mman.h>
+#ifndef MFD_CLOEXEC	/* a libc that shows it only with _GNU_SOURCE */
+#define MFD_CLOEXEC 0x0001U
+#endif
 #endif
 
 #include <errno.h>
