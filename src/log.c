@@ -48,6 +48,20 @@ static const int log_priorities[] = { 7, 6, 4, 3 };	/* sd-daemon(3) */
 static _Thread_local const char *log_trace_ids[2];
 
 /*
+ * JSON lines carry what they are about as fields of their own: the task
+ * (the argument after "task "), the process ("pid "), the server
+ * ("connecting to ", "from ").  They are found through the format string,
+ * whose conversions say where each argument is and what type it has, so
+ * a message's words are never parsed.
+ */
+struct log_fields {
+	char task_id[256];	/* JSON-escaped, or "" */
+	char server[256];
+	long long pid;		/* or -1 */
+};
+static _Thread_local const struct log_fields *log_trace_fields;
+
+/*
  * The agent token (and the one before it, after a rotation) is masked in
  * every line: gRPC's tracing prints metadata.  gRPC's threads log too, so
  * the copies are read under a lock.
@@ -200,12 +214,112 @@ log_write(const char *s, size_t len)
 	}
 }
 
+/* Whether the literal text LIT (LEN bytes) ends with SUFFIX. */
+static int
+log_ends(const char *lit, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return len >= n && memcmp(lit + len - n, suffix, n) == 0;
+}
+
+/*
+ * Walks FMT's conversions over AP (a copy), keeping in *F the arguments
+ * that name a task, a pid or a server.  Stops at a conversion it does not
+ * know, having taken nothing it cannot be sure of.
+ */
+static void
+log_find_fields(const char *fmt, va_list ap, struct log_fields *f)
+{
+	const char *p, *lit = fmt, *s;
+	size_t litlen;
+	int longs, size_t_arg, is_int;
+	long long v;
+
+	f->task_id[0] = f->server[0] = '\0';
+	f->pid = -1;
+	for (p = fmt; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == '%') {
+			p++;
+			continue;
+		}
+		litlen = (size_t)(p - lit);	/* the text before it */
+		s = NULL;
+		v = 0;
+		is_int = longs = size_t_arg = 0;
+		for (p++; strchr("-+ #0123456789.*", *p) != NULL; p++)
+			if (*p == '*')
+				(void)va_arg(ap, int);	/* a width */
+		for (; *p == 'l' || *p == 'z' || *p == 'h'; p++) {
+			longs += *p == 'l';
+			size_t_arg |= *p == 'z';
+		}
+		switch (*p) {
+		case 's':
+			s = va_arg(ap, const char *);
+			break;
+		case 'd': case 'i': case 'u': case 'x': case 'c': case 'o':
+			is_int = 1;
+			if (size_t_arg)
+				v = (long long)va_arg(ap, size_t);
+			else if (longs >= 2)
+				v = va_arg(ap, long long);
+			else if (longs == 1)
+				v = va_arg(ap, long);
+			else
+				v = va_arg(ap, int);
+			break;
+		case 'f': case 'g': case 'e':
+			(void)va_arg(ap, double);
+			break;
+		case 'p':
+			(void)va_arg(ap, void *);
+			break;
+		default:
+			return;		/* unknown: stop here */
+		}
+		if (s != NULL && f->task_id[0] == '\0' &&
+		    log_ends(lit, litlen, "task "))
+			vis_escape(f->task_id, sizeof f->task_id, s, strlen(s),
+			    VIS_JSON);
+		else if (s != NULL && f->server[0] == '\0' &&
+		    (log_ends(lit, litlen, "connecting to ") ||
+		    log_ends(lit, litlen, "receiving tasks from ")))
+			vis_escape(f->server, sizeof f->server, s, strlen(s),
+			    VIS_JSON);
+		else if (is_int && f->pid < 0 && log_ends(lit, litlen, "pid "))
+			f->pid = v;
+		lit = p + 1;
+	}
+}
+
+/* F's fields as `,"name":value' pairs (none for what is absent). */
+static void
+log_fields_json(const struct log_fields *f, char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (f->task_id[0] != '\0')
+		n += (size_t)snprintf(out + n, size - n, ",\"task_id\":\"%s\"",
+		    f->task_id);
+	if (f->pid >= 0 && n < size)
+		n += (size_t)snprintf(out + n, size - n, ",\"pid\":%lld",
+		    f->pid);
+	if (f->server[0] != '\0' && n < size)
+		snprintf(out + n, size - n, ",\"server\":\"%s\"", f->server);
+}
+
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX], pri[8] = "";
-	char line[LOG_ESC_MAX + 128];	/* <= 4096 */
+	char line[LOG_ESC_MAX + 128 + 640], extra[640] = "";
+	struct log_fields fields;
 	struct timeval tv;
+	va_list copy;
 	struct tm tm;
 	time_t secs;
 	size_t len;
@@ -213,6 +327,17 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 
 	if ((int)level < log_level)
 		return;
+	if (log_json) {
+		if (log_trace_fields != NULL)
+			fields = *log_trace_fields;
+		else {
+			va_copy(copy, ap);
+			log_find_fields(fmt, copy, &fields);
+			va_end(copy);
+		}
+		log_fields_json(&fields, extra, sizeof extra);
+		log_mask(extra, &(size_t){ strlen(extra) });
+	}
 	gettimeofday(&tv, NULL);
 	secs = tv.tv_sec;
 	gmtime_r(&secs, &tm);
@@ -233,13 +358,13 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	else if (log_json && log_trace_ids[0] != NULL)
 		n = snprintf(line, sizeof line, "%s{\"time\":\"%s.%03dZ\","
 		    "\"level\":\"%s\",\"msg\":\"%s\",\"trace_id\":\"%s\","
-		    "\"span_id\":\"%s\"}\n", pri, stamp, (int)(tv.tv_usec / 1000),
-		    log_lower_names[level], esc, log_trace_ids[0],
-		    log_trace_ids[1]);
+		    "\"span_id\":\"%s\"%s}\n", pri, stamp, (int)(tv.tv_usec /
+		    1000), log_lower_names[level], esc, log_trace_ids[0],
+		    log_trace_ids[1], extra);
 	else if (log_json)
 		n = snprintf(line, sizeof line, "%s{\"time\":\"%s.%03dZ\","
-		    "\"level\":\"%s\",\"msg\":\"%s\"}\n", pri, stamp,
-		    (int)(tv.tv_usec / 1000), log_lower_names[level], esc);
+		    "\"level\":\"%s\",\"msg\":\"%s\"%s}\n", pri, stamp,
+		    (int)(tv.tv_usec / 1000), log_lower_names[level], esc, extra);
 	else
 		n = snprintf(line, sizeof line, "%s.%03dZ %s %s\n", stamp,
 		    (int)(tv.tv_usec / 1000), log_names[level], esc);
@@ -258,6 +383,7 @@ void
 log_trace(enum log_level level, const char *trace_id, const char *span_id,
     const char *fmt, ...)
 {
+	struct log_fields fields;
 	char msg[LOG_MSG_MAX];
 	va_list ap;
 
@@ -265,10 +391,15 @@ log_trace(enum log_level level, const char *trace_id, const char *span_id,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (log_json) {
+		va_start(ap, fmt);
+		log_find_fields(fmt, ap, &fields);
+		va_end(ap);
 		log_trace_ids[0] = trace_id;
 		log_trace_ids[1] = span_id;
+		log_trace_fields = &fields;
 		log_msg(level, "%s", msg);
 		log_trace_ids[0] = log_trace_ids[1] = NULL;
+		log_trace_fields = NULL;
 		return;
 	}
 	log_msg(level, "%s trace_id=%s span_id=%s", msg, trace_id, span_id);
