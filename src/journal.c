@@ -239,7 +239,7 @@ journal_sync_main(void *arg)
 			    --j->n_sync_old * sizeof *j->sync_old);
 			pthread_mutex_unlock(&j->sync_lock);
 			if (old.sync)
-				(void)fdatasync(old.fd);
+				(void)compat_datasync(old.fd);
 			close(old.fd);
 			pthread_mutex_lock(&j->sync_lock);
 			continue;
@@ -261,7 +261,7 @@ journal_sync_main(void *arg)
 		pthread_mutex_unlock(&j->sync_lock);
 		/* (A replaced segment's descriptor is closed only by this
 		 * thread, later: FD stays valid.) */
-		if (fd != -1 && fdatasync(fd) != 0)
+		if (fd != -1 && compat_datasync(fd) != 0)
 			log_warn("%s: cannot sync %s: %s", j->what, j->dir,
 			    strerror(errno));
 		pthread_mutex_lock(&j->sync_lock);
@@ -1056,7 +1056,7 @@ journal_write_main(void *arg)
 				 * a new segment for what follows. */
 				if (ftruncate(op->fd, (off_t)op->at) != 0)
 					op->error = errno;
-			} else if (op->durable && fdatasync(op->fd) != 0)
+			} else if (op->durable && compat_datasync(op->fd) != 0)
 				log_warn("%s: cannot sync %s: %s", j->what,
 				    j->dir, strerror(errno));
 		}

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,14 @@ notify_systemd(const char *state)
 	if (path[0] == '@')
 		sun.sun_path[0] = '\0';
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+#ifdef SOCK_CLOEXEC
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
+#else	/* macOS: no SOCK_CLOEXEC (the loop is one thread: no race) */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM, 0)) == -1)
+		return;
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
 	if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sun,
 	    len) == -1)
 		log_debug("cannot notify systemd: %s", strerror(errno));

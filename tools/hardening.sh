@@ -5,8 +5,10 @@
 #   clang-sanitizers  clang, -Wall -Wextra -Werror, AddressSanitizer and
 #                     UndefinedBehaviorSanitizer: the whole suite
 #   fallbacks         every platform shim forced onto its fallback
-#                     (fork+exec, pipe+fcntl, close loop,
-#                     no process tree): the whole suite, memory-only
+#                     (fork+exec, pipe+fcntl, close loop, fsync, a
+#                     temporary file for long commands, no process
+#                     tree, the agent's own list and tree macros, as on
+#                     macOS): the whole suite, memory-only
 #                     (no state directory but where a scenario names one)
 #   valgrind          the unit tests under memcheck
 #   fuzz              each libFuzzer target for FUZZ_SECONDS (60), then
@@ -43,8 +45,10 @@ clang_sanitizers() {
 fallbacks() {
   unpack fallbacks && cd "$top/fallbacks" &&
     ./configure -q --enable-werror --disable-process-tree \
+      --with-own-list-macros \
       ac_cv_func_posix_spawn=no ac_cv_func_pipe2=no ac_cv_func_closefrom=no \
-      ac_cv_func_close_range=no &&
+      ac_cv_func_close_range=no ac_cv_func_fdatasync=no \
+      ac_cv_func_memfd_create=no &&
     make -j"$jobs" >/dev/null && ./nodelink-agent --version | tail -n 1 &&
     NODELINK_TEST_MEMORY_ONLY=1 make -j"$jobs" check
 }

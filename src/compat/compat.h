@@ -95,6 +95,7 @@ unsigned char compat_pty_eof_char(int);
 
 /* monotime.c: milliseconds from a clock that never goes back. */
 uint64_t compat_monotime_ms(void);
+int compat_datasync(int);	/* datasync.c */
 
 /* features.c: which way each shim went, for --version and the tests. */
 const char *compat_features(void);
