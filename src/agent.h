@@ -37,8 +37,12 @@
  *   http.c        /healthz, /readyz, /metrics on the loop
  *   tls.c         the agent's TLS certificate and key, checked at start
  *   reload.c      SIGHUP: the settings read again, the live ones applied
- *   notify.c      systemd's readiness protocol (no libsystemd)
- *   compat/       platform shims behind named functions
+ *   notify.c      systemd's readiness protocol, watchdog, status
+ *                 (no libsystemd)
+ *   compat/       platform shims behind named functions (datasync.c:
+ *                 "on the disk" per system; rbtree.c with tree-own.h and
+ *                 queue-own.h: list and tree macros where the system and
+ *                 libbsd have none)
  */
 
 #ifndef NODELINK_AGENT_H
