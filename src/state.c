@@ -983,6 +983,8 @@ struct rtask {
 	uint64_t max_seq, acked;
 	int final;		/* its final message is journaled */
 	int started;		/* a START record */
+	int left;		/* running when the previous agent died */
+	int killed;		/* ... and something of it was still there */
 	struct srun run;	/* ... its fields */
 	struct msg *final_msg;
 	struct msg *stored;	/* its final, found only in finished/ */
@@ -1234,7 +1236,9 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 	struct task *t;
 	struct msg *m;
 	char *cause, **markers = NULL;
-	size_t n_left = 0, n_markers = 0, n_sent = 0;
+	struct rtask **owners = NULL;
+	int *hits;
+	size_t n_left = 0, n_markers = 0, n_sent = 0, i;
 
 	if (state_journal == NULL)
 		return;
@@ -1267,21 +1271,38 @@ state_recover(struct agent *a, void (*send)(struct agent *, struct msg *))
 		if (!rt->started || rt->final)
 			continue;
 		n_left++;
-		log_warn("task %s was running (%s %lld) when the previous "
-		    "agent stopped: %s; reported as AGENT_RESTARTED", rt->id,
-		    rt->run.pid > 0 ? "pid" : "a transfer, no process",
-		    (long long)rt->run.pid, state_kill_leftover(a, rt) ?
-		    "its processes are killed" : "none of its processes is "
-		    "left");
-		if (*rt->run.cgroup == '\0' && *rt->run.marker != '\0') {
+		rt->left = 1;
+		rt->killed = state_kill_leftover(a, rt);
+		/* Without its cgroup, what carries its marker: the
+		 * escapees of its process group (a container's removal
+		 * ends no process of the host). */
+		if (*rt->run.marker != '\0' && (*rt->run.cgroup == '\0' ||
+		    !compat_cgroup_ours(rt->run.cgroup))) {
 			markers = xreallocarray(markers, n_markers + 1,
 			    sizeof *markers);
+			owners = xreallocarray(owners, n_markers + 1,
+			    sizeof *owners);
+			owners[n_markers] = rt;
 			markers[n_markers++] = rt->run.marker;
 		}
 	}
-	if (n_markers != 0)
-		compat_proc_kill_marked(PROC_MARKER, markers, n_markers);
+	if (n_markers != 0) {
+		hits = xcalloc(n_markers, sizeof *hits);
+		compat_proc_kill_marked(PROC_MARKER, markers, n_markers, hits);
+		for (i = 0; i < n_markers; i++)
+			owners[i]->killed |= hits[i];
+		free(hits);
+	}
 	free(markers);
+	free(owners);
+	RB_FOREACH(rt, rtask_tree, &rp.tasks)
+		if (rt->left)
+			log_warn("task %s was running (%s %lld) when the "
+			    "previous agent stopped: %s; reported as "
+			    "AGENT_RESTARTED", rt->id, rt->run.pid > 0 ? "pid" :
+			    "a transfer, no process", (long long)rt->run.pid,
+			    rt->killed ? "its processes are killed" : "none of "
+			    "its processes is left");
 
 	/* What the server has not acknowledged goes again, as it was. */
 	while ((rm = TAILQ_FIRST(&rp.msgs)) != NULL) {

@@ -86,7 +86,7 @@ ssize_t compat_proctree_children(pid_t **);
 void compat_proctree_descendants(pid_t, pid_t **, size_t *, size_t *);
 const char *compat_proc_getenv(pid_t, const char *);
 int compat_proc_starttime(pid_t, uint64_t *);
-void compat_proc_kill_marked(const char *, char *const *, size_t);
+void compat_proc_kill_marked(const char *, char *const *, size_t, int *);
 
 /* pty.c: a pseudo-terminal for a task. */
 int compat_openpty(int *, int *, unsigned, unsigned);

@@ -216,10 +216,12 @@ compat_proc_starttime(pid_t pid, uint64_t *start)
 /*
  * SIGKILL to every process whose environment holds NAME=VALUE for one of
  * the N VALUES: the processes of tasks a previous agent left, found by
- * the marker each of them carries (at start only: it reads all of /proc).
+ * the marker each of them carries (at start only: it reads all of /proc);
+ * KILLED[i] is set when a process carrying VALUES[i] was killed.
  */
 void
-compat_proc_kill_marked(const char *name, char *const *values, size_t n)
+compat_proc_kill_marked(const char *name, char *const *values, size_t n,
+    int *killed)
 {
 	char key[128];
 	const char *v;
@@ -241,7 +243,8 @@ compat_proc_kill_marked(const char *name, char *const *values, size_t n)
 			if (strcmp(v, values[i]) == 0) {
 				log_info("killing process %ld of a task of the "
 				    "previous agent (%s)", pid, values[i]);
-				kill((pid_t)pid, SIGKILL);
+				if (kill((pid_t)pid, SIGKILL) == 0)
+					killed[i] = 1;
 				break;
 			}
 		}

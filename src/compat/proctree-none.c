@@ -54,9 +54,11 @@ compat_proc_starttime(pid_t pid, uint64_t *start)
 }
 
 void
-compat_proc_kill_marked(const char *name, char *const *values, size_t n)
+compat_proc_kill_marked(const char *name, char *const *values, size_t n,
+    int *killed)
 {
 	(void)name;
 	(void)values;
 	(void)n;
+	(void)killed;
 }
