@@ -130,8 +130,12 @@ buf_read_regular(struct buf *b, const char *path, int flags, size_t max,
 		    (flags & O_NOFOLLOW) ? "a symbolic link" : strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > max) {
+	if (fstat(fd, &st) != 0) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
 		xasprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
 		    "not a regular file" : "too large");
 		close(fd);

@@ -82,6 +82,8 @@
 #define JOURNAL_AHEAD_MIN (32 * 1024)
 /* A record longer than this is not one: the length is garbage. */
 #define JOURNAL_RECORD_MAX (64 * 1024 * 1024)
+/* Bytes a resync past a corrupt record may checksum, at most. */
+#define JOURNAL_RESYNC_BUDGET (256 * 1024 * 1024)
 
 struct jseg {
 	RB_ENTRY(jseg) entry;
@@ -520,10 +522,46 @@ journal_record_at(const unsigned char *data, size_t left, uint32_t *len)
 }
 
 /*
+ * True if intact records run from OFF to exactly the end of DATA (LEN
+ * bytes), checksumming at most *BUDGET bytes on the way (it is spent).
+ */
+static int
+journal_chains_to_end(const unsigned char *data, size_t len, size_t off,
+    uint64_t *budget)
+{
+	uint32_t rlen;
+
+	while (off < len) {
+		if (len - off < JOURNAL_HEADER + 1)
+			return 0;
+		rlen = get32(data + off);
+		if (rlen == 0 || rlen > len - off - JOURNAL_HEADER ||
+		    rlen > *budget)
+			return 0;
+		*budget -= rlen;
+		if (!journal_record_at(data + off, len - off, &rlen))
+			return 0;
+		off += JOURNAL_HEADER + rlen;
+	}
+	return off == len;
+}
+
+/*
  * Reads one segment's records into FN, in order.  A record that is torn
  * or corrupt is skipped up to the next intact record (a bad sector or a
  * flipped bit costs that record only, not the tasks recorded after it);
  * with none after it, it is a torn end and the file is cut there.
+ *
+ * A task's output is journaled verbatim, and a record it printed (with a
+ * valid checksum) must never be taken for one of the agent's.  So a bad
+ * record whose length is plausible (a flipped bit in its data, the
+ * common case) is skipped whole, by its length, and nothing inside it is
+ * looked at.  Only a garbage length makes the reading search for the
+ * next place where intact records run to exactly the end of the file;
+ * that search is bounded (JOURNAL_RESYNC_BUDGET bytes checksummed), so
+ * that output built to look like lengths cannot stall the start.  (What
+ * remains: a length garbled by the disk that happens to point at a record
+ * a task printed.)
  */
 static void
 journal_read_segment(struct journal *j, struct jseg *s,
@@ -534,7 +572,8 @@ journal_read_segment(struct journal *j, struct jseg *s,
 	struct jrec r;
 	struct buf b;
 	char path[4096], *cause;
-	uint64_t off = 0, bad;
+	uint64_t off = 0, bad, budget;
+	int found;
 	uint32_t len;
 
 	journal_path(j, s->id, path, sizeof path);
@@ -554,11 +593,28 @@ journal_read_segment(struct journal *j, struct jseg *s,
 	while (off < b.len) {
 		p = data + off;
 		if (!journal_record_at(p, b.len - off, &len)) {
-			for (bad = off + 1; bad < b.len; bad++)
-				if (journal_record_at(data + bad, b.len - bad,
-				    &len))
-					break;
-			if (bad < b.len) {
+			budget = JOURNAL_RESYNC_BUDGET;
+			len = b.len - off >= JOURNAL_HEADER ? get32(p) : 0;
+			/* Its length plausible (a flipped bit in its data):
+			 * it alone is skipped, and nothing inside it is ever
+			 * read as a record. */
+			found = len != 0 && len <= JOURNAL_RECORD_MAX &&
+			    len <= b.len - off - JOURNAL_HEADER &&
+			    journal_chains_to_end(data, b.len, off +
+			    JOURNAL_HEADER + len, &budget);
+			if (found)
+				bad = off + JOURNAL_HEADER + len;
+			/* Its length garbage: the next place where intact
+			 * records run to the end. */
+			else
+				for (bad = off + 1; bad < b.len && budget != 0;
+				    bad++)
+					if (journal_chains_to_end(data, b.len,
+					    bad, &budget)) {
+						found = 1;
+						break;
+					}
+			if (found) {
 				log_warn("%s: %s: a corrupt record at offset "
 				    "%llu: %llu bytes skipped, reading on at "
 				    "the next intact record", j->what, path,

@@ -316,13 +316,13 @@ void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char stamp[32], msg[LOG_MSG_MAX], esc[LOG_ESC_MAX], pri[8] = "";
-	char line[LOG_ESC_MAX + 128 + 640], extra[640] = "";
+	char line[LOG_ESC_MAX + 128], extra[640] = "";	/* line <= 4096 */
 	struct log_fields fields;
 	struct timeval tv;
 	va_list copy;
 	struct tm tm;
 	time_t secs;
-	size_t len;
+	size_t len, room;
 	int n, saved = errno;
 
 	if ((int)level < log_level)
@@ -347,8 +347,12 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
 	msg[len] = '\0';
 	log_mask(msg, &len);
-	vis_escape(esc, sizeof esc, msg, len, log_json ? VIS_JSON : 0);
-	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < sizeof esc)
+	/* A line stays within PIPE_BUF (one write, never interleaved with
+	 * another thread's): the message gives way to the fields and the
+	 * priority. */
+	room = sizeof esc - strlen(extra) - sizeof pri;
+	vis_escape(esc, room, msg, len, log_json ? VIS_JSON : 0);
+	if ((size_t)n >= sizeof msg && strlen(esc) + 4 < room)
 		strcat(esc, "...");
 	if (log_journald)
 		snprintf(pri, sizeof pri, "<%d>", log_priorities[level]);

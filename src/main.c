@@ -232,7 +232,9 @@ main_on_drain(evutil_socket_t sig, short events, void *arg)
 		return;
 	}
 	a->draining = 1;
-	notify_systemd("STOPPING=1");
+	/* Not STOPPING=1: systemd would then arm TimeoutStopSec= and kill
+	 * the drain, tasks and all, when it runs out.  The status says it;
+	 * the exit at the end is a clean stop. */
 	notify_status();
 	log_info("SIGQUIT received: draining: %zu running and %zu queued "
 	    "task(s) finish, no new ones are taken%s", task_count(TASK_RUNNING),
@@ -276,9 +278,9 @@ main_raise_nofile(void)
 		return;
 	/* Tasks get the limits the agent was started with, not the raised
 	 * one: programs using select() break above 1,024. */
-	task_proc_set_nofile((uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max);
 	if (rl.rlim_cur == rl.rlim_max)
 		return;
+	task_proc_set_nofile((uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max);
 	was = rl.rlim_cur;
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,154 @@ rules_free(struct rules *rs)
 }
 
 /*
+ * How big a pattern becomes once compiled, roughly: the C library's
+ * regcomp() copies a repeated part once per repetition, so that "a{255}"
+ * nested three deep, or a hundred "+" in a row, takes gigabytes and time
+ * before it fails.  A rule is a few words and a class or two: one whose
+ * estimate passes POLICY_RE_WEIGHT_MAX, whose groups nest deeper than
+ * POLICY_RE_DEPTH_MAX, or that repeats a repetition (undefined in POSIX
+ * EREs) is refused with a clear error instead.
+ */
+#define POLICY_RE_WEIGHT_MAX 100000
+#define POLICY_RE_DEPTH_MAX 16
+#define POLICY_RE_LEN_MAX 4096
+
+struct re_scan {
+	const char *p;
+	int depth;
+	const char *why;	/* set when refused */
+};
+
+static uint64_t policy_re_seq(struct re_scan *);
+
+/* An interval's upper bound ({m}, {m,}, {m,n}), P after the '{'. */
+static uint64_t
+policy_re_interval(struct re_scan *s)
+{
+	uint64_t lo = 0, hi;
+	int comma = 0;
+
+	while (*s->p >= '0' && *s->p <= '9' && lo < 100000)
+		lo = lo * 10 + (uint64_t)(*s->p++ - '0');
+	hi = lo;
+	if (*s->p == ',') {
+		comma = 1;
+		s->p++;
+		if (*s->p >= '0' && *s->p <= '9')
+			for (hi = 0; *s->p >= '0' && *s->p <= '9' &&
+			    hi < 100000; s->p++)
+				hi = hi * 10 + (uint64_t)(*s->p - '0');
+	}
+	if (*s->p == '}')
+		s->p++;
+	return comma && hi == lo ? lo + 1 : hi + 1;
+}
+
+/* One atom and its repetitions; its weight. */
+static uint64_t
+policy_re_piece(struct re_scan *s)
+{
+	uint64_t w = 1, times;
+	int repeated = 0;
+
+	switch (*s->p) {
+	case '(':
+		s->p++;
+		if (++s->depth > POLICY_RE_DEPTH_MAX) {
+			s->why = "its groups nest too deep";
+			return 0;
+		}
+		w = policy_re_seq(s);
+		s->depth--;
+		if (*s->p == ')')
+			s->p++;
+		break;
+	case '[':
+		/* A bracket expression: "]" first is a member. */
+		s->p++;
+		if (*s->p == '^')
+			s->p++;
+		if (*s->p == ']')
+			s->p++;
+		while (*s->p != '\0' && *s->p != ']') {
+			if (*s->p == '[' && (s->p[1] == ':' || s->p[1] == '.' ||
+			    s->p[1] == '=')) {
+				char end = s->p[1];
+
+				for (s->p += 2; *s->p != '\0' && !(*s->p == end &&
+				    s->p[1] == ']'); s->p++)
+					;
+				if (*s->p != '\0')
+					s->p++;
+			}
+			if (*s->p != '\0')
+				s->p++;
+		}
+		if (*s->p == ']')
+			s->p++;
+		break;
+	case '\\':
+		s->p += s->p[1] != '\0' ? 2 : 1;
+		break;
+	default:
+		s->p++;
+		break;
+	}
+	while (s->why == NULL && (*s->p == '*' || *s->p == '+' ||
+	    *s->p == '?' || (*s->p == '{' && s->p[1] >= '0' &&
+	    s->p[1] <= '9'))) {
+		if (repeated++) {
+			s->why = "it repeats a repetition";
+			return 0;
+		}
+		times = *s->p == '{' ? (s->p++, policy_re_interval(s)) :
+		    (s->p++, 2);
+		w *= times;
+		if (w > POLICY_RE_WEIGHT_MAX) {
+			s->why = "it repeats too much";
+			return 0;
+		}
+	}
+	return w;
+}
+
+/* A sequence of pieces and alternatives, up to ')' or the end. */
+static uint64_t
+policy_re_seq(struct re_scan *s)
+{
+	uint64_t w = 0;
+
+	while (s->why == NULL && *s->p != '\0' && *s->p != ')') {
+		if (*s->p == '|') {
+			s->p++;
+			continue;
+		}
+		w += policy_re_piece(s);
+		if (w > POLICY_RE_WEIGHT_MAX && s->why == NULL)
+			s->why = "it repeats too much";
+	}
+	return w;
+}
+
+/* NULL if PATTERN may be compiled, else why not. */
+static const char *
+policy_re_too_costly(const char *pattern)
+{
+	struct re_scan s;
+
+	if (strlen(pattern) > POLICY_RE_LEN_MAX)
+		return "it is too long";
+	memset(&s, 0, sizeof s);
+	s.p = pattern;
+	while (s.why == NULL && *s.p != '\0') {
+		(void)policy_re_seq(&s);
+		if (*s.p == ')')
+			s.p++;		/* unbalanced: regcomp says so */
+	}
+	return s.why;
+}
+
+/*
  * Compiles the N patterns (with their LINES in FILE, or none) of the
  * setting NAME.  Returns the rules, or NULL with *cause set to one line
  * per pattern that does not compile.
@@ -74,8 +223,9 @@ rules_compile(const char *name, char *const *patterns,
 	struct rule *r;
 	struct buf errs;
 	char msg[256], *shown, *line;
+	const char *costly;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	rs = xcalloc(1, sizeof *rs);
 	rs->name = xstrdup(name);
@@ -83,8 +233,12 @@ rules_compile(const char *name, char *const *patterns,
 	buf_init(&errs);
 	for (i = 0; i < n; i++) {
 		r = &rs->v[rs->n];
-		if ((rc = regcomp(&r->re, patterns[i], REG_EXTENDED)) != 0) {
-			regerror(rc, &r->re, msg, sizeof msg);
+		if ((costly = policy_re_too_costly(patterns[i])) != NULL)
+			snprintf(msg, sizeof msg, "%s", costly);
+		if (costly != NULL ||
+		    (rc = regcomp(&r->re, patterns[i], REG_EXTENDED)) != 0) {
+			if (costly == NULL)
+				regerror(rc, &r->re, msg, sizeof msg);
 			shown = vis_strdup(patterns[i], strlen(patterns[i]),
 			    120);
 			if (file != NULL && lines != NULL)

@@ -460,7 +460,7 @@ state_write_start(struct srun *r)
 void
 state_seq_use(struct srun *r, uint64_t seq)
 {
-	uint64_t old;
+	uint64_t seg, held;
 	struct buf b;
 
 	if (r == NULL || seq <= r->reserved || state_journal == NULL)
@@ -468,7 +468,6 @@ state_seq_use(struct srun *r, uint64_t seq)
 	r->block = r->block * 2 > STATE_SEQ_BLOCK_MAX ? STATE_SEQ_BLOCK_MAX :
 	    r->block * 2;
 	r->reserved = seq + r->block;
-	old = r->seg;
 	buf_init(&b);
 	enc_str(&b, r->id);
 	enc_str(&b, r->reply_id);
@@ -481,10 +480,16 @@ state_seq_use(struct srun *r, uint64_t seq)
 	enc_str(&b, r->tmpfile);
 	enc_u64(&b, r->reserved);
 	enc_str(&b, r->container);
-	r->seg = journal_append_durable(state_journal, SREC_START, b.data,
+	seg = journal_append_durable(state_journal, SREC_START, b.data,
 	    b.len);
 	buf_free(&b);
-	journal_release(state_journal, old);
+	if (seg == 0)
+		return;		/* failing: written anew when it recovers */
+	/* (The append may have begun a segment, whose rotate hook wrote
+	 * this record anew and moved r->seg: release what r holds now.) */
+	held = r->seg;
+	r->seg = seg;
+	journal_release(state_journal, held);
 }
 
 /*

@@ -142,8 +142,10 @@ file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
 	f.text = text;
 	metrics_task_finished(TASK_KIND_FILE, ft->cancelled ? OUTCOME_CANCELLED
 	    : why == REASON_TIMED_OUT ? OUTCOME_TIMED_OUT : OUTCOME_FAILED, 0);
-	file_free(ft);
+	/* The final first: its seq is kept to the task's reservation while
+	 * its START record is still there (state.c). */
 	task_send_final(t, &f);
+	file_free(ft);
 	free(text);
 }
 
@@ -166,8 +168,8 @@ file_done(struct file_task *ft, uint64_t size)
 	    ft->upload ? "upload" : "download", (unsigned long long)(ft->upload
 	    ? size : ft->end - ft->start), hex);
 	metrics_task_finished(TASK_KIND_FILE, OUTCOME_SUCCEEDED, 0);
+	task_send_file(t, &r, 1);	/* before the START record goes */
 	file_free(ft);
-	task_send_file(t, &r, 1);
 }
 
 /* Cancel (or the agent stopping): nothing is left behind. */

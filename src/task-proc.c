@@ -882,7 +882,8 @@ proc_input(void *arg, const struct request *req)
 	/* Input the task does not read is bounded: past the bound the
 	 * task ends (never a silent hole in its stdin).  A chunk of any
 	 * size the link accepts is taken while the bound allows. */
-	if (st->in_queue.len + req->input_len + (req->input_eof ? 1 : 0) >
+	if (st->in_queue.len + req->input_len + (req->input_eof &&
+	    st->tty_fd != -1 ? 1 : 0) >
 	    st->agent->opts->max_task_input) {
 		metrics.input_refused++;
 		if (st->limit_hit == NULL) {

@@ -95,6 +95,31 @@ test_bad_rules(void)
 	g_assert_nonnull(strstr(cause, "\nf.yaml:5: policy.deny rule 3 "
 	    "'[z-a]'"));
 	free(cause);
+	/* Rules whose compiled form would take gigabytes (the C library
+	 * copies what is repeated) are refused before regcomp sees them;
+	 * ordinary ones compile. */
+	{
+		char *costly[] = { (char *)"a+++++++++++++++++++++++++++++++",
+		    (char *)"((a{255}){255}){255}",
+		    (char *)"(((((((((((((((((a)))))))))))))))))" };
+		char *fine[] = { (char *)"echo [a-z, ]+",
+		    (char *)"ls( -[a-z]+)?( /[a-z/]*)?", (char *)"a{1,2}",
+		    (char *)"x[[:alpha:]]{3}|y(z|w)*", (char *)"[]a]+" };
+		struct rules *rs;
+		size_t i;
+
+		for (i = 0; i < 3; i++) {
+			g_assert_null(rules_compile("policy.allow", &costly[i],
+			    NULL, 1, NULL, &cause));
+			g_assert_nonnull(strstr(cause, "it repeats") != NULL ?
+			    cause : strstr(cause, "nest too deep"));
+			free(cause);
+			cause = NULL;
+		}
+		g_assert_nonnull(rs = rules_compile("policy.allow", fine,
+		    NULL, 5, NULL, &cause));
+		rules_free(rs);
+	}
 }
 
 static void

@@ -85,6 +85,54 @@ replay(struct event_base *base, const char *dir)
 	return s;
 }
 
+/*
+ * A record whose payload holds, at its end, a whole record with a valid
+ * checksum (as a task's output could), then a bad sector in the outer
+ * record: it is skipped whole, and the inner one is never read.
+ */
+static void
+test_journal_forged_in_torn(struct event_base *base, const char *dir)
+{
+	unsigned char inner[64], outer[200];
+	struct iovec_c iov[1];
+	struct journal *j;
+	struct seen s;
+	char *cause = NULL, path[512];
+	uint32_t crc;
+	FILE *f;
+
+	j = journal_open(base, dir, "journal", 1 << 20, &cause);
+	g_assert_nonnull(j);
+	g_assert_cmpint(journal_replay(j, count, &(struct seen){ 0, 0, j },
+	    &cause), ==, 0);
+	append_n(j, 0, 3);
+	/* The forged record: type 9, 4 bytes; then an outer record whose
+	 * payload ends with it. */
+	memset(inner, 0, sizeof inner);
+	inner[0] = 5;			/* length: type + 4 */
+	inner[8] = 9;
+	memcpy(inner + 9, "evil", 4);
+	crc = crc32c(0, inner + 8, 5);
+	inner[4] = (unsigned char)crc;
+	inner[5] = (unsigned char)(crc >> 8);
+	inner[6] = (unsigned char)(crc >> 16);
+	inner[7] = (unsigned char)(crc >> 24);
+	memset(outer, 'x', sizeof outer);
+	memcpy(outer + sizeof outer - 13, inner, 13);
+	iov[0].base = outer;
+	iov[0].len = sizeof outer;
+	journal_append(j, 1, iov, 1, 1, 0, NULL);
+	journal_close(j);
+	/* A bad sector in the outer record's data: its checksum fails. */
+	snprintf(path, sizeof path, "%s/%016llx.seg", dir, 1ULL);
+	g_assert_nonnull(f = fopen(path, "r+b"));
+	g_assert_cmpint(fseek(f, 3 * 13 + 20, SEEK_SET), ==, 0);
+	fputc('y', f);
+	fclose(f);
+	s = replay(base, dir);
+	g_assert_cmpint(s.n, ==, 3);	/* the three, not the forged one */
+}
+
 static void
 test_journal_torn_and_corrupt(void)
 {
@@ -118,14 +166,23 @@ test_journal_torn_and_corrupt(void)
 	g_assert_cmpint(s.n, ==, 98);
 	g_assert_cmpint(s.last, ==, 98);
 
-	/* The first record's length garbled: the rest is found all the
-	 * same. */
+	/* The first record's length garbled too: reading goes on only where
+	 * intact records run to the end of the file (a record that a task
+	 * printed inside a torn one must not be taken for the agent's), so
+	 * with two bad spots what lies between them is lost as well. */
 	snprintf(cmd, sizeof cmd, "printf '\\377\\377' | dd of=%s bs=1 "
 	    "seek=0 conv=notrunc status=none", path);
 	g_assert_cmpint(system(cmd), ==, 0);
 	s = replay(base, dir);
-	g_assert_cmpint(s.n, ==, 97);
+	g_assert_cmpint(s.n, ==, 48);
 	g_assert_cmpint(s.last, ==, 98);
+
+	/* A record a task printed inside a record gone bad (its output is
+	 * journaled verbatim): skipped with it, never read as the agent's
+	 * own. */
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	test_journal_forged_in_torn(base, dir);
 
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	g_assert_cmpint(system(cmd), ==, 0);
