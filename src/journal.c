@@ -183,7 +183,6 @@ struct journal {
 	struct event *retry_timer;
 	void (*rotated)(void *);	/* a new segment began */
 	void *rotated_arg;
-	int durable_next;		/* the next record queued is durable */
 	uint64_t syncs;
 };
 
@@ -509,16 +508,34 @@ get32(const unsigned char *p)
 	    (uint32_t)p[3] << 24;
 }
 
-/* True if a whole, intact record starts at DATA (LEFT bytes on). */
-static int
-journal_record_at(const unsigned char *data, size_t left, uint32_t *len)
+/* The length of the record at DATA (LEFT bytes on) if one of it fits, or
+ * 0: a length that cannot be one. */
+static uint32_t
+journal_fitting_len(const unsigned char *data, size_t left)
 {
+	uint32_t len;
+
 	if (left < JOURNAL_HEADER + 1)
 		return 0;
-	*len = get32(data);
-	return *len != 0 && *len <= JOURNAL_RECORD_MAX &&
-	    *len <= left - JOURNAL_HEADER &&
-	    crc32c(0, data + JOURNAL_HEADER, *len) == get32(data + 4);
+	len = get32(data);
+	return len <= JOURNAL_RECORD_MAX && len <= left - JOURNAL_HEADER ?
+	    len : 0;
+}
+
+/* True if a whole, intact record starts at DATA (LEFT bytes on); with a
+ * BUDGET, checksumming at most that many bytes (it is spent). */
+static int
+journal_record_at(const unsigned char *data, size_t left, uint32_t *len,
+    uint64_t *budget)
+{
+	if ((*len = journal_fitting_len(data, left)) == 0)
+		return 0;
+	if (budget != NULL) {
+		if (*len > *budget)
+			return 0;
+		*budget -= *len;
+	}
+	return crc32c(0, data + JOURNAL_HEADER, *len) == get32(data + 4);
 }
 
 /*
@@ -532,18 +549,11 @@ journal_chains_to_end(const unsigned char *data, size_t len, size_t off,
 	uint32_t rlen;
 
 	while (off < len) {
-		if (len - off < JOURNAL_HEADER + 1)
-			return 0;
-		rlen = get32(data + off);
-		if (rlen == 0 || rlen > len - off - JOURNAL_HEADER ||
-		    rlen > *budget)
-			return 0;
-		*budget -= rlen;
-		if (!journal_record_at(data + off, len - off, &rlen))
+		if (!journal_record_at(data + off, len - off, &rlen, budget))
 			return 0;
 		off += JOURNAL_HEADER + rlen;
 	}
-	return off == len;
+	return 1;
 }
 
 /*
@@ -592,14 +602,12 @@ journal_read_segment(struct journal *j, struct jseg *s,
 	data = (unsigned char *)b.data;
 	while (off < b.len) {
 		p = data + off;
-		if (!journal_record_at(p, b.len - off, &len)) {
+		if (!journal_record_at(p, b.len - off, &len, NULL)) {
 			budget = JOURNAL_RESYNC_BUDGET;
-			len = b.len - off >= JOURNAL_HEADER ? get32(p) : 0;
 			/* Its length plausible (a flipped bit in its data):
 			 * it alone is skipped, and nothing inside it is ever
 			 * read as a record. */
-			found = len != 0 && len <= JOURNAL_RECORD_MAX &&
-			    len <= b.len - off - JOURNAL_HEADER &&
+			found = (len = journal_fitting_len(p, b.len - off)) != 0 &&
 			    journal_chains_to_end(data, b.len, off +
 			    JOURNAL_HEADER + len, &budget);
 			if (found)
@@ -848,7 +856,7 @@ journal_enqueue(struct journal *j, struct jop *op)
 static uint64_t
 journal_queue(struct journal *j, int type, const void *small,
     size_t small_len, const void *big, size_t big_len, int live, int urgent,
-    void *cookie, uint64_t *offset)
+    int durable, void *cookie, uint64_t *offset)
 {
 	struct jseg *s;
 	struct jop *op;
@@ -862,7 +870,7 @@ journal_queue(struct journal *j, int type, const void *small,
 	op->kind = JOP_WRITE;
 	op->fd = j->fd;
 	op->urgent = urgent;
-	op->durable = j->durable_next;
+	op->durable = durable;
 	op->live = live;
 	op->seg = s->id;
 	op->at = s->bytes;
@@ -921,7 +929,7 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		for (i = 0; i < n; i++)
 			buf_append(&flat, iov[i].base, iov[i].len);
 		seg = journal_queue(j, type, flat.data, flat.len, NULL, 0,
-		    live, urgent, NULL, offset);
+		    live, urgent, 0, NULL, offset);
 		buf_free(&flat);
 		return seg;
 	}
@@ -982,12 +990,7 @@ uint64_t
 journal_append_durable(struct journal *j, int type, const void *data,
     size_t len)
 {
-	uint64_t seg;
-
-	j->durable_next = 1;
-	seg = journal_queue(j, type, data, len, NULL, 0, 1, 0, NULL, NULL);
-	j->durable_next = 0;
-	return seg;
+	return journal_queue(j, type, data, len, NULL, 0, 1, 0, 1, NULL, NULL);
 }
 
 /*
@@ -1015,7 +1018,7 @@ journal_append_ahead(struct journal *j, int type, const void *small,
 		return journal_append(j, type, iov, 2, 1, urgent, NULL);
 	}
 	if ((seg = journal_queue(j, type, small, small_len, big, big_len, 1,
-	    urgent, cookie, NULL)) != 0) {
+	    urgent, 0, cookie, NULL)) != 0) {
 		*queued = 1;
 		return seg;
 	}

@@ -274,12 +274,10 @@ main_raise_nofile(void)
 	struct rlimit rl;
 	rlim_t was;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
 		return;
 	/* Tasks get the limits the agent was started with, not the raised
 	 * one: programs using select() break above 1,024. */
-	if (rl.rlim_cur == rl.rlim_max)
-		return;
 	task_proc_set_nofile((uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max);
 	was = rl.rlim_cur;
 	rl.rlim_cur = rl.rlim_max;

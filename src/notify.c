@@ -86,16 +86,11 @@ static void (*notify_status_fn)(char *, size_t);
 static void
 notify_on_watchdog(evutil_socket_t fd, short events, void *arg)
 {
-	char status[256] = "STATUS=";
-
 	(void)fd;
 	(void)events;
 	(void)arg;
 	notify_systemd("WATCHDOG=1");
-	if (notify_status_fn != NULL) {
-		notify_status_fn(status + 7, sizeof status - 7);
-		notify_systemd(status);
-	}
+	notify_status();
 }
 
 /*

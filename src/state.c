@@ -430,23 +430,30 @@ state_journal_ack(const char *id, uint64_t seq)
 	buf_free(&b);
 }
 
+/* R's START record into B: the task, its seq so far, its reservation. */
+static void
+state_start_record(struct buf *b, const struct srun *r)
+{
+	buf_init(b);
+	enc_str(b, r->id);
+	enc_str(b, r->reply_id);
+	enc_u64(b, (uint64_t)r->kind);
+	enc_u64(b, (uint64_t)r->pid);
+	enc_u64(b, r->start_time);
+	enc_str(b, r->cgroup);
+	enc_str(b, r->marker);
+	enc_u64(b, r->task != NULL ? task_seq(r->task) : 0);
+	enc_str(b, r->tmpfile);
+	enc_u64(b, r->reserved);
+	enc_str(b, r->container);
+}
+
 static void
 state_write_start(struct srun *r)
 {
 	struct buf b;
 
-	buf_init(&b);
-	enc_str(&b, r->id);
-	enc_str(&b, r->reply_id);
-	enc_u64(&b, (uint64_t)r->kind);
-	enc_u64(&b, (uint64_t)r->pid);
-	enc_u64(&b, r->start_time);
-	enc_str(&b, r->cgroup);
-	enc_str(&b, r->marker);
-	enc_u64(&b, r->task != NULL ? task_seq(r->task) : 0);
-	enc_str(&b, r->tmpfile);
-	enc_u64(&b, r->reserved);
-	enc_str(&b, r->container);
+	state_start_record(&b, r);
 	/* Not synced at once: a power cut ends the task too; against the
 	 * agent alone being killed, the page cache is enough. */
 	r->seg = state_append(state_journal, SREC_START, &b, 1, 0, NULL);
@@ -468,18 +475,7 @@ state_seq_use(struct srun *r, uint64_t seq)
 	r->block = r->block * 2 > STATE_SEQ_BLOCK_MAX ? STATE_SEQ_BLOCK_MAX :
 	    r->block * 2;
 	r->reserved = seq + r->block;
-	buf_init(&b);
-	enc_str(&b, r->id);
-	enc_str(&b, r->reply_id);
-	enc_u64(&b, (uint64_t)r->kind);
-	enc_u64(&b, (uint64_t)r->pid);
-	enc_u64(&b, r->start_time);
-	enc_str(&b, r->cgroup);
-	enc_str(&b, r->marker);
-	enc_u64(&b, seq - 1);
-	enc_str(&b, r->tmpfile);
-	enc_u64(&b, r->reserved);
-	enc_str(&b, r->container);
+	state_start_record(&b, r);
 	seg = journal_append_durable(state_journal, SREC_START, b.data,
 	    b.len);
 	buf_free(&b);

@@ -69,7 +69,6 @@
 #define PROC_POLL_MS 100
 /* After SIGKILL, how long before the task finishes without its processes. */
 #define PROC_GIVE_UP_MS 2000
-/* Input waiting for a task to read it, at most. */
 /* The agent's own settings (options.c) all begin so. */
 #define PROC_AGENT_ENV_PREFIX "NODELINK_"
 
@@ -133,11 +132,12 @@ static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running)
 static LIST_HEAD(, proc_task) proc_paused = LIST_HEAD_INITIALIZER(proc_paused);
 static unsigned long proc_serial;
 
-static void proc_on_kill_timer(evutil_socket_t, short, void *);
 /* The descriptor limits the agent was started with (task_proc_set_nofile),
  * which tasks get unless their own limits say otherwise. */
 static uint64_t proc_nofile_soft, proc_nofile_hard;
 static int proc_nofile_known;
+
+static void proc_on_kill_timer(evutil_socket_t, short, void *);
 static void proc_on_poll(evutil_socket_t, short, void *);
 static void proc_on_flush(evutil_socket_t, short, void *);
 
@@ -458,7 +458,7 @@ static void
 proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 {
 	struct proc_task *st = arg;
-	int sig;
+	int sig, alive;
 
 	(void)fd;
 	(void)events;
@@ -473,14 +473,14 @@ proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 	/* No process is left, and its output is unread only because the
 	 * server is not reading (the spool is full): that is no survivor,
 	 * and that output is not to be lost.  It finishes once read. */
-	if (st->paused && track_alive(st->track) == 0) {
+	if ((alive = track_alive(st->track)) == 0 && st->paused) {
 		log_debug("task %s: its processes have ended; its output waits "
 		    "for the server to read", task_id(st->task));
 		proc_arm(st, &st->kill_timer, proc_on_kill_timer,
 		    PROC_GIVE_UP_MS);
 		return;
 	}
-	if (track_alive(st->track) == 0)
+	if (alive == 0)
 		log_warn("task %s: its processes have ended but its output "
 		    "stayed open for %u ms (a process outside its tree holds "
 		    "it); finishing without it", task_id(st->task),
