@@ -93,9 +93,8 @@ void buf_reserve(struct buf *, size_t);
 void buf_append(struct buf *, const void *, size_t);
 void buf_consume(struct buf *, size_t);
 void buf_clear(struct buf *);
-int buf_read_file(struct buf *, const char *, size_t, char **);
 struct stat;
-int buf_read_regular(struct buf *, const char *, int, size_t, struct stat *,
+int buf_read_file(struct buf *, const char *, int, size_t, struct stat *,
 	    char **);
 
 /* timer.c */

@@ -76,47 +76,16 @@ buf_clear(struct buf *b)
 	b->len = 0;
 }
 
-/*
- * Reads the file PATH whole into B (emptied first), refusing more than MAX
- * bytes.  Returns 0, or -1 with *cause set ("path: what went wrong").
- */
-int
-buf_read_file(struct buf *b, const char *path, size_t max, char **cause)
-{
-	char chunk[8192];
-	size_t n;
-	FILE *f;
-
-	buf_clear(b);
-	if ((f = fopen(path, "r")) == NULL) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (b->len + n > max) {
-			fclose(f);
-			xasprintf(cause, "%s: larger than %zu bytes", path, max);
-			return -1;
-		}
-		buf_append(b, chunk, n);
-	}
-	if (ferror(f)) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	return 0;
-}
 
 /*
- * Reads PATH into B only if it is a regular file of at most MAX bytes:
- * opened non-blocking (a FIFO never blocks the caller) with FLAGS added
- * (O_NOFOLLOW: never through a symbolic link); its stat in *SB if SB is
- * not NULL.  Returns 0, or -1 with *cause set ("PATH: why").
+ * Reads PATH into B (emptied first) only if it is a regular file of at
+ * most MAX bytes: opened non-blocking (a FIFO never blocks the caller,
+ * on the loop a reload or a reconnect) with FLAGS added (O_NOFOLLOW: never
+ * through a symbolic link); its stat in *SB if SB is not NULL.  Returns
+ * 0, or -1 with *cause set ("PATH: why").
  */
 int
-buf_read_regular(struct buf *b, const char *path, int flags, size_t max,
+buf_read_file(struct buf *b, const char *path, int flags, size_t max,
     struct stat *sb, char **cause)
 {
 	struct stat st;
@@ -135,9 +104,13 @@ buf_read_regular(struct buf *b, const char *path, int flags, size_t max,
 		close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		xasprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
-		    "not a regular file" : "too large");
+	if (!S_ISREG(st.st_mode)) {
+		xasprintf(cause, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > max) {
+		xasprintf(cause, "%s: larger than %zu bytes", path, max);
 		close(fd);
 		return -1;
 	}
@@ -160,7 +133,7 @@ buf_read_regular(struct buf *b, const char *path, int flags, size_t max,
 		return -1;
 	}
 	if (n > 0) {
-		xasprintf(cause, "%s: too large", path);
+		xasprintf(cause, "%s: larger than %zu bytes", path, max);
 		return -1;
 	}
 	return 0;

@@ -296,22 +296,16 @@ config_load(const char *path, struct config *c, char **cause)
 	int rc;
 
 	memset(c, 0, sizeof *c);
-	if (stat(path, &sb) != 0) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		xasprintf(cause, "%s: not a regular file", path);
+	/* Read again by SIGHUP, on the loop: never blocking (buf.c). */
+	buf_init(&text);
+	if (buf_read_file(&text, path, 0, 1024 * 1024, &sb, cause) != 0) {
+		buf_free(&text);
 		return -1;
 	}
 	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
 		xasprintf(cause, "%s: writable by other users (mode %03o), who "
 		    "could make the agent run anything; chmod go-w it",
 		    path, (unsigned)(sb.st_mode & 0777));
-		return -1;
-	}
-	buf_init(&text);
-	if (buf_read_file(&text, path, 1024 * 1024, cause) != 0) {
 		buf_free(&text);
 		return -1;
 	}

@@ -590,7 +590,7 @@ journal_read_segment(struct journal *j, struct jseg *s,
 	buf_init(&b);
 	/* Whoever could write the directory is not trusted to have made
 	 * only segments: a regular file, never through a link, bounded. */
-	if (buf_read_regular(&b, path, O_NOFOLLOW, j->seg_max * 2 +
+	if (buf_read_file(&b, path, O_NOFOLLOW, j->seg_max * 2 +
 	    JOURNAL_RECORD_MAX, &sb, &cause) != 0) {
 		log_error("%s: %s: skipped (and kept)", j->what, cause);
 		free(cause);

@@ -781,7 +781,7 @@ options_read_token(struct options *o, char **text)
 	/* Read again before each reconnect, on the loop: a FIFO or a device
 	 * must not block it (nor a file of any size). */
 	buf_init(&b);
-	if (buf_read_regular(&b, o->agent_token_file, 0, 64 * 1024, &sb,
+	if (buf_read_file(&b, o->agent_token_file, 0, 64 * 1024, &sb,
 	    &cause) != 0) {
 		xasprintf(text, "agent token file %s", cause);
 		free(cause);
@@ -826,7 +826,8 @@ options_read_pem(const char *path, const char *what, char **out,
 	char *cause;
 
 	buf_init(&pem);
-	if (buf_read_file(&pem, path, 16 * 1024 * 1024, &cause) != 0) {
+	if (buf_read_file(&pem, path, 0, 16 * 1024 * 1024, NULL, &cause) !=
+	    0) {
 		xasprintf(text, "cannot read the %s file %s", what, cause);
 		free(cause);
 		buf_free(&pem);
