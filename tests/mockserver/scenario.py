@@ -100,6 +100,8 @@ where nothing listens, ${NL} ${CR} ${ESC} those control characters.
     server-start             listen again on the same port
     server-allow-pings       restart the server allowing frequent keep-alive
                              pings (default servers allow one per 5 minutes)
+    server-small-window      restart the server with a fixed 64 KiB HTTP/2
+                             window (no BDP probing)
     server-tls CERT KEY [CLIENT-CA]
                              restart the server serving TLS with this
                              certificate and key (PEM files), requiring
@@ -1251,6 +1253,15 @@ class Scenario:
             ("grpc.http2.min_ping_interval_without_data_ms", 100),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 100),
             ("grpc.http2.max_ping_strikes", 0)]
+        self.server.stop(0)
+        self.server.start()
+
+    def step_server_small_window(self, args):
+        # HTTP/2's window at its 64 KiB start, never grown by BDP probes:
+        # a server that stops reading holds the agent back at once, and
+        # for good, instead of after megabytes taken now and then.
+        self.server.options = [("grpc.http2.bdp_probe", 0),
+                               ("grpc.http2.lookahead_bytes", 65536)]
         self.server.stop(0)
         self.server.start()
 
