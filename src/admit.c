@@ -86,7 +86,7 @@ admit_wait(struct task *t, struct request *req)
 
 	TAILQ_INSERT_HEAD(&admit_queue, e, entry);
 	if (!admit_waiting)
-		log_warn("task %s waits: the agent has no descriptors to spare "
+		log_warnx("task %s waits: the agent has no descriptors to spare "
 		    "(%zu tasks running)", task_id(t), task_count(TASK_RUNNING));
 	admit_waiting = 1;
 	if (task_count(TASK_RUNNING) == 0)

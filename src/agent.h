@@ -117,7 +117,8 @@ void log_vmsg(enum log_level, const char *, va_list) printflike(2, 0);
 void noreturn_fn fatalx(const char *, ...) printflike(1, 2);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+/* (As OpenBSD's log_warnx: the caller says what errno meant, if it does.) */
+#define log_warnx(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* vis.c: untrusted text escaped into bounded space (never allocates). */
@@ -290,36 +291,41 @@ uint64_t journal_bytes(const struct journal *);
 uint64_t journal_current(const struct journal *);
 void journal_close(struct journal *);
 
-/* state.c: the state directory: journal, finished tasks, recovery. */
+/* state.c: the state directory: its lock, journal, START records. */
 struct srun;
 struct msg;
 struct link;
 struct agent;
 struct task;
-struct tstream *tstream_new(void);
-struct tstream *tstream_ref(struct tstream *);
-void tstream_unref(struct tstream *);
-void tstream_ack(struct tstream *, uint64_t);
-void tstream_orphan(struct tstream *);
-int msg_acked(const struct msg *);
 int state_open(struct event_base *, const char *, int, char **);
-void state_recover(struct agent *, void (*)(struct agent *, struct msg *));
 int state_active(void);
 const char *state_directory(void);
+struct journal *state_journal(void);
 uint64_t state_journal_bytes(void);
-void state_journal_msg(struct msg *, const char *, int);
-void state_send(struct link *, struct msg *, const char *, int);
-size_t state_queued(void);
-int state_backlogged(void);
-void state_journal_ack(const char *, uint64_t);
-struct srun *state_task_started(struct task *, pid_t, const char *,
-	    const char *, const char *, const char *);
-void state_set_docker(const char *);
+void state_drop_journal(void);
+struct srun *state_task_started(const struct srun *, struct srun **);
 void state_task_ended(struct srun *);
 void state_seq_use(struct srun *, uint64_t);
-void state_task_finished(const char *, const struct msg *);
-struct msg *state_finished_final(const char *);
 void state_close(void);
+
+/* finished.c: the finished tasks a state directory remembers. */
+int finished_open(struct event_base *, const char *, char **);
+void finished_add(const char *, const struct msg *);
+struct msg *finished_final(const char *);
+size_t finished_count(void);
+void finished_close(void);
+
+/* recovery.c: what the previous agent left, put right at start. */
+void recovery_run(struct agent *);
+
+/* outbox.c: journal, then link; the pause of task output; acks. */
+void outbox_init(struct link *, void (*)(void *), void *);
+void outbox_send(struct msg *, const char *, int);
+void outbox_journal(struct msg *, const char *, int);
+size_t outbox_queued(void);
+int outbox_congested(void);
+void outbox_resume_readers(void);
+void outbox_ack(const char *, uint64_t);
 
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
@@ -488,7 +494,7 @@ struct response {
 struct tstream;
 struct msg {
 	STAILQ_ENTRY(msg) entry;	/* in the spool or its window */
-	struct tstream *ts;	/* its task's, for acks (state.c), or NULL */
+	struct tstream *ts;	/* its task's stream (msg.c), or NULL */
 	uint64_t seq;
 	uint64_t jseg;		/* the journal segment holding it, or 0 */
 	/* 1, and 1 more while gRPC holds its bytes (link.c): the last of
@@ -497,9 +503,23 @@ struct msg {
 	size_t len;
 	unsigned char data[];
 };
+/* msg.c: the message type, and each task's stream of messages. */
 struct msg *msg_new(size_t);
+struct msg *msg_copy(const struct msg *);
 void msg_free(struct msg *);
 void msg_unref(struct msg *);
+int msg_acked(const struct msg *);
+void msg_set_release(void (*)(uint64_t));
+struct tstream *tstream_new(const char *, uint64_t);
+struct tstream *tstream_find(const char *);
+struct tstream *tstream_ref(struct tstream *);
+void tstream_unref(struct tstream *);
+void tstream_ack(struct tstream *, uint64_t);
+void tstream_orphan(struct tstream *);
+const char *tstream_id(const struct tstream *);
+uint64_t tstream_seq(const struct tstream *);
+uint64_t tstream_next(struct tstream *);
+void tstream_set_seq(struct tstream *, uint64_t);
 STAILQ_HEAD(msg_queue, msg);
 enum wire_dialect { WIRE_AUTO, WIRE_DESIGN, WIRE_UPSTREAM };
 int wire_parse_dialect(const char *, enum wire_dialect *);
@@ -550,7 +570,7 @@ void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 int link_congested(const struct link *);
 int link_busy(struct link *);
-void link_resume_readers(struct link *);
+int link_holding(const struct link *);
 void link_acked(struct link *);
 int link_idle(const struct link *);
 int link_connected(const struct link *);
@@ -621,10 +641,11 @@ void task_free_all(void);
 struct task *task_restore(struct agent *, const char *, const char *, int,
 	    uint64_t, const struct msg *);
 struct tstream *task_stream(struct task *);
-uint64_t task_seq(const struct task *);
-void task_set_run(struct task *, struct srun *);
+struct srun *task_record_start(struct task *, pid_t, const char *,
+	    const char *, const char *, const char *);
+void task_restore_interrupted(struct agent *, const char *, const char *,
+	    int, uint64_t);
 const char *task_reply_id(const struct task *);
-void task_ack(struct agent *, const struct request *);
 
 /* admit.c: the concurrency limit and the queue behind it. */
 typedef int (*admit_start_fn)(struct task *, const struct request *);
@@ -735,6 +756,7 @@ enum chunk_verdict {
 enum chunk_verdict files_chunk_verdict(uint64_t, uint64_t, size_t, uint64_t);
 char *files_temp_name(const char *, unsigned long);
 int files_is_temp_name(const char *);
+int files_remove_temp(const struct options *, const char *, const char *);
 int files_open_parent(const struct options *, const char *, const char **,
 	    char **, enum fail_reason *);
 
@@ -776,6 +798,8 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+int track_kill_cgroup_at(const char *);
+int track_kill_verified(pid_t, uint64_t, const char *);
 
 /* notify.c: READY=1 and STOPPING=1 for systemd (Type=notify). */
 void notify_systemd(const char *);
@@ -826,11 +850,14 @@ struct metrics_state {
 	unsigned max_running, max_queued;	/* the capacity */
 	int draining, shutting_down;
 };
+extern const double metrics_buckets[];
+double metrics_now(void);
 void metrics_init(void);
 void metrics_server_message(void);
 void metrics_task_started(enum task_kind);
 void metrics_task_finished(enum task_kind, enum metrics_outcome, double);
 double metrics_server_message_age(void);
+/* metrics-text.c */
 char *metrics_render(const struct metrics_state *);
 char *metrics_health(const struct metrics_state *, const char *);
 
@@ -850,5 +877,6 @@ void reaper_stop(void);
 
 /* compat/ */
 #include "compat/compat.h"
+#include "contain/contain.h"
 
 #endif /* NODELINK_AGENT_H */

@@ -124,6 +124,146 @@ config_fail(char **cause, const char *name, unsigned long line,
 	return -1;
 }
 
+/* Where config_parse is in the document. */
+struct config_reader {
+	const char *name;	/* the file, for messages */
+	struct config *c;
+	char path[CONFIG_MAX_DEPTH][128];	/* the names above */
+	int depth;
+	int expecting_key[CONFIG_MAX_DEPTH + 1];
+	int in_list;		/* a setting's list of values: */
+	unsigned long list_line;
+	struct buf list;	/* ... joined with commas */
+	char **items;		/* ... one by one */
+	unsigned long *lines;
+	size_t n_items;
+};
+
+static int
+config_on_mapping(struct config_reader *r, unsigned long line, char **cause)
+{
+	if (r->in_list || (r->depth > 0 && r->expecting_key[r->depth]))
+		return config_fail(cause, r->name, line, "a mapping where a "
+		    "value was expected");
+	if (r->depth == CONFIG_MAX_DEPTH)
+		return config_fail(cause, r->name, line, "settings nest at "
+		    "most three levels (section: name: value, or section: "
+		    "group: name: value)");
+	r->depth++;
+	r->expecting_key[r->depth] = 1;
+	return 0;
+}
+
+static int
+config_on_list(struct config_reader *r, unsigned long line, char **cause)
+{
+	if (r->depth == 0 || r->expecting_key[r->depth] || r->in_list)
+		return config_fail(cause, r->name, line, "a list is only "
+		    "allowed as a setting's value");
+	r->in_list = 1;
+	r->list_line = line;
+	buf_clear(&r->list);
+	return 0;
+}
+
+static int
+config_on_list_end(struct config_reader *r, char **cause)
+{
+	struct config_item *item;
+	char key[400];
+
+	buf_append(&r->list, "", 1);
+	config_key(r->path, r->depth, key, sizeof key);
+	if (config_repeated(r->c, key, r->name, r->list_line, cause))
+		return -1;
+	item = config_add(r->c, key, r->list.data, r->list_line, 1);
+	item->items = r->items;
+	item->lines = r->lines;
+	item->n_items = r->n_items;
+	r->items = NULL;
+	r->lines = NULL;
+	r->n_items = 0;
+	r->in_list = 0;
+	r->expecting_key[r->depth] = 1;
+	return 0;
+}
+
+static int
+config_on_scalar(struct config_reader *r, const yaml_event_t *ev,
+    unsigned long line, char **cause)
+{
+	const char *scalar = (const char *)ev->data.scalar.value;
+	char key[400];
+
+	if (strlen(scalar) != ev->data.scalar.length)
+		return config_fail(cause, r->name, line, "a NUL byte in a "
+		    "value");
+	if (r->in_list) {
+		if (r->list.len != 0)
+			buf_append(&r->list, ",", 1);
+		buf_append(&r->list, scalar, strlen(scalar));
+		r->items = xreallocarray(r->items, r->n_items + 1,
+		    sizeof *r->items);
+		r->lines = xreallocarray(r->lines, r->n_items + 1,
+		    sizeof *r->lines);
+		r->items[r->n_items] = xstrdup(scalar);
+		r->lines[r->n_items++] = line;
+		return 0;
+	}
+	if (r->depth == 0) {
+		if (*scalar == '\0')
+			return 0;	/* an empty document */
+		return config_fail(cause, r->name, line, "expected a mapping "
+		    "of sections");
+	}
+	if (r->expecting_key[r->depth]) {
+		if (strlen(scalar) >= sizeof r->path[0])
+			return config_fail(cause, r->name, line, "a name too "
+			    "long");
+		snprintf(r->path[r->depth - 1], sizeof r->path[0], "%s",
+		    scalar);
+		r->expecting_key[r->depth] = 0;
+		return 0;
+	}
+	config_key(r->path, r->depth, key, sizeof key);
+	if (config_repeated(r->c, key, r->name, line, cause))
+		return -1;
+	config_add(r->c, key, scalar, line, 0);
+	r->expecting_key[r->depth] = 1;
+	return 0;
+}
+
+/* One parser event: 0, 1 at the stream's end, or -1 with *cause set. */
+static int
+config_on_event(struct config_reader *r, const yaml_event_t *ev,
+    char **cause)
+{
+	unsigned long line = (unsigned long)ev->start_mark.line + 1;
+
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		return 1;
+	case YAML_MAPPING_START_EVENT:
+		return config_on_mapping(r, line, cause);
+	case YAML_MAPPING_END_EVENT:
+		r->depth--;
+		if (r->depth > 0)
+			r->expecting_key[r->depth] = 1;
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+		return config_on_list(r, line, cause);
+	case YAML_SEQUENCE_END_EVENT:
+		return config_on_list_end(r, cause);
+	case YAML_SCALAR_EVENT:
+		return config_on_scalar(r, ev, line, cause);
+	case YAML_ALIAS_EVENT:
+		return config_fail(cause, r->name, line, "aliases are not "
+		    "supported");
+	default:
+		return 0;
+	}
+}
+
 /*
  * Parses LEN bytes of YAML; NAME is for messages.  Returns 0, or -1 with
  * *cause set ("file:line: what is wrong").
@@ -132,155 +272,41 @@ int
 config_parse(const char *text, size_t len, const char *name,
     struct config *c, char **cause)
 {
+	struct config_reader r;
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	char path[CONFIG_MAX_DEPTH][128], key[400];
-	struct buf list;
-	char **items = NULL;
-	unsigned long *lines = NULL;
-	size_t n_items = 0;
-	struct config_item *item;
-	int depth = 0, expecting_key[CONFIG_MAX_DEPTH + 1], in_list = 0;
-	int rc = -1, done = 0;
-	unsigned long line, list_line = 0;
-	const char *scalar;
+	int rc = 0;
 
 	memset(c, 0, sizeof *c);
+	memset(&r, 0, sizeof r);
 	*cause = NULL;
-	buf_init(&list);
-	memset(expecting_key, 0, sizeof expecting_key);
+	r.name = name;
+	r.c = c;
+	buf_init(&r.list);
 	if (!yaml_parser_initialize(&parser))
 		fatalx("cannot initialise the YAML parser");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-
-	while (!done) {
+	while (rc == 0) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			xasprintf(cause, "%s:%lu: %s", name,
 			    (unsigned long)parser.problem_mark.line + 1,
 			    parser.problem != NULL ? parser.problem :
 			    "not valid YAML");
-			goto out;
-		}
-		line = (unsigned long)ev.start_mark.line + 1;
-		switch (ev.type) {
-		case YAML_STREAM_START_EVENT:
-		case YAML_DOCUMENT_START_EVENT:
-		case YAML_DOCUMENT_END_EVENT:
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_MAPPING_START_EVENT:
-			if (in_list || (depth > 0 && expecting_key[depth])) {
-				config_fail(cause, name, line, "a mapping "
-				    "where a value was expected");
-				goto fail_event;
-			}
-			if (depth == CONFIG_MAX_DEPTH) {
-				config_fail(cause, name, line, "settings nest "
-				    "at most three levels (section: name: value, "
-				    "or section: group: name: value)");
-				goto fail_event;
-			}
-			depth++;
-			expecting_key[depth] = 1;
-			break;
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			if (depth > 0)
-				expecting_key[depth] = 1;
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-			if (depth == 0 || expecting_key[depth] || in_list) {
-				config_fail(cause, name, line, "a list is only "
-				    "allowed as a setting's value");
-				goto fail_event;
-			}
-			in_list = 1;
-			list_line = line;
-			buf_clear(&list);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-			buf_append(&list, "", 1);
-			config_key(path, depth, key, sizeof key);
-			if (config_repeated(c, key, name, list_line, cause))
-				goto fail_event;
-			item = config_add(c, key, list.data, list_line, 1);
-			item->items = items;
-			item->lines = lines;
-			item->n_items = n_items;
-			items = NULL;
-			lines = NULL;
-			n_items = 0;
-			in_list = 0;
-			expecting_key[depth] = 1;
-			break;
-		case YAML_SCALAR_EVENT:
-			scalar = (const char *)ev.data.scalar.value;
-			if (strlen(scalar) != ev.data.scalar.length) {
-				config_fail(cause, name, line, "a NUL byte in "
-				    "a value");
-				goto fail_event;
-			}
-			if (in_list) {
-				if (list.len != 0)
-					buf_append(&list, ",", 1);
-				buf_append(&list, scalar, strlen(scalar));
-				items = xreallocarray(items, n_items + 1,
-				    sizeof *items);
-				lines = xreallocarray(lines, n_items + 1,
-				    sizeof *lines);
-				items[n_items] = xstrdup(scalar);
-				lines[n_items++] = line;
-				break;
-			}
-			if (depth == 0) {
-				if (*scalar == '\0')
-					break;	/* an empty document */
-				config_fail(cause, name, line, "expected a "
-				    "mapping of sections");
-				goto fail_event;
-			}
-			if (expecting_key[depth]) {
-				if (strlen(scalar) >= sizeof path[0]) {
-					config_fail(cause, name, line,
-					    "a name too long");
-					goto fail_event;
-				}
-				snprintf(path[depth - 1], sizeof path[0], "%s",
-				    scalar);
-				expecting_key[depth] = 0;
-				break;
-			}
-			config_key(path, depth, key, sizeof key);
-			if (config_repeated(c, key, name, line, cause))
-				goto fail_event;
-			config_add(c, key, scalar, line, 0);
-			expecting_key[depth] = 1;
-			break;
-		case YAML_ALIAS_EVENT:
-			config_fail(cause, name, line, "aliases are not "
-			    "supported");
-			goto fail_event;
-		case YAML_NO_EVENT:
+			rc = -1;
 			break;
 		}
+		rc = config_on_event(&r, &ev, cause);
 		yaml_event_delete(&ev);
 	}
-	rc = 0;
-	goto out;
-fail_event:
-	yaml_event_delete(&ev);
-out:
-	if (rc != 0)
+	if (rc < 0)
 		config_free(c);
-	while (n_items > 0)
-		free(items[--n_items]);
-	free(items);
-	free(lines);
-	buf_free(&list);
+	while (r.n_items > 0)
+		free(r.items[--r.n_items]);
+	free(r.items);
+	free(r.lines);
+	buf_free(&r.list);
 	yaml_parser_delete(&parser);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 /*

@@ -83,7 +83,7 @@ dispatch_repeat(struct task *t)
 		    "again", task_id(t));
 		task_resend_final(t);
 	} else
-		log_warn("task %s is already %s: repeat ignored", task_id(t),
+		log_warnx("task %s is already %s: repeat ignored", task_id(t),
 		    task_state(t) == TASK_RUNNING ? "running" : "queued");
 }
 
@@ -137,7 +137,7 @@ dispatch_finished_earlier(struct agent *a, const struct request *req)
 {
 	struct msg *final;
 
-	if (!state_active() || (final = state_finished_final(req->task_id)) ==
+	if (!state_active() || (final = finished_final(req->task_id)) ==
 	    NULL)
 		return 0;
 	if (req->kind == REQUEST_CANCEL) {
@@ -150,7 +150,7 @@ dispatch_finished_earlier(struct agent *a, const struct request *req)
 	}
 	log_info("task %s finished earlier (the state directory remembers "
 	    "it): sending its final message again", req->task_id);
-	state_send(a->link, final, NULL, 0);
+	outbox_send(final, NULL, 0);
 	return 1;
 }
 
@@ -171,8 +171,106 @@ static void
 dispatch_drop(const char *why)
 {
 	metrics.malformed++;
-	log_warn("malformed message from the server ignored: %s (%llu so far)",
+	log_warnx("malformed message from the server ignored: %s (%llu so far)",
 	    why, (unsigned long long)metrics.malformed);
+}
+
+/* The kind of task REQ would start. */
+static enum task_kind
+dispatch_task_kind(const struct request *req)
+{
+	switch (req->kind) {
+	case REQUEST_DOCKER:
+		return TASK_KIND_DOCKER;
+	case REQUEST_UPLOAD:
+	case REQUEST_DOWNLOAD:
+		return TASK_KIND_FILE;
+	default:
+		return TASK_KIND_SHELL;
+	}
+}
+
+/*
+ * True if REQ (CAUSE: why it did not decode, or NULL) was rejected: a
+ * task ID that cannot be echoed is dropped, an empty or overlong one
+ * refused, and a malformed request with a usable ID answered FAILURE
+ * BAD_REQUEST (unless the ID is a task the agent knows).
+ */
+static int
+dispatch_reject(struct agent *a, const struct request *req, const char *cause)
+{
+	struct task *t;
+	char *why;
+
+	if (!utf8_valid(req->task_id, strlen(req->task_id))) {
+		/* Echoed, it would make a strict server end the stream. */
+		xasprintf(&why, "task_id '%.200s' is not valid UTF-8",
+		    req->task_id);
+		dispatch_drop(why);
+		free(why);
+		return 1;
+	}
+	if (cause == NULL && (req->kind == REQUEST_ACK ||
+	    req->kind == REQUEST_INPUT || req->kind == REQUEST_RESIZE))
+		return 0;	/* no answer of their own, whatever they name */
+	if (*req->task_id == '\0' && cause != NULL)
+		dispatch_drop(cause);
+	else if (*req->task_id == '\0')
+		task_refuse(a, req, REASON_BAD_REQUEST,
+		    "request has an empty task_id");
+	else if (strlen(req->task_id) > TASK_ID_MAX)
+		task_refuse(a, req, REASON_BAD_REQUEST, "task_id is %zu bytes "
+		    "long; the limit is %d", strlen(req->task_id), TASK_ID_MAX);
+	else if (cause == NULL)
+		return 0;
+	else if (task_find(req->task_id) != NULL)
+		log_warnx("task %s: malformed repeat ignored: %s",
+		    req->task_id, cause);
+	else if (!dispatch_finished_earlier(a, req)) {
+		t = task_new(a, req->task_id, req->agent_id,
+		    dispatch_task_kind(req));
+		task_fail(t, REASON_BAD_REQUEST, "malformed request: %s",
+		    cause);
+	}
+	return 1;
+}
+
+/* A cancel: of a task known now, of one finished earlier, or unknown. */
+static void
+dispatch_cancel_request(struct agent *a, const struct request *req)
+{
+	if (task_find(req->task_id) == NULL &&
+	    dispatch_finished_earlier(a, req))
+		return;
+	dispatch_cancel(a, req);
+}
+
+/* A request to run a task: a repeat, one finished earlier, or new. */
+static void
+dispatch_task(struct agent *a, struct request *req)
+{
+	struct task *t;
+
+	if ((t = task_find(req->task_id)) != NULL) {
+		dispatch_repeat(t);
+		return;
+	}
+	if (dispatch_finished_earlier(a, req))
+		return;
+	t = task_new(a, req->task_id, req->agent_id, dispatch_task_kind(req));
+	if (a->shutting_down)
+		task_fail(t, REASON_SHUTTING_DOWN, "agent is shutting down");
+	else if (a->draining)
+		task_fail(t, REASON_SHUTTING_DOWN, "agent is draining: it "
+		    "finishes the tasks it has and takes no new ones");
+	else if (req->kind == REQUEST_NONE)
+		task_fail(t, REASON_BAD_REQUEST,
+		    "request has no task: expected shell_execute, "
+		    "docker_operation or task_cancel");
+	else if (req->kind == REQUEST_UPLOAD || req->kind == REQUEST_DOWNLOAD)
+		dispatch_file(t, req);	/* no process: no admission */
+	else
+		admit_request(t, req);
 }
 
 /* Decodes one message from the server and acts on it. */
@@ -181,7 +279,7 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 {
 	struct request req;
 	struct task *t;
-	char *cause = NULL, *why;
+	char *cause = NULL;
 
 	if (wire_decode_request(data, len, &req, &cause) != 0 &&
 	    req.task_id == NULL) {
@@ -189,83 +287,33 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		goto out;
 	}
 	req.wire_len = len;
-	if (!utf8_valid(req.task_id, strlen(req.task_id))) {
-		/* Echoed, it would make a strict server end the stream. */
-		xasprintf(&why, "task_id '%.200s' is not valid UTF-8",
-		    req.task_id);
-		dispatch_drop(why);
-		free(why);
+	if (dispatch_reject(a, &req, cause))
 		goto out;
-	}
-	if (cause == NULL && req.kind == REQUEST_ACK) {
-		/* No answer of its own, whatever it names. */
-		task_ack(a, &req);
-		goto out;
-	}
-	if (cause == NULL && (req.kind == REQUEST_INPUT ||
-	    req.kind == REQUEST_RESIZE)) {
+	switch (req.kind) {
+	case REQUEST_ACK:
+		outbox_ack(req.task_id, req.ack_seq);
+		break;
+	case REQUEST_INPUT:
+	case REQUEST_RESIZE:
 		task_input(a, &req);
-		goto out;
+		break;
+	case REQUEST_CANCEL:
+		dispatch_cancel_request(a, &req);
+		break;
+	case REQUEST_UPLOAD:
+		/* The next chunk of a running upload? */
+		if ((t = task_find(req.task_id)) != NULL &&
+		    task_state(t) == TASK_RUNNING && task_file_chunk(t, &req))
+			break;
+		dispatch_task(a, &req);
+		break;
+	case REQUEST_NONE:
+	case REQUEST_SHELL:
+	case REQUEST_DOCKER:
+	case REQUEST_DOWNLOAD:
+		dispatch_task(a, &req);
+		break;
 	}
-	if (*req.task_id == '\0' && cause != NULL) {
-		dispatch_drop(cause);
-		goto out;
-	}
-	if (*req.task_id == '\0') {
-		task_refuse(a, &req, REASON_BAD_REQUEST,
-		    "request has an empty task_id");
-		goto out;
-	}
-	if (strlen(req.task_id) > TASK_ID_MAX) {
-		task_refuse(a, &req, REASON_BAD_REQUEST,
-		    "task_id is %zu bytes long; the limit is "
-		    "%d", strlen(req.task_id), TASK_ID_MAX);
-		goto out;
-	}
-	if ((t = task_find(req.task_id)) != NULL && cause == NULL &&
-	    req.kind == REQUEST_CANCEL) {
-		dispatch_cancel(a, &req);
-		goto out;
-	}
-	if (t != NULL && cause == NULL && req.kind == REQUEST_UPLOAD &&
-	    task_state(t) == TASK_RUNNING && task_file_chunk(t, &req))
-		goto out;	/* the next chunk of a running upload */
-	if (t != NULL) {
-		if (cause != NULL)
-			log_warn("task %s: malformed repeat ignored: %s",
-			    req.task_id, cause);
-		else
-			dispatch_repeat(t);
-		goto out;
-	}
-	if (cause == NULL && req.kind == REQUEST_CANCEL &&
-	    dispatch_finished_earlier(a, &req))
-		goto out;
-	if (cause == NULL && req.kind == REQUEST_CANCEL) {
-		dispatch_cancel(a, &req);
-		goto out;
-	}
-	if (dispatch_finished_earlier(a, &req))
-		goto out;
-	t = task_new(a, req.task_id, req.agent_id,
-	    req.kind == REQUEST_DOCKER ? TASK_KIND_DOCKER :
-	    req.kind == REQUEST_UPLOAD || req.kind == REQUEST_DOWNLOAD ?
-	    TASK_KIND_FILE : TASK_KIND_SHELL);
-	if (cause != NULL)
-		task_fail(t, REASON_BAD_REQUEST, "malformed request: %s", cause);
-	else if (a->shutting_down)
-		task_fail(t, REASON_SHUTTING_DOWN, "agent is shutting down");
-	else if (a->draining)
-		task_fail(t, REASON_SHUTTING_DOWN, "agent is draining: it "
-		    "finishes the tasks it has and takes no new ones");
-	else if (req.kind == REQUEST_NONE)
-		task_fail(t, REASON_BAD_REQUEST,
-		    "request has no task: expected shell_execute, "
-		    "docker_operation or task_cancel");
-	else if (req.kind == REQUEST_UPLOAD || req.kind == REQUEST_DOWNLOAD)
-		dispatch_file(t, &req);	/* no process: no admission */
-	else
-		admit_request(t, &req);
 out:
 	free(cause);
 	wire_request_free(&req);

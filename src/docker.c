@@ -427,6 +427,104 @@ docker_argv_free(char **v)
 	free(v);
 }
 
+/* A run's arguments after `docker': 0, or -1 with *cause set. */
+static int
+docker_run_argv(struct docker_vec *a, const struct docker_op *d,
+    const char *task_id, const char *name, const char *cidfile, char **cause)
+{
+	size_t i;
+
+	if (docker_check_one(d->img, docker_check_image, "docker_run.img",
+	    "an image reference", cause) ||
+	    (*d->name != '\0' && docker_check_one(d->name, docker_check_name,
+	    "docker_run.name", "a container name", cause)) ||
+	    docker_check_all(d->env, d->n_env, docker_check_env,
+	    "docker_run.env", "NAME=VALUE", cause) ||
+	    docker_check_all(d->ports, d->n_ports, docker_check_port,
+	    "docker_run.ports", "[IP:]HOST:CONTAINER[/PROTOCOL]", cause) ||
+	    docker_check_all(d->volumes, d->n_volumes, docker_check_volume,
+	    "docker_run.volumes", "SOURCE:/TARGET[:OPTIONS]", cause))
+		return -1;
+	docker_push(a, "run");
+	if (d->detach)
+		docker_push(a, "--detach");
+	if (d->remove)
+		docker_push(a, "--rm");
+	if (*d->name != '\0')
+		docker_pushf(a, "--name", d->name);
+	else if (name != NULL)
+		docker_pushf(a, "--name", name);
+	docker_pushf(a, "--label", DOCKER_LABEL);
+	/* --label=nodelink.task-id=ID: one element, whatever the ID. */
+	free(a->v[a->n - 1]);
+	xasprintf(&a->v[a->n - 1], "--label=%s=%s", DOCKER_LABEL, task_id);
+	if (cidfile != NULL)
+		docker_pushf(a, "--cidfile", cidfile);
+	for (i = 0; i < d->n_env; i++)
+		docker_pushf(a, "--env", d->env[i]);
+	for (i = 0; i < d->n_ports; i++)
+		docker_pushf(a, "--publish", d->ports[i]);
+	for (i = 0; i < d->n_volumes; i++)
+		docker_pushf(a, "--volume", d->volumes[i]);
+	if (d->sandbox)
+		docker_sandbox_options(a, d);
+	docker_push(a, d->img);
+	/* After the image: the container's, never parsed by the CLI. */
+	for (i = 0; i < d->n_args; i++)
+		docker_push(a, d->args[i]);
+	return 0;
+}
+
+/* An operation on one container: check it, then its options. */
+static int
+docker_container_argv(struct docker_vec *a, const struct docker_op *d,
+    char **cause)
+{
+	const struct docker_container_op *op;
+	char t[16];
+
+	for (op = docker_container_ops; op->cmd != NULL; op++) {
+		if (op->kind == d->kind)
+			break;
+	}
+	if (op->cmd == NULL) {
+		*cause = xstrdup("docker_operation has no operation set");
+		return -1;
+	}
+	if (docker_check_one(d->id, docker_check_container, op->field,
+	    "a container ID or name", cause))
+		return -1;
+	docker_push(a, op->cmd);
+	switch (d->kind) {
+	case DOCKER_STOP:
+		if (d->stop_timeout != 0) {
+			snprintf(t, sizeof t, "%u", (unsigned)d->stop_timeout);
+			docker_pushf(a, "--time", t);
+		}
+		break;
+	case DOCKER_LOGS:
+		if (*d->tail != '\0' && docker_check_one(d->tail,
+		    docker_check_tail, "docker_logs.tail",
+		    "a number of lines or \"all\"", cause))
+			return -1;
+		if (d->follow)
+			docker_push(a, "--follow");
+		if (*d->tail != '\0')
+			docker_pushf(a, "--tail", d->tail);
+		if (d->timestamps)
+			docker_push(a, "--timestamps");
+		break;
+	case DOCKER_REMOVE:
+		if (d->force)
+			docker_push(a, "--force");
+		break;
+	default:
+		break;
+	}
+	docker_push(a, d->id);
+	return 0;
+}
+
 /*
  * The Docker CLI's argument vector for operation D, argv[0] being BINARY.
  * A run is labelled with TASK_ID; NAME names it when the request did not
@@ -437,117 +535,35 @@ char **
 docker_argv(const struct docker_op *d, const char *binary,
     const char *task_id, const char *name, const char *cidfile, char **cause)
 {
-	static const char image[] = "an image reference";
-	static const char container[] = "a container ID or name";
-	const struct docker_container_op *op;
 	struct docker_vec a = { NULL, 0 };
-	size_t i;
+	int rc;
 
 	docker_push(&a, binary);
 	switch (d->kind) {
 	case DOCKER_RUN:
-		if (docker_check_one(d->img, docker_check_image,
-		    "docker_run.img", image, cause) ||
-		    (*d->name != '\0' && docker_check_one(d->name,
-		    docker_check_name, "docker_run.name", "a container name",
-		    cause)) ||
-		    docker_check_all(d->env, d->n_env, docker_check_env,
-		    "docker_run.env", "NAME=VALUE", cause) ||
-		    docker_check_all(d->ports, d->n_ports, docker_check_port,
-		    "docker_run.ports", "[IP:]HOST:CONTAINER[/PROTOCOL]", cause) ||
-		    docker_check_all(d->volumes, d->n_volumes,
-		    docker_check_volume, "docker_run.volumes",
-		    "SOURCE:/TARGET[:OPTIONS]", cause))
-			goto fail;
-		docker_push(&a, "run");
-		if (d->detach)
-			docker_push(&a, "--detach");
-		if (d->remove)
-			docker_push(&a, "--rm");
-		if (*d->name != '\0')
-			docker_pushf(&a, "--name", d->name);
-		else if (name != NULL)
-			docker_pushf(&a, "--name", name);
-		docker_pushf(&a, "--label", DOCKER_LABEL);
-		/* --label=nodelink.task-id=ID: one element, whatever the ID. */
-		free(a.v[a.n - 1]);
-		xasprintf(&a.v[a.n - 1], "--label=%s=%s", DOCKER_LABEL, task_id);
-		if (cidfile != NULL)
-			docker_pushf(&a, "--cidfile", cidfile);
-		for (i = 0; i < d->n_env; i++)
-			docker_pushf(&a, "--env", d->env[i]);
-		for (i = 0; i < d->n_ports; i++)
-			docker_pushf(&a, "--publish", d->ports[i]);
-		for (i = 0; i < d->n_volumes; i++)
-			docker_pushf(&a, "--volume", d->volumes[i]);
-		if (d->sandbox)
-			docker_sandbox_options(&a, d);
-		docker_push(&a, d->img);
-		/* After the image: the container's, never parsed by the CLI. */
-		for (i = 0; i < d->n_args; i++)
-			docker_push(&a, d->args[i]);
-		return a.v;
+		rc = docker_run_argv(&a, d, task_id, name, cidfile, cause);
+		break;
 	case DOCKER_PULL:
-		if (docker_check_one(d->img, docker_check_image,
-		    "docker_pull.img", image, cause))
-			goto fail;
-		docker_push(&a, "pull");
-		docker_push(&a, d->img);
-		return a.v;
+		rc = docker_check_one(d->img, docker_check_image,
+		    "docker_pull.img", "an image reference", cause) ? -1 : 0;
+		if (rc == 0) {
+			docker_push(&a, "pull");
+			docker_push(&a, d->img);
+		}
+		break;
 	case DOCKER_LIST:
 		docker_push(&a, "ps");
 		if (d->all)
 			docker_push(&a, "--all");
-		return a.v;
-	default:
-		break;
-	}
-
-	/* The operations on one container: check it, then their options. */
-	for (op = docker_container_ops; op->cmd != NULL; op++) {
-		if (op->kind == d->kind)
-			break;
-	}
-	if (op->cmd == NULL) {
-		*cause = xstrdup("docker_operation has no operation set");
-		goto fail;
-	}
-	if (docker_check_one(d->id, docker_check_container, op->field,
-	    container, cause))
-		goto fail;
-	docker_push(&a, op->cmd);
-	switch (d->kind) {
-	case DOCKER_STOP:
-		if (d->stop_timeout != 0) {
-			char t[16];
-
-			snprintf(t, sizeof t, "%u", (unsigned)d->stop_timeout);
-			docker_pushf(&a, "--time", t);
-		}
-		break;
-	case DOCKER_LOGS:
-		if (*d->tail != '\0' && docker_check_one(d->tail,
-		    docker_check_tail, "docker_logs.tail",
-		    "a number of lines or \"all\"", cause))
-			goto fail;
-		if (d->follow)
-			docker_push(&a, "--follow");
-		if (*d->tail != '\0')
-			docker_pushf(&a, "--tail", d->tail);
-		if (d->timestamps)
-			docker_push(&a, "--timestamps");
-		break;
-	case DOCKER_REMOVE:
-		if (d->force)
-			docker_push(&a, "--force");
+		rc = 0;
 		break;
 	default:
+		rc = docker_container_argv(&a, d, cause);
 		break;
 	}
-	docker_push(&a, d->id);
+	if (rc != 0) {
+		docker_argv_free(a.v);
+		return NULL;
+	}
 	return a.v;
-
-fail:
-	docker_argv_free(a.v);
-	return NULL;
 }

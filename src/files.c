@@ -347,3 +347,36 @@ files_chunk_verdict(uint64_t next, uint64_t offset, size_t len, uint64_t max)
 		return CHUNK_OVER_MAX;
 	return CHUNK_WRITE;
 }
+
+/*
+ * Task ID's partial upload at PATH, as a record of the previous agent's
+ * says: removed only beneath a file root and only if it carries the
+ * agent's own naming (files_temp_name) and is a regular file.  True if
+ * it was removed.
+ */
+int
+files_remove_temp(const struct options *o, const char *path, const char *id)
+{
+	enum fail_reason reason;
+	const char *name;
+	char *why = NULL;
+	struct stat sb;
+	int fd, removed = 0;
+
+	if ((fd = files_open_parent(o, path, &name, &why, &reason)) == -1) {
+		log_warnx("task %s: its recorded partial upload %s is not "
+		    "beneath --file-roots: left alone (%s)", id, path, why);
+		free(why);
+		return 0;
+	}
+	if (!files_is_temp_name(name))
+		log_warnx("task %s: its recorded partial upload %s is not named "
+		    "as the agent names them: left alone", id, path);
+	else if (fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode) && unlinkat(fd, name, 0) == 0) {
+		log_info("task %s: its partial upload %s is removed", id, path);
+		removed = 1;
+	}
+	close(fd);
+	return removed;
+}

@@ -263,7 +263,7 @@ journal_sync_main(void *arg)
 		/* (A replaced segment's descriptor is closed only by this
 		 * thread, later: FD stays valid.) */
 		if (fd != -1 && compat_datasync(fd) != 0)
-			log_warn("%s: cannot sync %s: %s", j->what, j->dir,
+			log_warnx("%s: cannot sync %s: %s", j->what, j->dir,
 			    strerror(errno));
 		pthread_mutex_lock(&j->sync_lock);
 	}
@@ -335,7 +335,7 @@ journal_sync_segment(struct journal *j, int fd, struct jseg *old)
 	int dup_fd;
 
 	if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
-		log_warn("%s: no descriptor for the sync thread: %s", j->what,
+		log_warnx("%s: no descriptor for the sync thread: %s", j->what,
 		    strerror(errno));
 	pthread_mutex_lock(&j->sync_lock);
 	if (old != NULL && j->sync_cur != -1) {
@@ -390,7 +390,7 @@ journal_drop_if_dead(struct journal *j, struct jseg *s)
 		close(s->fd);
 	journal_path(j, s->id, path, sizeof path);
 	if (unlink(path) != 0 && errno != ENOENT)
-		log_warn("%s: cannot remove %s: %s", j->what, path,
+		log_warnx("%s: cannot remove %s: %s", j->what, path,
 		    strerror(errno));
 	if (s->sync_fd != -1) {
 		/* Dead before its last sync: none.  (The thread closes it:
@@ -623,7 +623,7 @@ journal_read_segment(struct journal *j, struct jseg *s,
 						break;
 					}
 			if (found) {
-				log_warn("%s: %s: a corrupt record at offset "
+				log_warnx("%s: %s: a corrupt record at offset "
 				    "%llu: %llu bytes skipped, reading on at "
 				    "the next intact record", j->what, path,
 				    (unsigned long long)off,
@@ -631,12 +631,12 @@ journal_read_segment(struct journal *j, struct jseg *s,
 				off = bad;
 				continue;
 			}
-			log_warn("%s: %s: a torn or corrupt record at offset "
+			log_warnx("%s: %s: a torn or corrupt record at offset "
 			    "%llu (of %zu bytes): it and what follows are "
 			    "dropped", j->what,
 			    path, (unsigned long long)off, b.len);
 			if (truncate(path, (off_t)off) != 0)
-				log_warn("%s: cannot cut %s: %s", j->what,
+				log_warnx("%s: cannot cut %s: %s", j->what,
 				    path, strerror(errno));
 			break;
 		}
@@ -688,7 +688,7 @@ journal_replay(struct journal *j, void (*fn)(void *, const struct jrec *),
 			last = id;	/* a new segment never reuses a name */
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW)
 		    != 0 || !S_ISREG(sb.st_mode)) {
-			log_warn("%s: %s/%s is not a regular file: skipped",
+			log_warnx("%s: %s/%s is not a regular file: skipped",
 			    j->what, j->dir, de->d_name);
 			continue;
 		}
@@ -960,7 +960,7 @@ journal_append(struct journal *j, int type, const struct iovec_c *iov,
 		if (ftruncate(j->fd, (off_t)at) != 0) {
 			/* Garbage would stay before the next records: they
 			 * go to a new segment instead. */
-			log_warn("%s: cannot cut a partial record: %s",
+			log_warnx("%s: cannot cut a partial record: %s",
 			    j->what, strerror(errno));
 			if (journal_begin(j, j->cur->id + 1, &cause) != 0) {
 				log_error("%s: %s", j->what, cause);
@@ -1116,7 +1116,7 @@ journal_write_main(void *arg)
 				if (ftruncate(op->fd, (off_t)op->at) != 0)
 					op->error = errno;
 			} else if (op->durable && compat_datasync(op->fd) != 0)
-				log_warn("%s: cannot sync %s: %s", j->what,
+				log_warnx("%s: cannot sync %s: %s", j->what,
 				    j->dir, strerror(errno));
 		}
 		pthread_mutex_lock(&j->write_lock);

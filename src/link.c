@@ -128,6 +128,7 @@ link_random32(void *arg)
 }
 static void link_pump(struct link *);
 static void link_busy_check(struct link *);
+static void link_resume_readers(struct link *);
 static void link_on_busy(evutil_socket_t, short, void *);
 static void link_recv_next(struct link_call *);
 
@@ -446,7 +447,7 @@ link_on_status(struct link_op *op, int ok)
 			    link_status_name(c->status), details,
 			    l->addrs[l->addr], (double)delay / 1000.0);
 		else
-			log_warn("stream to %s ended: status %d (%s): %s; "
+			log_warnx("stream to %s ended: status %d (%s): %s; "
 			    "reconnecting to %s in %.1f s", server,
 			    (int)c->status, link_status_name(c->status),
 			    *details != '\0' ? details : "no details",
@@ -553,7 +554,7 @@ link_refresh_token(struct link *l)
 	if (l->opts->agent_token_file == NULL)
 		return;
 	if (options_read_token(l->opts, &text) != 0)
-		log_warn("%s; keeping the token read before", text);
+		log_warnx("%s; keeping the token read before", text);
 	free(text);
 }
 
@@ -711,23 +712,29 @@ link_send(struct link *l, struct msg *m)
 	link_pump(l);
 }
 
-/* True while tasks should stop reading their output: the spool is full,
- * or the journal's writer is that far behind. */
+/* True while the spool is full (outbox.c adds the journal's backlog). */
 int
 link_congested(const struct link *l)
 {
-	return l->congested || state_backlogged();
+	return l->congested;
+}
+
+/* True while link_busy() holds readers (see there). */
+int
+link_holding(const struct link *l)
+{
+	return l->busy;
 }
 
 /*
- * One of the things that pause readers is over (a full spool, a send in
- * flight, the journal's backlog): they read on, unless another still
- * holds them (whose end calls this again).  The one place that decides.
+ * One of the link's reasons to pause readers is over (a full spool, a
+ * send in flight): the drained handler hears it, and outbox.c decides
+ * (outbox_resume_readers) whether anything else still holds them.
  */
-void
+static void
 link_resume_readers(struct link *l)
 {
-	if (!l->congested && !l->busy && !state_backlogged())
+	if (!l->congested && !l->busy)
 		l->h.drained(l->h.arg);
 }
 

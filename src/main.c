@@ -89,7 +89,7 @@ main_check_config_mode(const struct options *o)
 	if (o->config == NULL || stat(o->config, &sb) != 0)
 		return;
 	if (sb.st_mode & (S_IRGRP | S_IROTH))
-		log_warn("configuration file %s is readable by other users; "
+		log_warnx("configuration file %s is readable by other users; "
 		    "if it holds the agent token, chmod 600 it", o->config);
 }
 
@@ -120,18 +120,21 @@ main_request(void *arg, const void *data, size_t len)
 	dispatch_request(arg, data, len);
 }
 
+/* Paused tasks read their output on (outbox.c decides when). */
 static void
-main_send(struct agent *a, struct msg *m)
-{
-	state_send(a->link, m, NULL, 0);
-}
-
-static void
-main_drained(void *arg)
+main_resume(void *arg)
 {
 	(void)arg;
 	task_proc_resume_all();
 	task_file_resume_all();
+}
+
+/* The link no longer holds task output back: the outbox decides. */
+static void
+main_drained(void *arg)
+{
+	(void)arg;
+	outbox_resume_readers();
 }
 
 /* Stops the loop once no task runs and the spool is empty. */
@@ -144,7 +147,7 @@ main_check_drained(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (task_count(TASK_RUNNING) != 0 || task_count(TASK_QUEUED) != 0)
 		return;
-	if (state_queued() != 0)
+	if (outbox_queued() != 0)
 		return;		/* a message's journal write, for a moment */
 	if (link_spooled(a->link) == 0 ||
 	    (state_active() && !link_connected(a->link))) {
@@ -172,7 +175,7 @@ main_give_up(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	log_warn("exiting with %zu task(s) still running and %zu bytes "
+	log_warnx("exiting with %zu task(s) still running and %zu bytes "
 	    "unsent", task_count(TASK_RUNNING), link_spooled(a->link));
 	event_base_loopbreak(a->base);
 }
@@ -432,60 +435,62 @@ main_signals_stop(void)
 	}
 }
 
-int
-main(int argc, char **argv)
+/*
+ * The command line, environment and file: -1 to go on, or the status to
+ * exit with at once (--help, --version, --check-config, a usage error).
+ */
+static int
+main_configure(struct options *opts, int argc, char **argv)
 {
-	struct options opts;
-	struct link_handlers handlers;
 	enum options_result r;
 	enum log_level level;
 	enum wire_dialect dialect;
-	size_t unsent, i;
-	uint64_t watchdog_ms;
-	int status = 0;
 	char *text;
 
-	main_open_stdio();
-	log_detect_journald();
-	options_init(&opts);
-	r = options_parse(&opts, argc, argv, environ, &text);
+	options_init(opts);
+	r = options_parse(opts, argc, argv, environ, &text);
 	if (r == OPTIONS_EXIT) {
 		fputs(text, stdout);
 		free(text);
-		options_free(&opts);
 		return 0;
 	}
 	if (r == OPTIONS_ERROR) {
 		main_usage_error(text);
 		free(text);
-		options_free(&opts);
 		return 2;
 	}
-	if (opts.check_config) {
-		text = options_describe(&opts);
+	if (opts->check_config) {
+		text = options_describe(opts);
 		fputs(text, stdout);
 		free(text);
-		if (opts.token_warning != NULL)
+		if (opts->token_warning != NULL)
 			fprintf(stderr, "%s: warning: %s\n", AGENT_NAME,
-			    opts.token_warning);
-		options_free(&opts);
+			    opts->token_warning);
 		return 0;
 	}
-	if (log_parse_level(opts.log_level, &level) == 0)
+	if (log_parse_level(opts->log_level, &level) == 0)
 		log_set_level(level);
-	log_set_json(strcmp(opts.log_format, "json") == 0);
-	if (wire_parse_dialect(opts.wire_dialect, &dialect) == 0)
+	log_set_json(strcmp(opts->log_format, "json") == 0);
+	if (wire_parse_dialect(opts->wire_dialect, &dialect) == 0)
 		wire_set_dialect(dialect);
-	main_check_config_mode(&opts);
-	if (opts.token_warning != NULL)
-		log_warn("%s", opts.token_warning);
+	main_check_config_mode(opts);
+	if (opts->token_warning != NULL)
+		log_warnx("%s", opts->token_warning);
+	return -1;
+}
+
+/* The process, gRPC and the loop, before any part of the agent starts. */
+static void
+main_start_process(struct options *opts)
+{
+	size_t i;
+
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < MAIN_N_STRAY; i++)	/* until the loop handles them */
 		signal(main_stray_signals[i], SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-
-	log_set_secret(opts.agent_token);
+	log_set_secret(opts->agent_token);
 	gpr_set_log_function(main_grpc_log);
 	main_grpc_init();
 	if (evthread_use_pthreads() != 0)
@@ -493,40 +498,45 @@ main(int argc, char **argv)
 	agent.base = event_base_new();
 	if (agent.base == NULL)
 		fatalx("cannot create the event loop");
-	agent.opts = &opts;
+	agent.opts = opts;
 	log_info("%s %s starting: libevent %s (%s), gRPC %s", AGENT_NAME,
 	    PACKAGE_VERSION, event_get_version(),
 	    event_base_get_method(agent.base), grpc_version_string());
-
 	main_raise_nofile();
-	if (compat_subreaper_enable() == 0)
+	if (proctree_subreaper_enable() == 0)
 		log_debug("child subreaper: orphaned task processes stay with "
 		    "the agent");
 	else
 		log_info("no child subreaper on this system: a cancel reaches "
 		    "a task's process group only");
+}
+
+/*
+ * The agent's parts, in the order they depend on each other: 0, or 2
+ * (logged) if the state directory or the HTTP endpoint cannot be had.
+ */
+static int
+main_start(struct options *opts)
+{
+	struct link_handlers handlers;
+	uint64_t watchdog_ms;
+	char *text;
+
 	metrics_init();
 	reaper_start(agent.base);
-	track_init(agent.base, opts.cgroup_root);
-	if (state_open(agent.base, opts.state_dir, opts.state_dir_explicit,
+	track_init(agent.base, opts->cgroup_root);
+	if (state_open(agent.base, opts->state_dir, opts->state_dir_explicit,
 	    &text) != 0) {
 		log_error("%s", text);
 		free(text);
-		state_close();
-		track_shutdown();
-		reaper_stop();
-		event_base_free(agent.base);
-		grpc_shutdown();
-		options_free(&opts);
 		return 2;
 	}
 	admit_init(&agent, dispatch_start);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
 	handlers.arg = &agent;
-	agent.link = link_new(agent.base, &opts, &handlers);
-	main_argc = argc;
-	main_argv = argv;
+	agent.link = link_new(agent.base, opts, &handlers);
+	outbox_init(agent.link, main_resume, &agent);
 	main_drain_timer = event_new(agent.base, -1, EV_PERSIST,
 	    main_check_drained, &agent);
 	main_give_up_timer = evtimer_new(agent.base, main_give_up, &agent);
@@ -535,48 +545,78 @@ main(int argc, char **argv)
 	if (main_drain_timer == NULL || main_give_up_timer == NULL ||
 	    main_drain_deadline == NULL || !main_signals_start(&agent))
 		fatalx("cannot watch signals");
-
-	if (opts.http_listen != NULL &&
-	    http_start(&agent, opts.http_listen, &text) != 0) {
+	if (opts->http_listen != NULL &&
+	    http_start(&agent, opts->http_listen, &text) != 0) {
 		log_error("%s", text);
 		free(text);
 		return 2;
 	}
-	state_recover(&agent, main_send);
+	recovery_run(&agent);
 	link_start(agent.link);
 	notify_systemd("READY=1");
 	if ((watchdog_ms = notify_watchdog_start(agent.base, main_status)) != 0)
 		log_info("systemd watchdog: pinged every %llu ms",
 		    (unsigned long long)watchdog_ms);
-	event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return 0;
+}
 
-	/* Finals the server never got are lost without a state directory:
-	 * a failure, for a supervisor to see.  With one they wait in the
-	 * journal for the next start.  (Measured before the close, which
-	 * puts the resend window back in the spool.) */
+/*
+ * After the loop: 1 if messages were lost.  Finals the server never got
+ * are lost without a state directory: a failure, for a supervisor to see.
+ * With one they wait in the journal for the next start.  (Measured
+ * before the link closes, which puts the resend window back in the
+ * spool.)
+ */
+static int
+main_unsent(void)
+{
+	size_t unsent;
+
 	if ((unsent = link_spooled(agent.link)) != 0 && state_active())
 		log_info("%zu bytes of messages not yet delivered stay in the "
 		    "journal for the next start", unsent);
 	else if (unsent != 0) {
 		log_error("%zu bytes of messages were never delivered: the server "
 		    "could not be reached", unsent);
-		status = 1;
+		return 1;
 	}
-	/* Tasks the give-up timer left running are killed and forgotten
-	 * before their START records are freed (state_close): no callback
-	 * of theirs may run after that. */
+	return 0;
+}
+
+static void
+main_free_event(struct event **ev)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+/*
+ * The one way out, from however far main_start got.  Nothing freed here
+ * can be reached by a callback that may still run: the tasks the give-up
+ * timer left running are killed and forgotten before their START records
+ * go (state_close), and the journal is closed before the spool, so what
+ * the spool holds stays journaled; the loop runs once more only for the
+ * link's own close.
+ */
+static void
+main_stop(struct options *opts)
+{
 	task_proc_detach_all();
 	task_file_detach_all();
-	/* Before the spool is freed: what it holds stays journaled. */
 	state_close();
-	link_close(agent.link);
-	while (!link_idle(agent.link))
-		event_base_loop(agent.base, EVLOOP_ONCE);
+	if (agent.link != NULL) {
+		link_close(agent.link);
+		while (!link_idle(agent.link))
+			event_base_loop(agent.base, EVLOOP_ONCE);
+	}
 	http_stop();
-	link_free(agent.link);
-	event_free(main_drain_timer);
-	event_free(main_give_up_timer);
-	event_free(main_drain_deadline);
+	if (agent.link != NULL)
+		link_free(agent.link);
+	agent.link = NULL;
+	main_free_event(&main_drain_timer);
+	main_free_event(&main_give_up_timer);
+	main_free_event(&main_drain_deadline);
 	notify_stop();
 	main_signals_stop();
 	reaper_stop();
@@ -585,8 +625,30 @@ main(int argc, char **argv)
 	task_free_all();
 	event_base_free(agent.base);
 	grpc_shutdown();
-	options_free(&opts);
+	options_free(opts);
 	libevent_global_shutdown();
 	log_info("stopped");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opts;
+	int status;
+
+	main_open_stdio();
+	log_detect_journald();
+	if ((status = main_configure(&opts, argc, argv)) != -1) {
+		options_free(&opts);
+		return status;
+	}
+	main_argc = argc;
+	main_argv = argv;
+	main_start_process(&opts);
+	if ((status = main_start(&opts)) == 0) {
+		event_base_loop(agent.base, EVLOOP_NO_EXIT_ON_EMPTY);
+		status = main_unsent();
+	}
+	main_stop(&opts);
 	return status;
 }

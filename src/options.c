@@ -905,29 +905,18 @@ options_finish(struct options *o, char **text)
 }
 
 /*
- * Parses ARGV, then ENVP, then the configuration file, then applies
- * defaults.  On OPTIONS_EXIT, *text
- * holds --help or --version output for stdout; on OPTIONS_ERROR, *text is
- * the error.  The caller frees *text.
+ * The command line: each option set is marked in SEEN.  OPTIONS_OK, or
+ * OPTIONS_EXIT/OPTIONS_ERROR with *text set (see options_parse).
  */
-enum options_result
-options_parse(struct options *o, int argc, char **argv, char *const *envp,
-    char **text)
+static enum options_result
+options_parse_argv(struct options *o, int argc, char **argv,
+    unsigned char *seen, char **text)
 {
-	unsigned char seen[OPTIONS_COUNT];
 	const struct option_entry *e;
-	const struct config_item *item;
-	struct config cfg;
 	const char *arg, *name, *value, *eq;
-	char origin[128], env[64], *cause;
-	struct buf errs;
-	size_t i, len;
+	size_t len;
 	int k;
 
-	*text = NULL;
-	memset(seen, 0, sizeof seen);
-	if (o->origins == NULL)
-		o->origins = xcalloc(OPTIONS_COUNT, sizeof *o->origins);
 	for (k = 1; k < argc; k++) {
 		arg = argv[k];
 		if (strcmp(arg, "--") == 0) {
@@ -972,27 +961,37 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 			}
 			value = argv[++k];
 		}
-		snprintf(origin, sizeof origin, "command line");
-		if (options_set(o, e, value, origin, text) != 0)
+		if (options_set(o, e, value, "command line", text) != 0)
 			return OPTIONS_ERROR;
 		seen[e - options_table] = 1;
-		options_origin(o, e, origin);
+		options_origin(o, e, "command line");
 	}
 	if (k < argc) {
 		xasprintf(text, "unexpected argument '%s'", argv[k]);
 		return OPTIONS_ERROR;
 	}
+	return OPTIONS_OK;
+}
 
-	/* The configuration file, named on the command line or in the
-	 * environment, comes between the environment and the defaults. */
-	memset(&cfg, 0, sizeof cfg);
+/*
+ * The configuration file, named on the command line or in the
+ * environment, or the default one if it exists (one that was named must),
+ * read into CFG: 0, or -1 with *text set.
+ */
+static int
+options_load_config(struct options *o, char *const *envp, struct config *cfg,
+    char **text)
+{
+	const char *value;
+	char env[64];
+
+	memset(cfg, 0, sizeof *cfg);
 	options_env_name(&options_table[0], env, sizeof env);
 	if (o->config == NULL && (value = options_getenv(envp, env)) != NULL &&
 	    *value != '\0') {
 		o->config = xstrdup(value);
 		options_origin(o, &options_table[0], env);
 	}
-	/* The default file is read when it exists; one that was named must. */
 	if (o->config == NULL && access(OPTIONS_DEFAULT_CONFIG, F_OK) == 0) {
 		o->config = xstrdup(OPTIONS_DEFAULT_CONFIG);
 		options_origin(o, &options_table[0], "default");
@@ -1001,55 +1000,121 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		free(o->config);
 		o->config = NULL;
 	}
-	if (o->config != NULL && config_load(o->config, &cfg, text) != 0)
-		return OPTIONS_ERROR;
-	buf_init(&errs);
-	options_check_config(&cfg, o->config, &errs);
+	if (o->config != NULL && config_load(o->config, cfg, text) != 0)
+		return -1;
+	return 0;
+}
 
-	for (i = 0; i < OPTIONS_COUNT; i++) {
-		e = &options_table[i];
-		if (seen[i])
-			continue;
-		value = NULL;
-		item = NULL;
-		if (e->env) {
-			options_env_name(e, env, sizeof env);
-			if ((value = options_getenv(envp, env)) == NULL &&
-			    e->env_alias != NULL &&
-			    (value = options_getenv(envp, e->env_alias)) != NULL)
-				snprintf(env, sizeof env, "%s", e->env_alias);
-		}
-		if (value != NULL)
-			snprintf(origin, sizeof origin, "%s", env);
-		else if (e->key != NULL &&
-		    (item = config_find(&cfg, e->key)) != NULL) {
-			snprintf(origin, sizeof origin, "%s:%lu (%s)",
-			    o->config, item->line, e->key);
-			value = item->value;
-		} else if (e->def != NULL) {
-			snprintf(origin, sizeof origin, "default");
-			value = e->def;
-		}
-		if (value == NULL)
-			continue;
-		if (e->type == OPT_RULES && item != NULL &&
-		    value == item->value && item->list) {
-			/* Each item a rule, reported by its own line. */
-			rules_free(*(struct rules **)((char *)o + e->offset));
-			if ((*(struct rules **)((char *)o + e->offset) =
-			    rules_compile(e->key, item->items, item->lines,
-			    item->n_items, o->config, &cause)) == NULL) {
-				options_add_error(&errs, cause);
-				free(cause);
-			} else
-				options_origin(o, e, origin);
-			continue;
-		}
-		if (options_set(o, e, value, origin, &cause) != 0) {
-			options_add_error(&errs, cause);
+/*
+ * Option E, not on the command line, from the environment, else the file
+ * CFG, else its default; errors appended to ERRS.
+ */
+static void
+options_apply_one(struct options *o, const struct option_entry *e,
+    char *const *envp, const struct config *cfg, struct buf *errs)
+{
+	const struct config_item *item = NULL;
+	const char *value = NULL;
+	char origin[128], env[64], *cause;
+	struct rules **rules;
+
+	if (e->env) {
+		options_env_name(e, env, sizeof env);
+		if ((value = options_getenv(envp, env)) == NULL &&
+		    e->env_alias != NULL &&
+		    (value = options_getenv(envp, e->env_alias)) != NULL)
+			snprintf(env, sizeof env, "%s", e->env_alias);
+	}
+	if (value != NULL)
+		snprintf(origin, sizeof origin, "%s", env);
+	else if (e->key != NULL && (item = config_find(cfg, e->key)) != NULL) {
+		snprintf(origin, sizeof origin, "%s:%lu (%s)", o->config,
+		    item->line, e->key);
+		value = item->value;
+	} else if (e->def != NULL) {
+		snprintf(origin, sizeof origin, "default");
+		value = e->def;
+	}
+	if (value == NULL)
+		return;
+	if (e->type == OPT_RULES && item != NULL && value == item->value &&
+	    item->list) {
+		/* Each item a rule, reported by its own line. */
+		rules = (struct rules **)((char *)o + e->offset);
+		rules_free(*rules);
+		if ((*rules = rules_compile(e->key, item->items, item->lines,
+		    item->n_items, o->config, &cause)) == NULL) {
+			options_add_error(errs, cause);
 			free(cause);
 		} else
 			options_origin(o, e, origin);
+		return;
+	}
+	if (options_set(o, e, value, origin, &cause) != 0) {
+		options_add_error(errs, cause);
+		free(cause);
+	} else
+		options_origin(o, e, origin);
+}
+
+/* What every agent needs: an ID and a token (read here from its file). */
+static int
+options_check_required(struct options *o, char **text)
+{
+	if (o->agent_id == NULL) {
+		*text = xstrdup("no agent ID: give --agent-id ID or set "
+		    "NODELINK_AGENT_ID");
+		return -1;
+	}
+	if (o->agent_token_file != NULL && o->agent_token != NULL) {
+		*text = xstrdup("give the agent token or a token file, not "
+		    "both");
+		return -1;
+	}
+	if (o->agent_token_file != NULL) {
+		if (options_read_token(o, text) != 0)
+			return -1;
+		o->token_warning = *text;	/* main logs it */
+		*text = NULL;
+	}
+	if (o->agent_token == NULL) {
+		*text = xstrdup("no agent token: give --agent-token-file FILE, "
+		    "or --agent-token TOKEN, or set NODELINK_AGENT_TOKEN");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Parses ARGV, then ENVP, then the configuration file, then applies
+ * defaults.  On OPTIONS_EXIT, *text holds --help or --version output for
+ * stdout; on OPTIONS_ERROR, *text is the error (every error of the
+ * environment and the file, one a line).  The caller frees *text.
+ */
+enum options_result
+options_parse(struct options *o, int argc, char **argv, char *const *envp,
+    char **text)
+{
+	unsigned char seen[OPTIONS_COUNT];
+	enum options_result r;
+	struct config cfg;
+	struct buf errs;
+	size_t i;
+
+	*text = NULL;
+	memset(seen, 0, sizeof seen);
+	if (o->origins == NULL)
+		o->origins = xcalloc(OPTIONS_COUNT, sizeof *o->origins);
+	if ((r = options_parse_argv(o, argc, argv, seen, text)) != OPTIONS_OK)
+		return r;
+	if (options_load_config(o, envp, &cfg, text) != 0)
+		return OPTIONS_ERROR;
+	buf_init(&errs);
+	options_check_config(&cfg, o->config, &errs);
+	for (i = 0; i < OPTIONS_COUNT; i++) {
+		if (!seen[i])
+			options_apply_one(o, &options_table[i], envp, &cfg,
+			    &errs);
 	}
 	config_free(&cfg);
 	if (errs.len != 0) {
@@ -1061,28 +1126,8 @@ options_parse(struct options *o, int argc, char **argv, char *const *envp,
 		free(o->log_level);
 		o->log_level = xstrdup("debug");
 	}
-	if (o->agent_id == NULL) {
-		*text = xstrdup("no agent ID: give --agent-id ID or set "
-		    "NODELINK_AGENT_ID");
-		return OPTIONS_ERROR;
-	}
-	if (o->agent_token_file != NULL && o->agent_token != NULL) {
-		*text = xstrdup("give the agent token or a token file, not "
-		    "both");
-		return OPTIONS_ERROR;
-	}
-	if (o->agent_token_file != NULL) {
-		if (options_read_token(o, text) != 0)
-			return OPTIONS_ERROR;
-		o->token_warning = *text;	/* main logs it */
-		*text = NULL;
-	}
-	if (o->agent_token == NULL) {
-		*text = xstrdup("no agent token: give --agent-token-file FILE, "
-		    "or --agent-token TOKEN, or set NODELINK_AGENT_TOKEN");
-		return OPTIONS_ERROR;
-	}
-	if (options_finish(o, text) != 0)
+	if (options_check_required(o, text) != 0 ||
+	    options_finish(o, text) != 0)
 		return OPTIONS_ERROR;
 	return OPTIONS_OK;
 }

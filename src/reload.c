@@ -164,7 +164,7 @@ reload_options(struct options *o, int argc, char **argv, char *const *envp)
 	}
 	for (i = 0; i < sizeof reload_restart / sizeof reload_restart[0]; i++) {
 		if (reload_differs(o, &n, &reload_restart[i]))
-			log_warn("reload: %s changed: needs a restart",
+			log_warnx("reload: %s changed: needs a restart",
 			    reload_restart[i].name);
 	}
 	for (i = 0; i < sizeof reload_live / sizeof reload_live[0]; i++) {
@@ -182,7 +182,7 @@ reload_options(struct options *o, int argc, char **argv, char *const *envp)
 	log_set_json(strcmp(o->log_format, "json") == 0);
 	log_set_secret(o->agent_token);
 	if (n.token_warning != NULL)
-		log_warn("%s", n.token_warning);
+		log_warnx("%s", n.token_warning);
 	options_free(&n);
 	return changed;
 }

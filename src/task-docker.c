@@ -45,7 +45,7 @@ struct docker_task {
 static unsigned long docker_serial;
 
 static void
-docker_task_free(void *arg)
+task_docker_task_free(void *arg)
 {
 	struct docker_task *dt = arg;
 
@@ -58,7 +58,7 @@ docker_task_free(void *arg)
 }
 
 static void
-docker_on_stop_exit(void *arg, pid_t pid, int status,
+task_docker_on_stop_exit(void *arg, pid_t pid, int status,
     const struct rusage *ru)
 {
 	char *name = arg;
@@ -66,15 +66,15 @@ docker_on_stop_exit(void *arg, pid_t pid, int status,
 	(void)pid;
 	(void)ru;
 	if (status != 0)
-		log_warn("docker stop %s exited with status %d", name, status);
+		log_warnx("docker stop %s exited with status %d", name, status);
 	free(name);
 }
 
 /* Runs the CLI's ARGV (ARGV[0] its path) with no input and no output. */
 static int
-docker_spawn_quiet(char *const *argv, pid_t *pid)
+task_docker_spawn_quiet(char *const *argv, pid_t *pid)
 {
-	struct compat_spawn sp;
+	struct spawn_req sp;
 	char **envp;
 	int null_fd, error;
 
@@ -89,7 +89,7 @@ docker_spawn_quiet(char *const *argv, pid_t *pid)
 	sp.err_fd = null_fd;
 	sp.cgroup_fd = -1;
 	sp.in_fd = -1;
-	error = compat_spawn(&sp, pid);
+	error = spawn_start(&sp, pid);
 	free(envp);
 	close(null_fd);
 	return error;
@@ -97,7 +97,7 @@ docker_spawn_quiet(char *const *argv, pid_t *pid)
 
 /* A cancelled attached run: the container goes, not only the CLI. */
 static void
-docker_on_cancel(void *arg, unsigned grace_s)
+task_docker_on_cancel(void *arg, unsigned grace_s)
 {
 	struct docker_task *dt = arg;
 	char *argv[5], grace[32];
@@ -112,13 +112,13 @@ docker_on_cancel(void *arg, unsigned grace_s)
 	argv[2] = grace;
 	argv[3] = dt->name;
 	argv[4] = NULL;
-	if ((error = docker_spawn_quiet(argv, &pid)) != 0) {
-		log_warn("cannot stop container %s: %s", dt->name,
+	if ((error = task_docker_spawn_quiet(argv, &pid)) != 0) {
+		log_warnx("cannot stop container %s: %s", dt->name,
 		    strerror(error));
 		return;
 	}
 	log_info("stopping container %s (docker stop %s)", dt->name, grace);
-	reaper_watch(pid, docker_on_stop_exit, xstrdup(dt->name));
+	reaper_watch(pid, task_docker_on_stop_exit, xstrdup(dt->name));
 }
 
 /*
@@ -137,11 +137,11 @@ task_docker_remove_now(const struct options *o, const char *name,
 	pid_t pid, got;
 
 	if (!docker_check_container(name)) {
-		log_warn("a recorded container name is not one: left alone");
+		log_warnx("a recorded container name is not one: left alone");
 		return -1;
 	}
 	if ((binary = task_proc_find_program(o->docker_binary)) == NULL) {
-		log_warn("cannot remove container %s: %s: command not found",
+		log_warnx("cannot remove container %s: %s: command not found",
 		    name, o->docker_binary);
 		return -1;
 	}
@@ -150,10 +150,10 @@ task_docker_remove_now(const struct options *o, const char *name,
 	argv[2] = (char *)"--force";
 	argv[3] = (char *)(uintptr_t)name;
 	argv[4] = NULL;
-	error = docker_spawn_quiet(argv, &pid);
+	error = task_docker_spawn_quiet(argv, &pid);
 	free(binary);
 	if (error != 0) {
-		log_warn("cannot remove container %s: %s", name,
+		log_warnx("cannot remove container %s: %s", name,
 		    strerror(error));
 		return -1;
 	}
@@ -165,12 +165,12 @@ task_docker_remove_now(const struct options *o, const char *name,
 	if (got == 0) {
 		kill(pid, SIGKILL);
 		(void)waitpid(pid, &status, 0);
-		log_warn("cannot remove container %s: %s rm took over %u s",
+		log_warnx("cannot remove container %s: %s rm took over %u s",
 		    name, o->docker_binary, wait_s);
 		return -1;
 	}
 	if (got != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_warn("cannot remove container %s: %s rm failed", name,
+		log_warnx("cannot remove container %s: %s rm failed", name,
 		    o->docker_binary);
 		return -1;
 	}
@@ -178,7 +178,7 @@ task_docker_remove_now(const struct options *o, const char *name,
 }
 
 static void
-docker_on_output(void *arg, enum output_stream stream, const char *text,
+task_docker_on_output(void *arg, enum output_stream stream, const char *text,
     size_t len)
 {
 	struct docker_task *dt = arg;
@@ -195,7 +195,7 @@ docker_on_output(void *arg, enum output_stream stream, const char *text,
 
 /* The container ID the CLI wrote to its --cidfile, if any. */
 static void
-docker_read_cidfile(struct docker_task *dt, struct task *t)
+task_docker_read_cidfile(struct docker_task *dt, struct task *t)
 {
 	char id[160];
 	size_t n;
@@ -212,12 +212,12 @@ docker_read_cidfile(struct docker_task *dt, struct task *t)
 }
 
 static const char *
-docker_on_finish(void *arg, struct task *t, int code,
+task_docker_on_finish(void *arg, struct task *t, int code,
     enum response_status *status, enum fail_reason *why)
 {
 	struct docker_task *dt = arg;
 
-	docker_read_cidfile(dt, t);
+	task_docker_read_cidfile(dt, t);
 	if (code != 0 && dt->daemon_down) {
 		*status = STATUS_FAILURE;
 		*why = REASON_START_FAILED;
@@ -230,7 +230,7 @@ docker_on_finish(void *arg, struct task *t, int code,
 }
 
 static const struct proc_hooks docker_hooks = {
-	docker_on_cancel, docker_on_output, docker_on_finish, docker_task_free,
+	task_docker_on_cancel, task_docker_on_output, task_docker_on_finish, task_docker_task_free,
 };
 
 /*
@@ -239,7 +239,7 @@ static const struct proc_hooks docker_hooks = {
  * of a sandbox).  The contract of task_proc_start().
  */
 static int
-docker_start(struct task *t, const struct request *req,
+task_docker_run(struct task *t, const struct request *req,
     const struct docker_op *d, const struct proc_spec *base, char **cause,
     enum fail_reason *why)
 {
@@ -263,7 +263,7 @@ docker_start(struct task *t, const struct request *req,
 	    NULL) {
 		xasprintf(cause, "%s: command not found",
 		    a->opts->docker_binary);
-		docker_task_free(dt);
+		task_docker_task_free(dt);
 		return -1;
 	}
 	if (d->kind == DOCKER_RUN) {
@@ -288,7 +288,7 @@ docker_start(struct task *t, const struct request *req,
 	free(gen_name);
 	if (argv == NULL) {
 		*why = REASON_BAD_REQUEST;
-		docker_task_free(dt);
+		task_docker_task_free(dt);
 		return -1;
 	}
 
@@ -327,7 +327,7 @@ int
 task_docker_start(struct task *t, const struct request *req, char **cause,
     enum fail_reason *why)
 {
-	return docker_start(t, req, req->docker, NULL, cause, why);
+	return task_docker_run(t, req, req->docker, NULL, cause, why);
 }
 
 /*
@@ -381,7 +381,7 @@ task_docker_sandbox(struct task *t, const struct request *req,
 	base.limits.max_output_bytes = limits->max_output_bytes;
 	base.want_stdin = req->want_stdin;
 	base.timeout_s = req->timeout_seconds;
-	rc = docker_start(t, req, &d, &base, cause, why);
+	rc = task_docker_run(t, req, &d, &base, cause, why);
 	for (i = 0; i < req->n_secret_env; i++)
 		free(names[i]);
 	free(names);

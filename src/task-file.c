@@ -72,7 +72,7 @@ static LIST_HEAD(, file_task) file_tasks = LIST_HEAD_INITIALIZER(file_tasks);
 static unsigned long file_serial;
 
 static void
-file_hex(const unsigned char *d, size_t n, char *out)
+task_file_hex(const unsigned char *d, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
@@ -85,24 +85,24 @@ file_hex(const unsigned char *d, size_t n, char *out)
 }
 
 static void
-file_digest(struct file_task *ft, char out[65])
+task_file_digest(struct file_task *ft, char out[65])
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
 
 	EVP_DigestFinal_ex(ft->sha, d, &n);
-	file_hex(d, n, out);
+	task_file_hex(d, n, out);
 }
 
 static void
-file_free(struct file_task *ft)
+task_file_free(struct file_task *ft)
 {
 	LIST_REMOVE(ft, entry);
 	if (ft->fd != -1)
 		close(ft->fd);
 	if (ft->tmpname != NULL && ft->dirfd != -1 &&
 	    unlinkat(ft->dirfd, ft->tmpname, 0) != 0 && errno != ENOENT)
-		log_warn("task %s: cannot remove %s: %s", task_id(ft->task),
+		log_warnx("task %s: cannot remove %s: %s", task_id(ft->task),
 		    ft->tmpname, strerror(errno));
 	if (ft->dirfd != -1)
 		close(ft->dirfd);
@@ -118,11 +118,11 @@ file_free(struct file_task *ft)
 
 /* Ends the task with a FAILURE final (its temporary file removed). */
 static void
-file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
+task_file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
     printflike(3, 4);
 
 static void
-file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
+task_file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
 {
 	struct task *t = ft->task;
 	struct final f;
@@ -132,7 +132,7 @@ file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
 	va_start(ap, fmt);
 	xvasprintf(&text, fmt, ap);
 	va_end(ap);
-	log_warn("task %s: %s failed (%s): %s", task_id(t), ft->upload ?
+	log_warnx("task %s: %s failed (%s): %s", task_id(t), ft->upload ?
 	    "upload" : "download", fail_reason_name(why), text);
 	memset(&f, 0, sizeof f);
 	f.status = STATUS_FAILURE;
@@ -145,19 +145,19 @@ file_fail(struct file_task *ft, enum fail_reason why, const char *fmt, ...)
 	/* The final first: its seq is kept to the task's reservation while
 	 * its START record is still there (state.c). */
 	task_send_final(t, &f);
-	file_free(ft);
+	task_file_free(ft);
 	free(text);
 }
 
 /* The final message of a transfer that worked. */
 static void
-file_done(struct file_task *ft, uint64_t size)
+task_file_done(struct file_task *ft, uint64_t size)
 {
 	struct task *t = ft->task;
 	struct response r;
 	char hex[65];
 
-	file_digest(ft, hex);
+	task_file_digest(ft, hex);
 	memset(&r, 0, sizeof r);
 	r.status = STATUS_COMPLETED;
 	r.file = ft->upload ? 1 : 2;
@@ -169,24 +169,24 @@ file_done(struct file_task *ft, uint64_t size)
 	    ? size : ft->end - ft->start), hex);
 	metrics_task_finished(TASK_KIND_FILE, OUTCOME_SUCCEEDED, 0);
 	task_send_file(t, &r, 1);	/* before the START record goes */
-	file_free(ft);
+	task_file_free(ft);
 }
 
 /* Cancel (or the agent stopping): nothing is left behind. */
 static void
-file_on_cancelled(evutil_socket_t fd, short events, void *arg)
+task_file_on_cancelled(evutil_socket_t fd, short events, void *arg)
 {
 	struct file_task *ft = arg;
 
 	(void)fd;
 	(void)events;
-	file_fail(ft, ft->agent->shutting_down ? REASON_SHUTTING_DOWN :
+	task_file_fail(ft, ft->agent->shutting_down ? REASON_SHUTTING_DOWN :
 	    REASON_IO_ERROR, "cancelled: %s", ft->upload ? "the partial file "
 	    "was removed" : "the download stopped");
 }
 
 static int
-file_cancel(void *arg)
+task_file_cancel(void *arg)
 {
 	struct file_task *ft = arg;
 
@@ -195,24 +195,24 @@ file_cancel(void *arg)
 	ft->cancelled = 1;
 	/* After the cancel's own answer, which dispatch.c sends next. */
 	event_del(ft->timer);
-	event_assign(ft->timer, ft->agent->base, -1, 0, file_on_cancelled, ft);
+	event_assign(ft->timer, ft->agent->base, -1, 0, task_file_on_cancelled, ft);
 	event_active(ft->timer, EV_TIMEOUT, 0);
 	return 0;
 }
 
 static void
-file_on_idle(evutil_socket_t fd, short events, void *arg)
+task_file_on_idle(evutil_socket_t fd, short events, void *arg)
 {
 	struct file_task *ft = arg;
 
 	(void)fd;
 	(void)events;
-	file_fail(ft, REASON_TIMED_OUT, "no chunk for %u seconds: the partial "
+	task_file_fail(ft, REASON_TIMED_OUT, "no chunk for %u seconds: the partial "
 	    "file was removed", ft->agent->opts->file_idle_timeout_s);
 }
 
 static struct file_task *
-file_new(struct task *t, int upload)
+task_file_new(struct task *t, int upload)
 {
 	struct file_task *ft;
 
@@ -226,14 +226,14 @@ file_new(struct task *t, int upload)
 		fatalx("cannot start SHA-256");
 	LIST_INSERT_HEAD(&file_tasks, ft, entry);
 	task_set_state(t, TASK_RUNNING);
-	task_set_cancel(t, file_cancel, ft);
+	task_set_cancel(t, task_file_cancel, ft);
 	metrics_task_started(TASK_KIND_FILE);
 	return ft;
 }
 
 /* The last chunk is in: flushed, checked, renamed into place. */
 static void
-file_finish_upload(struct file_task *ft, const char *want)
+task_file_finish_upload(struct file_task *ft, const char *want)
 {
 	char hex[65];
 	EVP_MD_CTX *copy;
@@ -245,22 +245,22 @@ file_finish_upload(struct file_task *ft, const char *want)
 		fatalx("cannot copy SHA-256");
 	EVP_DigestFinal_ex(copy, d, &n);
 	EVP_MD_CTX_free(copy);
-	file_hex(d, n, hex);
+	task_file_hex(d, n, hex);
 	if (*want != '\0' && strcmp(want, hex) != 0) {
-		file_fail(ft, REASON_CHECKSUM_MISMATCH, "sha256 %s does not "
+		task_file_fail(ft, REASON_CHECKSUM_MISMATCH, "sha256 %s does not "
 		    "match the %llu bytes received (%s): the partial file was "
 		    "removed", want, (unsigned long long)ft->next, hex);
 		return;
 	}
 	if (fchmod(ft->fd, ft->mode) != 0 || fsync(ft->fd) != 0) {
-		file_fail(ft, REASON_IO_ERROR, "%s: %s", ft->name,
+		task_file_fail(ft, REASON_IO_ERROR, "%s: %s", ft->name,
 		    strerror(errno));
 		return;
 	}
 	if (ft->overwrite ? renameat(ft->dirfd, ft->tmpname, ft->dirfd,
 	    ft->name) != 0 : linkat(ft->dirfd, ft->tmpname, ft->dirfd,
 	    ft->name, 0) != 0) {
-		file_fail(ft, errno == EEXIST ? REASON_BAD_REQUEST :
+		task_file_fail(ft, errno == EEXIST ? REASON_BAD_REQUEST :
 		    REASON_IO_ERROR, "%s: %s%s", ft->name, strerror(errno),
 		    errno == EEXIST ? " (set overwrite to replace it)" : "");
 		return;
@@ -270,12 +270,12 @@ file_finish_upload(struct file_task *ft, const char *want)
 	free(ft->tmpname);
 	ft->tmpname = NULL;
 	(void)fsync(ft->dirfd);	/* the new name survives a power cut */
-	file_done(ft, ft->next);
+	task_file_done(ft, ft->next);
 }
 
 /* One chunk of upload FT. */
 static void
-file_chunk(struct file_task *ft, const struct request *req)
+task_file_take_chunk(struct file_task *ft, const struct request *req)
 {
 	const unsigned char *p = req->input;
 	size_t len = req->input_len;
@@ -286,7 +286,7 @@ file_chunk(struct file_task *ft, const struct request *req)
 	switch (files_chunk_verdict(ft->next, req->offset, len,
 	    ft->agent->opts->file_max_bytes)) {
 	case CHUNK_TOO_BIG:
-		file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes: at most "
+		task_file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes: at most "
 		    "%d", len, FILE_CHUNK_MAX);
 		return;
 	case CHUNK_REPEAT:
@@ -294,18 +294,18 @@ file_chunk(struct file_task *ft, const struct request *req)
 		    task_id(ft->task), (unsigned long long)req->offset);
 		return;
 	case CHUNK_GAP:
-		file_fail(ft, REASON_BAD_REQUEST, "a chunk at offset %llu, "
+		task_file_fail(ft, REASON_BAD_REQUEST, "a chunk at offset %llu, "
 		    "expected %llu: a gap (the partial file was removed)",
 		    (unsigned long long)req->offset,
 		    (unsigned long long)ft->next);
 		return;
 	case CHUNK_OVERFLOW:
-		file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes at "
+		task_file_fail(ft, REASON_BAD_REQUEST, "a chunk of %zu bytes at "
 		    "offset %llu: past the largest offset there is (the partial "
 		    "file was removed)", len, (unsigned long long)req->offset);
 		return;
 	case CHUNK_OVER_MAX:
-		file_fail(ft, REASON_DENIED, "the file would be over "
+		task_file_fail(ft, REASON_DENIED, "the file would be over "
 		    "files.max_bytes (%llu bytes)",
 		    (unsigned long long)ft->agent->opts->file_max_bytes);
 		return;
@@ -317,7 +317,7 @@ file_chunk(struct file_task *ft, const struct request *req)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			file_fail(ft, REASON_IO_ERROR, "%s: %s", ft->name,
+			task_file_fail(ft, REASON_IO_ERROR, "%s: %s", ft->name,
 			    n == -1 ? strerror(errno) : "short write");
 			return;
 		}
@@ -327,7 +327,7 @@ file_chunk(struct file_task *ft, const struct request *req)
 		ft->next += (uint64_t)n;
 	}
 	if (req->last)
-		file_finish_upload(ft, req->sha256 != NULL ? req->sha256 : "");
+		task_file_finish_upload(ft, req->sha256 != NULL ? req->sha256 : "");
 	else
 		timer_add_ms(ft->timer, (uint64_t)
 		    ft->agent->opts->file_idle_timeout_s * 1000);
@@ -345,7 +345,7 @@ file_is_sha256(const char *s)
  * made.  Returns 0, or -1 with *cause and *why set.
  */
 static int
-file_upload_start(struct task *t, const struct request *req, char **cause,
+task_file_upload_start(struct task *t, const struct request *req, char **cause,
     enum fail_reason *why)
 {
 	struct agent *a = task_agent(t);
@@ -379,7 +379,7 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 			return -1;
 		}
 	}
-	ft = file_new(t, 1);
+	ft = task_file_new(t, 1);
 	ft->dirfd = dirfd;
 	ft->name = xstrdup(name);
 	/* Permission bits only: no set-user-ID file made by a root agent. */
@@ -391,11 +391,11 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 	if (ft->fd == -1) {
 		free(ft->tmpname);
 		ft->tmpname = NULL;
-		file_fail(ft, REASON_IO_ERROR, "%s: cannot create a temporary "
+		task_file_fail(ft, REASON_IO_ERROR, "%s: cannot create a temporary "
 		    "file beside it: %s", req->path, strerror(errno));
 		return 0;
 	}
-	if ((ft->timer = evtimer_new(a->base, file_on_idle, ft)) == NULL)
+	if ((ft->timer = evtimer_new(a->base, task_file_on_idle, ft)) == NULL)
 		fatalx("cannot create a timer");
 	{
 		/* Should the agent die now, the next start removes it. */
@@ -404,17 +404,17 @@ file_upload_start(struct task *t, const struct request *req, char **cause,
 
 		xasprintf(&tmp, "%.*s/%s", (int)(slash - req->path),
 		    req->path, ft->tmpname);
-		ft->run = state_task_started(t, 0, NULL, NULL, tmp, NULL);
+		ft->run = task_record_start(t, 0, NULL, NULL, tmp, NULL);
 		free(tmp);
 	}
 	log_info("task %s: upload to %s started", task_id(t), req->path);
-	file_chunk(ft, req);
+	task_file_take_chunk(ft, req);
 	return 0;
 }
 
 /* The next piece of a download, once the spool has room. */
 static void
-file_on_piece(evutil_socket_t fd, short events, void *arg)
+task_file_on_piece(evutil_socket_t fd, short events, void *arg)
 {
 	struct file_task *ft = arg;
 	struct response r;
@@ -427,22 +427,22 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 	if (ft->cancelled)
 		return;
 	if (ft->pos >= ft->end) {
-		file_done(ft, ft->unsized ? ft->pos : ft->size);
+		task_file_done(ft, ft->unsized ? ft->pos : ft->size);
 		return;
 	}
-	if (link_congested(ft->agent->link)) {
+	if (outbox_congested()) {
 		ft->paused = 1;		/* task_file_resume_all() */
 		return;
 	}
 	if (ft->unsized && ft->pos >= ft->agent->opts->file_max_bytes) {
-		file_fail(ft, REASON_DENIED, "the file is over files.max_bytes "
+		task_file_fail(ft, REASON_DENIED, "the file is over files.max_bytes "
 		    "(%llu bytes)", (unsigned long long)
 		    ft->agent->opts->file_max_bytes);
 		return;
 	}
 	if (!ft->unsized && (fstat(ft->fd, &sb) != 0 ||
 	    (uint64_t)sb.st_size != ft->size)) {
-		file_fail(ft, REASON_IO_ERROR, "the file changed size while it "
+		task_file_fail(ft, REASON_IO_ERROR, "the file changed size while it "
 		    "was read (from %llu to %lld bytes)",
 		    (unsigned long long)ft->size, (long long)sb.st_size);
 		return;
@@ -454,17 +454,17 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 	while (n == -1 && errno == EINTR);
 	if (n == 0 && ft->unsized) {
 		ft->end = ft->pos;	/* its end: the size is what was read */
-		file_done(ft, ft->pos);
+		task_file_done(ft, ft->pos);
 		return;
 	}
 	if (n == 0) {
-		file_fail(ft, REASON_IO_ERROR, "the file ended at %llu bytes "
+		task_file_fail(ft, REASON_IO_ERROR, "the file ended at %llu bytes "
 		    "while it was read (it had %llu)",
 		    (unsigned long long)ft->pos, (unsigned long long)ft->size);
 		return;
 	}
 	if (n == -1) {
-		file_fail(ft, REASON_IO_ERROR, "reading at %llu: %s",
+		task_file_fail(ft, REASON_IO_ERROR, "reading at %llu: %s",
 		    (unsigned long long)ft->pos, strerror(errno));
 		return;
 	}
@@ -483,7 +483,7 @@ file_on_piece(evutil_socket_t fd, short events, void *arg)
 }
 
 static int
-file_download_start(struct task *t, const struct request *req, char **cause,
+task_file_download_start(struct task *t, const struct request *req, char **cause,
     enum fail_reason *why)
 {
 	struct agent *a = task_agent(t);
@@ -508,7 +508,7 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 		close(fd);
 		return -1;
 	}
-	ft = file_new(t, 0);
+	ft = task_file_new(t, 0);
 	ft->fd = fd;
 	ft->size = (uint64_t)sb.st_size;
 	ft->file_mode = (unsigned)(sb.st_mode & 07777);
@@ -522,9 +522,9 @@ file_download_start(struct task *t, const struct request *req, char **cause,
 		    UINT64_MAX;
 	}
 	ft->piece = xmalloc(FILE_CHUNK_MAX);
-	if ((ft->timer = event_new(a->base, -1, 0, file_on_piece, ft)) == NULL)
+	if ((ft->timer = event_new(a->base, -1, 0, task_file_on_piece, ft)) == NULL)
 		fatalx("cannot create an event");
-	ft->run = state_task_started(t, 0, NULL, NULL, NULL, NULL);
+	ft->run = task_record_start(t, 0, NULL, NULL, NULL, NULL);
 	log_info("task %s: download of %s (%llu bytes from %llu) started",
 	    task_id(t), req->path, (unsigned long long)(ft->end - ft->pos),
 	    (unsigned long long)ft->pos);
@@ -539,8 +539,8 @@ task_file_start(struct task *t, const struct request *req, char **cause,
     enum fail_reason *why)
 {
 	if (req->kind == REQUEST_UPLOAD)
-		return file_upload_start(t, req, cause, why);
-	return file_download_start(t, req, cause, why);
+		return task_file_upload_start(t, req, cause, why);
+	return task_file_download_start(t, req, cause, why);
 }
 
 /* A later chunk of the upload that task T is; false if T is none. */
@@ -551,7 +551,7 @@ task_file_chunk(struct task *t, const struct request *req)
 
 	LIST_FOREACH(ft, &file_tasks, entry) {
 		if (ft->task == t && ft->upload) {
-			file_chunk(ft, req);
+			task_file_take_chunk(ft, req);
 			return 1;
 		}
 	}
@@ -583,7 +583,7 @@ task_file_detach_all(void)
 
 	while ((ft = LIST_FIRST(&file_tasks)) != NULL) {
 		ft->run = NULL;
-		file_free(ft);
+		task_file_free(ft);
 	}
 }
 
@@ -594,5 +594,5 @@ task_file_cancel_all(void)
 	struct file_task *ft, *next;
 
 	LIST_FOREACH_SAFE(ft, &file_tasks, entry, next)
-		file_cancel(ft);
+		task_file_cancel(ft);
 }

@@ -481,12 +481,12 @@ proc_on_kill_timer(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	if (alive == 0)
-		log_warn("task %s: its processes have ended but its output "
+		log_warnx("task %s: its processes have ended but its output "
 		    "stayed open for %u ms (a process outside its tree holds "
 		    "it); finishing without it", task_id(st->task),
 		    PROC_GIVE_UP_MS);
 	else
-		log_warn("task %s: processes survived SIGKILL for %u ms; "
+		log_warnx("task %s: processes survived SIGKILL for %u ms; "
 		    "finishing without them", task_id(st->task),
 		    PROC_GIVE_UP_MS);
 	st->gave_up = 1;
@@ -566,7 +566,7 @@ proc_limit_ended(struct proc_task *st, const struct usage *u)
 		which = 4;
 	else if (st->cgroup_memory &&
 	    (fd = track_cgroup_open(st->track)) != -1) {
-		if (compat_cgroup_counter(fd, "memory.events", "oom_kill",
+		if (cgroup_counter(fd, "memory.events", "oom_kill",
 		    &kills) == 0 && kills != 0)
 			which = 0;
 		close(fd);
@@ -762,7 +762,7 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 		/* A message waits behind the one being sent: let the pipe
 		 * gather the next one, to be read whole when the send is
 		 * done (fewer, larger messages; link_busy()). */
-		if (link_congested(st->agent->link) ||
+		if (outbox_congested() ||
 		    link_busy(st->agent->link))
 			proc_pause(st);
 		return;
@@ -773,7 +773,7 @@ proc_on_read(evutil_socket_t fd, short events, void *arg)
 	if (n == -1 && errno == EIO && st->tty_fd != -1)
 		n = 0;
 	if (n == -1)
-		log_warn("task %s: reading its %s: %s", task_id(st->task),
+		log_warnx("task %s: reading its %s: %s", task_id(st->task),
 		    s->which == OUTPUT_STDOUT ? "stdout" : "stderr",
 		    strerror(errno));
 	proc_stream_end(s);
@@ -917,12 +917,12 @@ proc_resize(void *arg, unsigned rows, unsigned cols)
 
 	if (rows == 0 || cols == 0 || rows > 65535 || cols > 65535) {
 		metrics.input_dropped++;
-		log_warn("task %s: a terminal of %u x %u refused",
+		log_warnx("task %s: a terminal of %u x %u refused",
 		    task_id(st->task), rows, cols);
 		return;
 	}
 	if (compat_pty_resize(st->tty_fd, rows, cols) != 0)
-		log_warn("task %s: cannot resize its terminal: %s",
+		log_warnx("task %s: cannot resize its terminal: %s",
 		    task_id(st->task), strerror(errno));
 	else
 		log_debug("task %s: terminal now %u x %u", task_id(st->task),
@@ -1045,7 +1045,7 @@ proc_cancel(void *arg)
  */
 static size_t
 proc_limits(const struct proc_spec *spec, int cgroup_fd,
-    struct compat_rlimit rl[LIMITS_COUNT], int *cgroup_memory)
+    struct spawn_rlimit rl[LIMITS_COUNT], int *cgroup_memory)
 {
 	const struct limits *l = &spec->limits;
 	struct rlimit own;
@@ -1053,7 +1053,7 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
 
 	*cgroup_memory = 0;
 	if (l->memory_bytes != 0) {
-		if (cgroup_fd != -1 && compat_cgroup_limit(cgroup_fd,
+		if (cgroup_fd != -1 && cgroup_limit(cgroup_fd,
 		    "memory.max", l->memory_bytes) == 0)
 			*cgroup_memory = 1;
 		else {
@@ -1069,7 +1069,7 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
 		rl[n].hard = l->cpu_seconds + 1;
 		n++;
 	}
-	if (l->max_processes != 0 && (cgroup_fd == -1 || compat_cgroup_limit(
+	if (l->max_processes != 0 && (cgroup_fd == -1 || cgroup_limit(
 	    cgroup_fd, "pids.max", l->max_processes) != 0)) {
 		rl[n].resource = RLIMIT_NPROC;
 		rl[n].soft = rl[n].hard = l->max_processes;
@@ -1104,56 +1104,84 @@ proc_limits(const struct proc_spec *spec, int cgroup_fd,
 	return n;
 }
 
-int
-task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
-{
-	struct agent *a = task_agent(t);
-	struct compat_spawn sp;
-	struct compat_rlimit rl[LIMITS_COUNT];
-	struct proc_task *st;
+/* What a task's start holds until its process runs (task_proc_start). */
+struct proc_start {
+	int out[2], err[2], in[2], in_w, tty;
 	struct track *track;
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, error = 0;
-	int in[2] = { -1, -1 }, in_w = -1, tty = -1;
+	char marker[64];
 	int cgroup_memory;
-	char **envp, marker[64], traceparent[96], span[17], trace_id[33];
-	char userenv[3][300], *masked;
-	const char *failed_step, *what;
 	pid_t pid;
+};
 
-	if ((error = proc_open_io(spec, out, err, in, &in_w, &tty)) != 0) {
+/* The pipes or terminal, the marker and the tracker of a task to start. */
+static int
+proc_start_prepare(struct proc_start *ps, const struct proc_spec *spec,
+    char **cause)
+{
+	int error;
+
+	if ((error = proc_open_io(spec, ps->out, ps->err, ps->in, &ps->in_w,
+	    &ps->tty)) != 0) {
 		xasprintf(cause, "cannot create %s: %s", spec->pty ?
 		    "a terminal" : "pipes", strerror(error));
-		proc_close_io(out, err, in, &in_w, &tty);
-		goto fail;
+		return error;
 	}
-	snprintf(marker, sizeof marker, "%s=%ld-%lu", PROC_MARKER,
+	snprintf(ps->marker, sizeof ps->marker, "%s=%ld-%lu", PROC_MARKER,
 	    (long)getpid(), ++proc_serial);
-	track = track_new(marker + sizeof PROC_MARKER, proc_on_track_changed,
-	    NULL, cause);
-	if (track == NULL) {
-		error = errno;
-		proc_close_io(out, err, in, &in_w, &tty);
-		goto fail;
+	ps->track = track_new(ps->marker + sizeof PROC_MARKER,
+	    proc_on_track_changed, NULL, cause);
+	return ps->track == NULL ? errno : 0;
+}
+
+/* Why the process could not start (error ERROR at STEP). */
+static void
+proc_start_failed(const struct proc_spec *spec, enum spawn_step step,
+    int error, char **cause)
+{
+	switch (step) {
+	case SPAWN_STEP_NONE:
+	case SPAWN_STEP_EXEC:
+		xasprintf(cause, "cannot start %s: %s", spec->path,
+		    strerror(error));
+		break;
+	case SPAWN_STEP_DIR:
+		xasprintf(cause, "cannot start %s: %s%s%s: %s", spec->path,
+		    spawn_step_name(step), spec->dir != NULL ? " " : "",
+		    spec->dir != NULL ? spec->dir : "", strerror(error));
+		break;
+	default:
+		xasprintf(cause, "cannot start %s: %s: %s", spec->path,
+		    spawn_step_name(step), strerror(error));
+		break;
 	}
+}
+
+/* Starts the process of PS, as SPEC says, in its cgroup if it has one. */
+static int
+proc_start_spawn(struct proc_start *ps, const struct proc_spec *spec,
+    char **cause)
+{
+	struct spawn_req sp;
+	struct spawn_rlimit rl[LIMITS_COUNT];
+	enum spawn_step step = SPAWN_STEP_NONE;
+	char **envp, traceparent[96], span[17], userenv[3][300];
+	int error;
+
 	memset(&sp, 0, sizeof sp);
-	sp.cgroup_fd = track_cgroup_open(track);
-	if (sp.cgroup_fd == -1 && track_has_cgroup(track)) {
+	sp.cgroup_fd = track_cgroup_open(ps->track);
+	if (sp.cgroup_fd == -1 && track_has_cgroup(ps->track)) {
 		/* Never outside it: the task would escape every kill. */
 		error = errno;
 		xasprintf(cause, "cannot open the task's cgroup: %s",
 		    strerror(error));
-		proc_close_io(out, err, in, &in_w, &tty);
-		track_free(track);
-		goto fail;
+		return error;
 	}
-	if (spec->traceparent != NULL) {
+	if (spec->traceparent != NULL)
 		proc_traceparent(spec->traceparent, traceparent, span);
-		snprintf(trace_id, sizeof trace_id, "%.32s",
-		    spec->traceparent + 3);
-	}
 	envp = proc_task_env(spec, spec->traceparent != NULL ? traceparent :
-	    NULL, marker, userenv);
-	sp.n_rlimits = proc_limits(spec, sp.cgroup_fd, rl, &cgroup_memory);
+	    NULL, ps->marker, userenv);
+	sp.n_rlimits = proc_limits(spec, sp.cgroup_fd, rl,
+	    &ps->cgroup_memory);
 	sp.pdeathsig = 1;
 	sp.rlimits = rl;
 	if (spec->user != NULL) {
@@ -1163,44 +1191,36 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 		sp.groups = spec->user->groups;
 		sp.n_groups = spec->user->n_groups;
 	}
-	failed_step = NULL;
-	sp.failed_step = &failed_step;
+	sp.failed_step = &step;
 	sp.path = spec->path;
 	sp.argv = spec->argv;
 	sp.envp = envp;
 	sp.dir = spec->dir;
-	sp.out_fd = out[1];
-	sp.err_fd = spec->pty ? out[1] : err[1];
-	sp.in_fd = spec->pty ? out[1] : in[0];
+	sp.out_fd = ps->out[1];
+	sp.err_fd = spec->pty ? ps->out[1] : ps->err[1];
+	sp.in_fd = spec->pty ? ps->out[1] : ps->in[0];
 	sp.pty = spec->pty;
 	sp.script_fd = spec->script_fd;
-	error = compat_spawn(&sp, &pid);
+	error = spawn_start(&sp, &ps->pid);
 	if (sp.cgroup_fd != -1)
 		close(sp.cgroup_fd);
 	free(envp);
-	proc_close_fd(&out[1]);
-	proc_close_fd(&err[1]);
-	proc_close_fd(&in[0]);
-	if (error != 0) {
-		if (failed_step != NULL && strcmp(failed_step,
-		    "running the program") != 0)
-			xasprintf(cause, "cannot start %s: %s%s%s: %s",
-			    spec->path, failed_step, spec->dir != NULL &&
-			    strcmp(failed_step, "entering its working "
-			    "directory") == 0 ? " " : "", spec->dir != NULL &&
-			    strcmp(failed_step, "entering its working "
-			    "directory") == 0 ? spec->dir : "",
-			    strerror(error));
-		else
-			xasprintf(cause, "cannot start %s: %s", spec->path,
-			    strerror(error));
-		proc_close_fd(&out[0]);
-		proc_close_fd(&err[0]);
-		proc_close_fd(&in_w);
-		proc_close_fd(&tty);
-		track_free(track);
-		goto fail;
-	}
+	/* The child's ends are the child's now. */
+	proc_close_fd(&ps->out[1]);
+	proc_close_fd(&ps->err[1]);
+	proc_close_fd(&ps->in[0]);
+	if (error != 0)
+		proc_start_failed(spec, step, error, cause);
+	return error;
+}
+
+/* The running task of PS: its streams, input, timeout and records. */
+static struct proc_task *
+proc_start_register(struct task *t, struct proc_start *ps,
+    const struct proc_spec *spec)
+{
+	struct agent *a = task_agent(t);
+	struct proc_task *st;
 
 	st = xcalloc(1, sizeof *st);
 	st->in_fd = st->tty_fd = -1;
@@ -1210,10 +1230,10 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	task_set_cancel(t, proc_cancel, st);
 	st->hooks = spec->hooks;
 	st->hook_arg = spec->hook_arg;
-	st->pid = pid;
-	st->track = track;
-	track_set_owner(track, st);
-	track_started(track, pid);
+	st->pid = ps->pid;
+	st->track = ps->track;
+	track_set_owner(ps->track, st);
+	track_started(ps->track, ps->pid);
 	st->started_ms = compat_monotime_ms();
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
 	st->timeout_s = spec->timeout_s != 0 ? spec->timeout_s :
@@ -1221,51 +1241,85 @@ task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
 	if (st->timeout_s != 0)
 		proc_arm(st, &st->timeout_timer, proc_on_timeout,
 		    (uint64_t)st->timeout_s * 1000);
-	proc_stream_init(st, &st->out, OUTPUT_STDOUT, out[0], spec);
-	proc_stream_init(st, &st->err, OUTPUT_STDERR, err[0], spec);
-	st->in_fd = in_w;
-	st->tty_fd = tty;
+	proc_stream_init(st, &st->out, OUTPUT_STDOUT, ps->out[0], spec);
+	proc_stream_init(st, &st->err, OUTPUT_STDERR, ps->err[0], spec);
+	st->in_fd = ps->in_w;
+	st->tty_fd = ps->tty;
 	buf_init(&st->in_queue);
-	if (in_w != -1) {
-		st->in_ev = event_new(a->base, in_w, EV_WRITE | EV_PERSIST,
+	if (ps->in_w != -1) {
+		st->in_ev = event_new(a->base, ps->in_w, EV_WRITE | EV_PERSIST,
 		    proc_on_input, st);
 		if (st->in_ev == NULL)
 			fatalx("cannot watch a task's input");
-		task_set_io(t, proc_input, tty != -1 ? proc_resize : NULL);
+		task_set_io(t, proc_input, ps->tty != -1 ? proc_resize : NULL);
 	}
 	st->limits = spec->limits;
-	st->cgroup_memory = cgroup_memory;
+	st->cgroup_memory = ps->cgroup_memory;
 	LIST_INSERT_HEAD(&proc_running, st, entry);
-	reaper_watch(pid, proc_on_exit, st);
-	st->run = state_task_started(t, pid, track_cgroup_path(track),
-	    marker + sizeof PROC_MARKER, NULL, spec->container);
+	reaper_watch(ps->pid, proc_on_exit, st);
+	st->run = task_record_start(t, ps->pid, track_cgroup_path(ps->track),
+	    ps->marker + sizeof PROC_MARKER, NULL, spec->container);
+	return st;
+}
 
-	/* Not even the command line shows a secret value in the log. */
+/* "task ... started", with its trace if it has one, never a secret. */
+static void
+proc_log_started(const struct proc_task *st, const struct proc_spec *spec)
+{
+	char span[17], trace_id[33], traceparent[96], *masked;
+	const char *what;
+
 	masked = spec->n_secret_env != 0 ? mask_entries_in(spec->secret_env,
 	    spec->n_secret_env, spec->what) : NULL;
 	what = masked != NULL ? masked : spec->what;
-	if (spec->traceparent != NULL)
+	if (spec->traceparent != NULL) {
+		proc_traceparent(spec->traceparent, traceparent, span);
+		snprintf(trace_id, sizeof trace_id, "%.32s",
+		    spec->traceparent + 3);
 		log_trace(LOG_INFO, trace_id, span, "task %s started: pid %ld: "
-		    "%s", task_id(st->task), (long)pid, what);
-	else
+		    "%s", task_id(st->task), (long)st->pid, what);
+	} else
 		log_info("task %s started: pid %ld: %s", task_id(st->task),
-		    (long)pid, what);
+		    (long)st->pid, what);
 	free(masked);
+}
+
+/*
+ * Starts task T's process as SPEC says.  Returns 0; TASK_START_LATER
+ * when the agent is out of descriptors (not the task's fault: it waits
+ * for some to free); or -1 with *cause set.  On failure SPEC's hooks'
+ * argument is freed.
+ */
+int
+task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
+{
+	struct proc_start ps;
+	struct proc_task *st;
+	int error;
+
+	memset(&ps, 0, sizeof ps);
+	ps.out[0] = ps.out[1] = ps.err[0] = ps.err[1] = -1;
+	ps.in[0] = ps.in[1] = ps.in_w = ps.tty = -1;
+	if ((error = proc_start_prepare(&ps, spec, cause)) != 0 ||
+	    (error = proc_start_spawn(&ps, spec, cause)) != 0) {
+		proc_close_io(ps.out, ps.err, ps.in, &ps.in_w, &ps.tty);
+		if (ps.track != NULL)
+			track_free(ps.track);
+		if (spec->hooks != NULL && spec->hooks->free != NULL)
+			spec->hooks->free(spec->hook_arg);
+		if (error == EMFILE || error == ENFILE) {
+			free(*cause);
+			*cause = NULL;
+			return TASK_START_LATER;
+		}
+		return -1;
+	}
+	st = proc_start_register(t, &ps, spec);
+	proc_log_started(st, spec);
 	metrics_task_started(task_kind(t));
-	if (link_congested(a->link))
+	if (outbox_congested())
 		proc_pause(st);
 	return 0;
-
-fail:
-	if (spec->hooks != NULL && spec->hooks->free != NULL)
-		spec->hooks->free(spec->hook_arg);
-	if (error == EMFILE || error == ENFILE) {
-		/* Not the task's fault: it waits for descriptors to free. */
-		free(*cause);
-		*cause = NULL;
-		return TASK_START_LATER;
-	}
-	return -1;
 }
 
 /* The spool has room again: every paused task reads on. */

@@ -29,6 +29,7 @@
 
 #include "agent.h"
 #include "compat/tree.h"
+#include "record.h"
 
 #define TASK_REMEMBER_MAX 10000
 #define TASK_REMEMBER_SECONDS 3600
@@ -43,10 +44,9 @@ struct task {
 	struct agent *agent;
 	enum task_state state;
 	enum task_kind kind;	/* which response its messages carry */
-	uint64_t seq;		/* of the last message sent */
 	struct srun *run;	/* its START record (state.c), or NULL */
 	char *container_id;	/* for a Docker run's final message */
-	struct tstream *ts;	/* what the server acknowledged (state.c) */
+	struct tstream *ts;	/* its seqs, and what the server acknowledged */
 	int (*cancel)(void *);	/* stops a queued or running task */
 	void (*input)(void *, const struct request *);	/* or NULL */
 	void (*resize)(void *, unsigned, unsigned);	/* or NULL */
@@ -104,7 +104,7 @@ task_new(struct agent *a, const char *id, const char *reply_id,
 	t->agent = a;
 	t->kind = kind;
 	t->state = TASK_NEW;
-	t->ts = tstream_new();
+	t->ts = tstream_new(id, 0);
 	if (RB_INSERT(task_tree, &task_tree, t) != NULL)
 		fatalx("task registered twice");
 	task_counts[TASK_NEW]++;
@@ -209,7 +209,7 @@ task_response_init(struct task *t, struct response *r)
 	memset(r, 0, sizeof *r);
 	r->agent_id = t->reply_id;
 	r->task_id = t->id;
-	r->seq = ++t->seq;
+	r->seq = tstream_next(t->ts);
 	r->docker = t->kind == TASK_KIND_DOCKER;
 }
 
@@ -231,10 +231,10 @@ task_msg_copy(const struct task *t, const struct msg *m)
 static void
 task_emit(struct task *t, struct msg *m, int final)
 {
-	m->seq = t->seq;
+	m->seq = tstream_seq(t->ts);
 	m->ts = tstream_ref(t->ts);
-	state_seq_use(t->run, t->seq);
-	state_send(t->agent->link, m, t->id, final);
+	state_seq_use(t->run, m->seq);
+	outbox_send(m, t->id, final);
 }
 
 /* One IN_PROGRESS message with one stream's text. */
@@ -264,7 +264,7 @@ task_finish(struct task *t, struct msg *m)
 	/* Remembered before it can reach the server: an agent killed
 	 * between the two must not report as interrupted a task whose final
 	 * was delivered (it sends the remembered final instead). */
-	state_task_finished(t->id, t->final);
+	finished_add(t->id, t->final);
 	task_emit(t, m, 1);
 	t->cancel = NULL;
 	t->owner = NULL;
@@ -354,7 +354,7 @@ task_send_file(struct task *t, const struct response *tmpl, int final)
 	r = *tmpl;
 	r.agent_id = t->reply_id;
 	r.task_id = t->id;
-	r.seq = ++t->seq;
+	r.seq = tstream_next(t->ts);
 	r.is_final = final;
 	if (final)
 		task_finish(t, wire_encode_response(&r));
@@ -367,7 +367,7 @@ void
 task_resend_final(struct task *t)
 {
 	if (t->final != NULL)
-		state_send(t->agent->link, task_msg_copy(t, t->final), NULL,
+		outbox_send(task_msg_copy(t, t->final), NULL,
 		    0);
 }
 
@@ -444,7 +444,7 @@ task_fail(struct task *t, enum fail_reason why, const char *fmt, ...)
 	va_start(ap, fmt);
 	reason = task_reason(fmt, ap);
 	va_end(ap);
-	log_warn("task %s refused (%s): %s", t->id, fail_reason_name(why),
+	log_warnx("task %s refused (%s): %s", t->id, fail_reason_name(why),
 	    reason);
 	if ((unsigned)why < METRICS_REASONS)
 		metrics.refused[why]++;
@@ -473,7 +473,7 @@ task_refuse(struct agent *a, const struct request *req, enum fail_reason why,
 	va_start(ap, fmt);
 	reason = task_reason(fmt, ap);
 	va_end(ap);
-	log_warn("task %s refused (%s): %s", req->task_id,
+	log_warnx("task %s refused (%s): %s", req->task_id,
 	    fail_reason_name(why), reason);
 	memset(&r, 0, sizeof r);
 	r.reason = why;
@@ -488,7 +488,7 @@ task_refuse(struct agent *a, const struct request *req, enum fail_reason why,
 	r.stream = OUTPUT_STDERR;
 	r.text = reason;
 	r.text_len = strlen(reason);
-	state_send(a->link, wire_encode_response(&r), NULL, 0);
+	outbox_send(wire_encode_response(&r), NULL, 0);
 	free(reason);
 }
 
@@ -508,17 +508,30 @@ task_stream(struct task *t)
 	return t->ts;
 }
 
-uint64_t
-task_seq(const struct task *t)
+/*
+ * Task T runs as PID, in CGROUP (a path, or NULL), its processes marked
+ * MARKER, writing an upload to TMPFILE or running Docker container
+ * CONTAINER (or NULL): recorded in the state directory until
+ * task_record_end, so that the next agent can end what this one could
+ * not; its messages keep to the seqs the record reserves.
+ */
+struct srun *
+task_record_start(struct task *t, pid_t pid, const char *cgroup,
+    const char *marker, const char *tmpfile, const char *container)
 {
-	return t->seq;
-}
+	struct srun tmpl;
 
-/* Task T's START record, whose seq reservation its messages keep to. */
-void
-task_set_run(struct task *t, struct srun *r)
-{
-	t->run = r;
+	memset(&tmpl, 0, sizeof tmpl);
+	tmpl.id = t->id;
+	tmpl.reply_id = t->reply_id;
+	tmpl.kind = (int)t->kind;
+	tmpl.pid = pid;
+	tmpl.cgroup = (char *)(uintptr_t)cgroup;
+	tmpl.marker = (char *)(uintptr_t)marker;
+	tmpl.tmpfile = (char *)(uintptr_t)tmpfile;
+	tmpl.container = (char *)(uintptr_t)container;
+	tmpl.ts = t->ts;
+	return state_task_started(&tmpl, &t->run);
 }
 
 const char *
@@ -540,11 +553,11 @@ task_restore(struct agent *a, const char *id, const char *reply_id, int kind,
 
 	if ((t = task_find(id)) == NULL) {
 		t = task_new(a, id, reply_id, (enum task_kind)kind);
-		t->seq = seq;
+		tstream_set_seq(t->ts, seq);
 	}
 	if (final != NULL && t->final == NULL) {
 		t->final = task_msg_copy(t, final);
-		t->seq = seq;
+		tstream_set_seq(t->ts, seq);
 		task_set_state(t, TASK_FINISHED);
 		t->finished_at = now;
 		TAILQ_INSERT_TAIL(&task_finished, t, finished);
@@ -554,28 +567,24 @@ task_restore(struct agent *a, const char *id, const char *reply_id, int kind,
 	return t;
 }
 
-/* The server acknowledged REQ's task up to its seq. */
+/*
+ * Task ID of the previous run (state.c), interrupted by the agent's death
+ * after its messages up to SEQ: it finishes now, FAILURE with reason
+ * AGENT_RESTARTED.
+ */
 void
-task_ack(struct agent *a, const struct request *req)
+task_restore_interrupted(struct agent *a, const char *id,
+    const char *reply_id, int kind, uint64_t seq)
 {
+	struct final f;
 	struct task *t;
 
-	if ((t = task_find(req->task_id)) == NULL) {
-		metrics.acks_unknown++;
-		log_debug("ack for unknown task %s ignored", req->task_id);
-		return;
-	}
-	if (req->ack_seq > t->seq) {
-		metrics.acks_unknown++;
-		log_debug("task %s: ack for seq %llu, beyond the %llu sent: "
-		    "ignored", t->id, (unsigned long long)req->ack_seq,
-		    (unsigned long long)t->seq);
-		return;
-	}
-	tstream_ack(t->ts, req->ack_seq);
-	state_journal_ack(t->id, req->ack_seq);
-	/* (Said once it is in the journal: tests wait for this line.) */
-	log_debug("task %s: acknowledged up to seq %llu", t->id,
-	    (unsigned long long)req->ack_seq);
-	link_acked(a->link);
+	t = task_restore(a, id, reply_id, kind, seq, NULL);
+	tstream_set_seq(t->ts, seq);
+	memset(&f, 0, sizeof f);
+	f.status = STATUS_FAILURE;
+	f.exit_code = 1;
+	f.reason = REASON_AGENT_RESTARTED;
+	f.text = "the agent restarted while the task was running\n";
+	task_send_final(t, &f);
 }

@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,8 @@
 /* Looks again this soon, this many times, for an orphan mid-exec. */
 #define TRACK_RESWEEP_MS 5
 #define TRACK_RESWEEPS 20
+/* How long the start waits for a leftover cgroup to empty. */
+#define TRACK_LEFTOVER_WAIT_MS 3000
 
 struct track_pid {
 	RB_ENTRY(track_pid) entry;
@@ -228,14 +231,14 @@ track_on_sweep(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	(void)arg;
-	n = track_no_children ? -1 : compat_proctree_children(&children);
+	n = track_no_children ? -1 : proctree_children(&children);
 	if (n < 0 && !track_no_children)
 		log_debug("cannot list the agent's children now: %s",
 		    strerror(errno));
 	for (i = 0; i < n; i++) {
 		if (track_of(children[i]) != NULL)
 			continue;	/* a main process, or known */
-		value = compat_proc_getenv(children[i], PROC_MARKER "=");
+		value = proctree_getenv(children[i], PROC_MARKER "=");
 		if (value == NULL && errno == EAGAIN)
 			unreadable = 1;
 		if (value == NULL)
@@ -287,14 +290,14 @@ track_init(struct event_base *base, const char *cgroup_root)
 	if (track_sweep_event == NULL || track_resweep_event == NULL ||
 	    track_refill_event == NULL)
 		fatalx("cannot create the sweep events");
-	if (compat_cgroup_setup(cgroup_root, &where) == 0) {
+	if (cgroup_setup(cgroup_root, &where) == 0) {
 #ifdef HAVE_SYS_INOTIFY_H
 		track_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 #endif
 		if (track_inotify == -1) {
-			log_warn("no inotify (%s): not using cgroups",
+			log_warnx("no inotify (%s): not using cgroups",
 			    strerror(errno));
-			compat_cgroup_teardown();
+			cgroup_teardown();
 		} else {
 			track_inotify_event = event_new(base, track_inotify,
 			    EV_READ | EV_PERSIST, track_on_inotify, NULL);
@@ -308,7 +311,7 @@ track_init(struct event_base *base, const char *cgroup_root)
 	} else {
 		log_info("task processes: process groups and the agent's "
 		    "children (no cgroups: %s)", where);
-		if (compat_proctree_children(&children) < 0) {
+		if (proctree_children(&children) < 0) {
 			track_no_children = 1;
 			log_info("the kernel lists no children: a cancel reaches "
 			    "a task's process group and what descends from it");
@@ -340,7 +343,7 @@ track_shutdown(void)
 	if (track_resweep_event != NULL)
 		event_free(track_resweep_event);
 	track_sweep_event = track_resweep_event = NULL;
-	compat_cgroup_teardown();
+	cgroup_teardown();
 	track_cgroups = 0;
 }
 
@@ -361,7 +364,7 @@ track_make(char **cause)
 	t->wd = -1;
 	snprintf(t->name, sizeof t->name, "t%lu", ++track_serial);
 	if (track_cgroups) {
-		if ((fd = compat_cgroup_create(t->name)) == -1) {
+		if ((fd = cgroup_create(t->name)) == -1) {
 			xasprintf(cause, "cannot create the task's cgroup: %s",
 			    strerror(errno));
 			free(t);
@@ -374,7 +377,7 @@ track_make(char **cause)
 			char path[PATH_MAX];
 
 			snprintf(path, sizeof path, "%s/cgroup.events",
-			    compat_cgroup_path(t->name));
+			    cgroup_path(t->name));
 			t->wd = inotify_add_watch(track_inotify, path,
 			    IN_MODIFY);
 		}
@@ -382,7 +385,7 @@ track_make(char **cause)
 		if (t->wd == -1) {
 			xasprintf(cause, "cannot watch the task's cgroup: %s",
 			    strerror(errno));
-			compat_cgroup_remove(t->name);
+			cgroup_remove(t->name);
 			free(t);
 			return NULL;
 		}
@@ -451,7 +454,7 @@ track_has_cgroup(const struct track *t)
 const char *
 track_cgroup_path(const struct track *t)
 {
-	return t->cgroup ? compat_cgroup_path(t->name) : NULL;
+	return t->cgroup ? cgroup_path(t->name) : NULL;
 }
 
 /*
@@ -469,7 +472,7 @@ track_main_exited(struct track *t)
 int
 track_cgroup_open(const struct track *t)
 {
-	return t->cgroup ? compat_cgroup_open(t->name) : -1;
+	return t->cgroup ? cgroup_open(t->name) : -1;
 }
 
 /* The task's first process is PID, leader of its process group. */
@@ -506,9 +509,9 @@ track_add_descendants(struct track *t)
 	size_t n = 0, cap = 0, i, known = t->n_escapees;
 
 	if (!t->main_exited)
-		compat_proctree_descendants(t->pgid, &found, &n, &cap);
+		proctree_descendants(t->pgid, &found, &n, &cap);
 	for (i = 0; i < known; i++)
-		compat_proctree_descendants(t->escapees[i], &found, &n, &cap);
+		proctree_descendants(t->escapees[i], &found, &n, &cap);
 	for (i = 0; i < n; i++)
 		track_add_escapee(t, found[i]);
 	free(found);
@@ -537,9 +540,9 @@ track_signal(struct track *t, int sig)
 	t->sig = sig;
 	if (t->cgroup) {
 		if ((fd = track_cgroup_open(t)) == -1 ||
-		    compat_cgroup_signal(fd, sig) != 0)
-			log_warn("cannot signal cgroup %s: %s",
-			    compat_cgroup_path(t->name), strerror(errno));
+		    cgroup_signal(fd, sig) != 0)
+			log_warnx("cannot signal cgroup %s: %s",
+			    cgroup_path(t->name), strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return;
@@ -551,7 +554,7 @@ track_signal(struct track *t, int sig)
 	 */
 	track_add_descendants(t);
 	if (track_killpg(t, sig) != 0 && errno != ESRCH && !t->group_gone)
-		log_warn("cannot signal process group %ld: %s", (long)t->pgid,
+		log_warnx("cannot signal process group %ld: %s", (long)t->pgid,
 		    strerror(errno));
 	for (i = 0; i < t->n_escapees; i++)
 		kill(t->escapees[i], sig);
@@ -576,7 +579,7 @@ track_alive(struct track *t)
 	if (t->cgroup) {
 		if ((fd = track_cgroup_open(t)) == -1)
 			return 1;	/* unreadable: assume alive */
-		populated = compat_cgroup_populated(fd);
+		populated = cgroup_populated(fd);
 		close(fd);
 		return populated != 0;
 	}
@@ -609,7 +612,7 @@ track_cpu(const struct track *t, uint64_t *user_us, uint64_t *system_us)
 
 	if ((fd = track_cgroup_open(t)) == -1)
 		return -1;
-	rc = compat_cgroup_cpu(fd, user_us, system_us);
+	rc = cgroup_cpu(fd, user_us, system_us);
 	close(fd);
 	return rc;
 }
@@ -624,9 +627,9 @@ track_free(struct track *t)
 #ifdef HAVE_SYS_INOTIFY_H
 		inotify_rm_watch(track_inotify, t->wd);
 #endif
-		if (compat_cgroup_remove(t->name) != 0)
-			log_warn("cannot remove cgroup %s: %s",
-			    compat_cgroup_path(t->name), strerror(errno));
+		if (cgroup_remove(t->name) != 0)
+			log_warnx("cannot remove cgroup %s: %s",
+			    cgroup_path(t->name), strerror(errno));
 	}
 	LIST_REMOVE(t, all);
 	if (t->main_indexed)
@@ -635,4 +638,53 @@ track_free(struct track *t)
 		track_forget_index(t->escapees[i]);
 	free(t->escapees);
 	free(t);
+}
+
+/* -- what a previous agent left --------------------------------------- */
+
+/*
+ * At start, before the loop runs: kills what is left in the cgroup at
+ * PATH (a previous agent's task's, checked by the caller to be beneath
+ * the agent's cgroup root), waits up to TRACK_LEFTOVER_WAIT_MS for it to
+ * empty, and removes it.  0, or -1 if there is no such cgroup.
+ */
+int
+track_kill_cgroup_at(const char *path)
+{
+	int fd, waited = 0;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	while (cgroup_populated(fd) == 1 &&
+	    waited < TRACK_LEFTOVER_WAIT_MS) {
+		cgroup_signal(fd, SIGKILL);
+		usleep(10000);
+		waited += 10;
+	}
+	close(fd);
+	if (rmdir(path) != 0 && errno != ENOENT)
+		log_debug("cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * Kills process PID and its process group if it is the very process a
+ * record names (a pid is reused): started at START (clock ticks since
+ * boot) and carrying MARKER.  True if it did.
+ */
+int
+track_kill_verified(pid_t pid, uint64_t start, const char *marker)
+{
+	const char *found;
+	uint64_t now;
+
+	if (pid <= 0 || start == 0 || *marker == '\0' ||
+	    proctree_starttime(pid, &now) != 0 || now != start ||
+	    (found = proctree_getenv(pid, PROC_MARKER "=")) == NULL ||
+	    strcmp(found, marker) != 0)
+		return 0;
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	return 1;
 }

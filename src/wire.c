@@ -305,7 +305,7 @@ wire_traceparent(ProtobufCBinaryData b)
 	    !wire_hex(p + 3, 32) || p[35] != '-' || !wire_hex(p + 36, 16) ||
 	    p[52] != '-' || !(wire_hex(p + 53, 2) || (p[53] == '0' &&
 	    p[54] == '0'))) {
-		log_warn("ignoring an invalid traceparent (%zu bytes)", b.len);
+		log_warnx("ignoring an invalid traceparent (%zu bytes)", b.len);
 		return NULL;
 	}
 	return xmemdup0(b.data, b.len);

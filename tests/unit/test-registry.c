@@ -48,6 +48,7 @@ setup(void)
 	agent.base = event_base_new();
 	agent.opts = &opts;
 	agent.link = link_new(agent.base, &opts, &h);
+	outbox_init(agent.link, no_drain, NULL);
 }
 
 static void

@@ -129,7 +129,7 @@ test_window_is_bounded(void)
 static void
 test_acks(void)
 {
-	struct tstream *ts = tstream_new();
+	struct tstream *ts = tstream_new("acks", 0);
 	struct spool s;
 	struct msg *m;
 	GString *tags;

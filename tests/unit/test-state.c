@@ -467,22 +467,22 @@ test_finished_store(void)
 	for (i = 0; i < 30000; i++) {
 		snprintf(id, sizeof id, "task-%d", i);
 		m = final_for(i);
-		state_task_finished(id, m);
+		finished_add(id, m);
 		msg_free(m);
 	}
 	state_close();
 	g_assert_cmpint(state_open(base, dir, 1, &cause), ==, 0);
 	for (i = 0; i < 30000; i += 997) {
 		snprintf(id, sizeof id, "task-%d", i);
-		m = state_finished_final(id);
+		m = finished_final(id);
 		g_assert_nonnull(m);
 		snprintf(want, sizeof want, "final of %d", i);
 		g_assert_cmpuint(m->len, ==, strlen(want));
 		g_assert_cmpint(memcmp(m->data, want, m->len), ==, 0);
 		msg_free(m);
 	}
-	g_assert_null(state_finished_final("task-30000"));
-	g_assert_null(state_finished_final("never"));
+	g_assert_null(finished_final("task-30000"));
+	g_assert_null(finished_final("never"));
 	state_close();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	g_assert_cmpint(system(cmd), ==, 0);

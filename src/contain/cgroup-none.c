@@ -11,7 +11,7 @@
 #include "agent.h"
 
 int
-compat_cgroup_setup(const char *root, char **where)
+cgroup_setup(const char *root, char **where)
 {
 	(void)root;
 	*where = xstrdup("this system has no cgroups");
@@ -19,20 +19,20 @@ compat_cgroup_setup(const char *root, char **where)
 }
 
 const char *
-compat_cgroup_path(const char *name)
+cgroup_path(const char *name)
 {
 	return name;
 }
 
 int
-compat_cgroup_ours(const char *path)
+cgroup_ours(const char *path)
 {
 	(void)path;
 	return 0;
 }
 
 int
-compat_cgroup_open(const char *name)
+cgroup_open(const char *name)
 {
 	(void)name;
 	errno = ENOSYS;
@@ -40,7 +40,7 @@ compat_cgroup_open(const char *name)
 }
 
 int
-compat_cgroup_create(const char *name)
+cgroup_create(const char *name)
 {
 	(void)name;
 	errno = ENOSYS;
@@ -48,14 +48,14 @@ compat_cgroup_create(const char *name)
 }
 
 int
-compat_cgroup_populated(int dirfd)
+cgroup_populated(int dirfd)
 {
 	(void)dirfd;
 	return -1;
 }
 
 int
-compat_cgroup_signal(int dirfd, int sig)
+cgroup_signal(int dirfd, int sig)
 {
 	(void)dirfd;
 	(void)sig;
@@ -64,7 +64,7 @@ compat_cgroup_signal(int dirfd, int sig)
 }
 
 int
-compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
+cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
 {
 	(void)dirfd;
 	*user_us = *system_us = 0;
@@ -73,26 +73,26 @@ compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
 }
 
 int
-compat_cgroup_remove_tree(const char *path)
+cgroup_remove_tree(const char *path)
 {
 	(void)path;
 	return 0;
 }
 
 int
-compat_cgroup_remove(const char *name)
+cgroup_remove(const char *name)
 {
 	(void)name;
 	return 0;
 }
 
 void
-compat_cgroup_teardown(void)
+cgroup_teardown(void)
 {
 }
 
 int
-compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
+cgroup_limit(int dirfd, const char *file, uint64_t value)
 {
 	(void)dirfd;
 	(void)file;
@@ -101,7 +101,7 @@ compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
 }
 
 int
-compat_cgroup_counter(int dirfd, const char *file, const char *key,
+cgroup_counter(int dirfd, const char *file, const char *key,
     uint64_t *value)
 {
 	(void)dirfd;

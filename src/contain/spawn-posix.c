@@ -26,7 +26,7 @@
 
 
 int
-compat_spawn(const struct compat_spawn *s, pid_t *pid)
+spawn_start(const struct spawn_req *s, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -35,8 +35,8 @@ compat_spawn(const struct compat_spawn *s, pid_t *pid)
 
 	if (s->cgroup_fd != -1 || s->n_rlimits != 0 || s->switch_user ||
 	    s->in_fd != -1 || s->pty || s->script_fd > 2 ||
-	    (s->pdeathsig && COMPAT_HAVE_PDEATHSIG))
-		return compat_spawn_fork(s, pid);	/* posix_spawn cannot */
+	    (s->pdeathsig && SPAWN_HAVE_PDEATHSIG))
+		return spawn_fork(s, pid);	/* posix_spawn cannot */
 
 	sigfillset(&all);
 	sigdelset(&all, SIGKILL);

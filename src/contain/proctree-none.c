@@ -14,14 +14,14 @@
 #include "agent.h"
 
 int
-compat_subreaper_enable(void)
+proctree_subreaper_enable(void)
 {
 	errno = ENOSYS;
 	return -1;
 }
 
 ssize_t
-compat_proctree_children(pid_t **out)
+proctree_children(pid_t **out)
 {
 	*out = NULL;
 	errno = ENOSYS;
@@ -29,7 +29,7 @@ compat_proctree_children(pid_t **out)
 }
 
 void
-compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
+proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
 {
 	(void)root;
 	(void)out;
@@ -38,7 +38,7 @@ compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
 }
 
 const char *
-compat_proc_getenv(pid_t pid, const char *name)
+proctree_getenv(pid_t pid, const char *name)
 {
 	(void)pid;
 	(void)name;
@@ -46,7 +46,7 @@ compat_proc_getenv(pid_t pid, const char *name)
 }
 
 int
-compat_proc_starttime(pid_t pid, uint64_t *start)
+proctree_starttime(pid_t pid, uint64_t *start)
 {
 	(void)pid;
 	(void)start;
@@ -54,7 +54,7 @@ compat_proc_starttime(pid_t pid, uint64_t *start)
 }
 
 void
-compat_proc_kill_marked(const char *name, char *const *values, size_t n,
+proctree_kill_marked(const char *name, char *const *values, size_t n,
     int *killed)
 {
 	(void)name;

@@ -78,7 +78,7 @@
 
 /* In the child: the user's groups, gid and uid, in that order. */
 static int
-spawn_switch_user(const struct compat_spawn *s)
+spawn_switch_user(const struct spawn_req *s)
 {
 #ifdef __linux__
 #ifdef SYS_setuid32	/* 32-bit ABIs: SYS_setuid takes 16-bit IDs */
@@ -101,16 +101,21 @@ spawn_switch_user(const struct compat_spawn *s)
 }
 
 /* What the child was doing when it failed, for the task's reason. */
-enum spawn_step {
-	STEP_CGROUP, STEP_PGID, STEP_USER, STEP_DIR, STEP_FDS, STEP_LIMITS,
-	STEP_EXEC,
-};
 static const char *const spawn_steps[] = {
 	"moving into its cgroup", "making its process group",
 	"switching to its user", "entering its working directory",
 	"setting up its descriptors", "setting its resource limits",
 	"running the program",
 };
+
+const char *
+spawn_step_name(enum spawn_step step)
+{
+	if ((int)step < 0 ||
+	    (size_t)step >= sizeof spawn_steps / sizeof spawn_steps[0])
+		return "starting it";
+	return spawn_steps[step];
+}
 
 /*
  * In the child: SIGKILL when the agent dies, however it dies, so that a
@@ -136,7 +141,7 @@ spawn_pdeathsig(pid_t parent)
 
 /* In the child: everything here is async-signal-safe. */
 static void noreturn_fn
-spawn_child(const struct compat_spawn *s, int report, int move,
+spawn_child(const struct spawn_req *s, int report, int move,
     pid_t parent)
 {
 	struct sigaction sa;
@@ -146,7 +151,7 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	int sig, fd, error[2], script = -1;
 
 	/* Into the cgroup before anything else. */
-	error[0] = STEP_CGROUP;
+	error[0] = SPAWN_STEP_CGROUP;
 	if (move) {
 		if ((fd = openat(s->cgroup_fd, "cgroup.procs", O_WRONLY)) == -1 ||
 		    write(fd, "0", 1) != 1)
@@ -165,20 +170,20 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	/* A terminal's task leads a session of its own (and its group). */
-	error[0] = STEP_PGID;
+	error[0] = SPAWN_STEP_PGID;
 	if (s->pty ? setsid() == -1 : setpgid(0, 0) != 0)
 		goto fail;
-	error[0] = STEP_USER;
+	error[0] = SPAWN_STEP_USER;
 	if (s->switch_user && spawn_switch_user(s) != 0)
 		goto fail;
 	/* After the user switch, which would clear it. */
-	error[0] = STEP_PGID;
+	error[0] = SPAWN_STEP_PGID;
 	if (s->pdeathsig && spawn_pdeathsig(parent) != 0)
 		goto fail;
-	error[0] = STEP_DIR;
+	error[0] = SPAWN_STEP_DIR;
 	if (s->dir != NULL && chdir(s->dir) != 0)
 		goto fail;
-	error[0] = STEP_FDS;
+	error[0] = SPAWN_STEP_FDS;
 	if (s->in_fd != -1)
 		fd = s->in_fd;
 	else if ((fd = open("/dev/null", O_RDONLY)) == -1)
@@ -207,14 +212,14 @@ spawn_child(const struct compat_spawn *s, int report, int move,
 		goto fail;
 	closefrom(script != -1 ? 5 : 4);	/* the report pipe, at 3, stays */
 	/* Last: a low open-files limit must not stop the moves above. */
-	error[0] = STEP_LIMITS;
+	error[0] = SPAWN_STEP_LIMITS;
 	for (i = 0; i < s->n_rlimits; i++) {
 		rl.rlim_cur = (rlim_t)s->rlimits[i].soft;
 		rl.rlim_max = (rlim_t)s->rlimits[i].hard;
 		if (setrlimit(s->rlimits[i].resource, &rl) != 0)
 			goto fail;
 	}
-	error[0] = STEP_EXEC;
+	error[0] = SPAWN_STEP_EXEC;
 	execve(s->path, s->argv, s->envp);
 fail:
 	error[1] = errno;
@@ -260,7 +265,7 @@ static unsigned spawn_bound;		/* above every slot */
 static char spawn_stack[64 * 1024] __attribute__((aligned(16)));
 
 struct spawn_clone {
-	struct compat_spawn s;		/* its descriptors are slots */
+	struct spawn_req s;		/* its descriptors are slots */
 	int report;
 	int move;
 	pid_t parent;
@@ -355,7 +360,7 @@ spawn_clone_child(void *arg)
 	if (close_range(spawn_bound, ~0U, CLOSE_RANGE_UNSHARE) != 0 &&
 	    unshare(CLONE_FILES) != 0) {
 		/* (Still the agent's table: nothing of it is touched.) */
-		error[0] = STEP_FDS;
+		error[0] = SPAWN_STEP_FDS;
 		error[1] = errno;
 		(void)!write(c->report, error, sizeof error);
 		_exit(127);
@@ -368,7 +373,7 @@ spawn_clone_child(void *arg)
  * set (and -2 when the slots cannot be used: vfork then).
  */
 static pid_t
-spawn_through_slots(const struct compat_spawn *s, int report, int move,
+spawn_through_slots(const struct spawn_req *s, int report, int move,
     pid_t parent)
 {
 	struct spawn_clone c;
@@ -445,14 +450,14 @@ spawn_through_slots(const struct compat_spawn *s, int report, int move,
 
 #ifndef USE_POSIX_SPAWN
 int
-compat_spawn(const struct compat_spawn *s, pid_t *pid)
+spawn_start(const struct spawn_req *s, pid_t *pid)
 {
-	return compat_spawn_fork(s, pid);
+	return spawn_fork(s, pid);
 }
 #endif
 
 int
-compat_spawn_fork(const struct compat_spawn *s, pid_t *pid)
+spawn_fork(const struct spawn_req *s, pid_t *pid)
 {
 	int report[2], error = 0, move = 0, failed[2];
 	pid_t parent;
@@ -505,7 +510,7 @@ started:
 		if (s->failed_step != NULL && failed[0] >= 0 &&
 		    (size_t)failed[0] < sizeof spawn_steps /
 		    sizeof spawn_steps[0])
-			*s->failed_step = spawn_steps[failed[0]];
+			*s->failed_step = (enum spawn_step)failed[0];
 		return failed[1];
 	}
 	*pid = child;

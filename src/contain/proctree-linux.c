@@ -26,7 +26,7 @@
 #include "agent.h"
 
 int
-compat_subreaper_enable(void)
+proctree_subreaper_enable(void)
 {
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
@@ -65,7 +65,7 @@ proctree_read(const char *path, struct buf *b)
  * where the kernel does not list children.
  */
 ssize_t
-compat_proctree_children(pid_t **out)
+proctree_children(pid_t **out)
 {
 	static struct buf buf;
 	char path[300], *p, *end;
@@ -148,7 +148,7 @@ proctree_add_children(pid_t pid, pid_t **out, size_t *n, size_t *cap)
  * breadth first.  The cost is the size of ROOT's tree, not the host's.
  */
 void
-compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
+proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
 {
 	size_t i = *n;
 
@@ -163,7 +163,7 @@ compat_proctree_descendants(pid_t root, pid_t **out, size_t *n, size_t *cap)
  * process in the middle of exec), ENOENT when it lacks NAME.
  */
 const char *
-compat_proc_getenv(pid_t pid, const char *name)
+proctree_getenv(pid_t pid, const char *name)
 {
 	static struct buf b;
 	char path[64], *env;
@@ -192,7 +192,7 @@ compat_proc_getenv(pid_t pid, const char *name)
  * reused but never at the same moment.  Returns 0, or -1.
  */
 int
-compat_proc_starttime(pid_t pid, uint64_t *start)
+proctree_starttime(pid_t pid, uint64_t *start)
 {
 	static struct buf b;
 	char path[64], *p;
@@ -220,7 +220,7 @@ compat_proc_starttime(pid_t pid, uint64_t *start)
  * KILLED[i] is set when a process carrying VALUES[i] was killed.
  */
 void
-compat_proc_kill_marked(const char *name, char *const *values, size_t n,
+proctree_kill_marked(const char *name, char *const *values, size_t n,
     int *killed)
 {
 	char key[128];
@@ -237,7 +237,7 @@ compat_proc_kill_marked(const char *name, char *const *values, size_t n,
 		if ((pid = strtol(de->d_name, NULL, 10)) <= 1 ||
 		    pid == (long)getpid())
 			continue;
-		if ((v = compat_proc_getenv((pid_t)pid, key)) == NULL)
+		if ((v = proctree_getenv((pid_t)pid, key)) == NULL)
 			continue;
 		for (i = 0; i < n; i++) {
 			if (strcmp(v, values[i]) == 0) {

@@ -214,7 +214,7 @@ cgroup_clean_stale(const char *parent)
 		    strstr(events, "populated 0") == NULL)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
-		compat_cgroup_remove_tree(path);
+		cgroup_remove_tree(path);
 	}
 	closedir(d);
 }
@@ -262,7 +262,7 @@ cgroup_probe(int base_fd)
  * *where saying why not; the caller frees it.
  */
 int
-compat_cgroup_setup(const char *root, char **where)
+cgroup_setup(const char *root, char **where)
 {
 	char own[PATH_MAX], parent[PATH_MAX + 64], path[2 * PATH_MAX + 128];
 	char note[PATH_MAX + 256] = "";
@@ -332,7 +332,7 @@ compat_cgroup_setup(const char *root, char **where)
 
 /* The task cgroup NAME's path (static storage). */
 const char *
-compat_cgroup_path(const char *name)
+cgroup_path(const char *name)
 {
 	static char path[PATH_MAX];
 
@@ -342,19 +342,19 @@ compat_cgroup_path(const char *name)
 
 /* A descriptor of task cgroup NAME's directory, or -1. */
 int
-compat_cgroup_open(const char *name)
+cgroup_open(const char *name)
 {
 	if (cgroup_base == NULL) {
 		errno = ENOSYS;
 		return -1;
 	}
-	return open(compat_cgroup_path(name), O_RDONLY | O_DIRECTORY |
+	return open(cgroup_path(name), O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
 }
 
 /* Creates task cgroup NAME; returns its directory's descriptor or -1. */
 int
-compat_cgroup_create(const char *name)
+cgroup_create(const char *name)
 {
 	const char *path;
 	int fd, saved;
@@ -363,7 +363,7 @@ compat_cgroup_create(const char *name)
 		errno = ENOSYS;
 		return -1;
 	}
-	path = compat_cgroup_path(name);
+	path = cgroup_path(name);
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
@@ -376,7 +376,7 @@ compat_cgroup_create(const char *name)
 
 /* 1 while any process is in the cgroup, 0 when none is, -1 on error. */
 int
-compat_cgroup_populated(int dirfd)
+cgroup_populated(int dirfd)
 {
 	char buf[256], *p;
 
@@ -389,7 +389,7 @@ compat_cgroup_populated(int dirfd)
 
 /* Sends SIG to every process in the cgroup; SIGKILL in one write. */
 int
-compat_cgroup_signal(int dirfd, int sig)
+cgroup_signal(int dirfd, int sig)
 {
 	char buf[65536], *p, *nl;
 	size_t have = 0;
@@ -424,7 +424,7 @@ compat_cgroup_signal(int dirfd, int sig)
 
 /* CPU time the cgroup's processes used, in microseconds. */
 int
-compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
+cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
 {
 	char buf[1024], *p;
 
@@ -443,7 +443,7 @@ compat_cgroup_cpu(int dirfd, uint64_t *user_us, uint64_t *system_us)
  * Returns 0, or -1 if its controller is not there (rlimits then).
  */
 int
-compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
+cgroup_limit(int dirfd, const char *file, uint64_t value)
 {
 	char v[32];
 
@@ -457,7 +457,7 @@ compat_cgroup_limit(int dirfd, const char *file, uint64_t value)
 
 /* The counter KEY of the flat-keyed FILE (memory.events: oom_kill). */
 int
-compat_cgroup_counter(int dirfd, const char *file, const char *key,
+cgroup_counter(int dirfd, const char *file, const char *key,
     uint64_t *value)
 {
 	char buf[1024], *p;
@@ -477,7 +477,7 @@ compat_cgroup_counter(int dirfd, const char *file, const char *key,
 
 /* Removes the cgroup at PATH and any empty children it has. */
 int
-compat_cgroup_remove_tree(const char *path)
+cgroup_remove_tree(const char *path)
 {
 	char child[PATH_MAX];
 	struct dirent *de;
@@ -491,7 +491,7 @@ compat_cgroup_remove_tree(const char *path)
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		snprintf(child, sizeof child, "%s/%s", path, de->d_name);
-		compat_cgroup_remove_tree(child);
+		cgroup_remove_tree(child);
 	}
 	closedir(d);
 	return rmdir(path);
@@ -503,7 +503,7 @@ compat_cgroup_remove_tree(const char *path)
  * step outside (a recorded path is not trusted: state.c).
  */
 int
-compat_cgroup_ours(const char *path)
+cgroup_ours(const char *path)
 {
 	char real[PATH_MAX], parent[PATH_MAX], *slash;
 	size_t len;
@@ -522,21 +522,21 @@ compat_cgroup_ours(const char *path)
 
 /* Removes task cgroup NAME (it must be empty). */
 int
-compat_cgroup_remove(const char *name)
+cgroup_remove(const char *name)
 {
 	if (cgroup_base == NULL)
 		return 0;
-	return rmdir(compat_cgroup_path(name));
+	return rmdir(cgroup_path(name));
 }
 
 /* Removes the base (agent exit). */
 void
-compat_cgroup_teardown(void)
+cgroup_teardown(void)
 {
 	if (cgroup_base == NULL)
 		return;
-	if (compat_cgroup_remove_tree(cgroup_base) != 0)
-		log_warn("cannot remove %s: %s", cgroup_base, strerror(errno));
+	if (cgroup_remove_tree(cgroup_base) != 0)
+		log_warnx("cannot remove %s: %s", cgroup_base, strerror(errno));
 	free(cgroup_base);
 	cgroup_base = NULL;
 }
