@@ -1,48 +1,62 @@
 /*
  * agent.h: the one private header of nodelink-agent.
  *
- * The agent is a single libevent loop that owns all state.  One extra
- * thread (link-cq.c) only drains gRPC's completion queue into that loop.
- * Prototypes are grouped by the file that defines them; each file's
- * functions carry its name as their prefix.
+ * The agent is a single libevent loop that owns all state; the threads
+ * that block for it (gRPC's completion queue, the journal's writer and
+ * syncer) hand results back as loop events.  Prototypes are grouped by
+ * the file that defines them; each file's functions carry its name as
+ * their prefix.  The files, by layer (each calls only its own layer and
+ * those below; tests/check-layers.py checks it, doc/architecture.md
+ * draws it):
  *
- *   main.c        start-up, signals, the loop, shutdown
- *   options.c     the option table: command line, environment, defaults
- *   config.c      the YAML configuration file
- *   policy.c      the command policy: allow and deny rules
- *   log.c         time-stamped logging to stderr, every message escaped
- *   vis.c         untrusted text escaped into bounded space (pure)
- *   link.c        the gRPC stream: calls, outbound spool, reconnects
- *   link-cq.c     completion-queue thread -> loop bridge
- *   spool.c       outbound messages and the resend window (pure)
- *   wire.c        TaskRequest decoding and TaskResponse encoding
- *   dispatch.c    one TaskRequest -> the handler for its kind
- *   task.c        the task registry and the final-message rules
- *   admit.c       the concurrency limit and the queue behind it
- *   kill.c        a task's kill sequence: TERM, grace, KILL (pure)
- *   task-proc.c   a task that is a process: spawn, pipes, kill, final
+ *   main.c        start-up, signals, the loop, the one shutdown path
+ *   dispatch.c    a request from the server -> what acts on its kind
+ *   http.c        /healthz, /readyz, /metrics on the loop
+ *   metrics-text.c  the counters as Prometheus text and health JSON
+ *   reload.c      SIGHUP: the settings read again, the live ones applied
+ *   notify.c      systemd's readiness protocol, watchdog, status
+ *   recovery.c    what the previous agent left, put right at start
+ *
  *   task-shell.c  shell tasks: SHELL -c CMD
  *   task-docker.c Docker operations through the Docker CLI
  *   task-file.c   file upload and download (files.c: confinement)
- *   docker.c      Docker's grammar and the CLI's argument vectors (pure)
- *   track.c       where a task's processes are: its cgroup, or its
- *                 process group and the escapees a sweep finds
- *   reaper.c      SIGCHLD -> the task that owns the pid
- *   timer.c       libevent timers in milliseconds
+ *   task-proc.c   a task that is a process: spawn, pipes, kill, final
+ *   admit.c       the concurrency limit and the queue behind it
+ *   task.c        the task registry, its responses and finals
+ *
+ *   outbox.c      journal, then link; pausing task output; acks
+ *   state.c       the state directory: lock, START records, seqs
+ *   finished.c    finished tasks' finals, kept and indexed
+ *   record.c      the state directory's record encoding (record.h)
+ *   journal.c     checksummed records in segment files, its threads
+ *
+ *   link.c        the gRPC stream: calls, receives, reconnects
+ *   link-cq.c     completion-queue thread -> loop bridge
+ *   spool.c       outbound messages and the resend window (pure)
+ *   wire.c        TaskRequest decoding and TaskResponse encoding
+ *   msg.c         the message type; each task's stream of messages
+ *
  *   framer.c      output bytes -> whole-line, UTF-8-safe chunks (pure)
  *   mask.c        secret values -> *** in output, split or not (pure)
- *   utf8.c        UTF-8 repair (pure)
- *   backoff.c     reconnect delays (pure)
- *   metrics.c     counters, Prometheus text, health JSON
- *   http.c        /healthz, /readyz, /metrics on the loop
+ *   policy.c      the command policy: allow and deny rules
+ *   limits.c, user.c  a task's resource limits; its user
+ *   docker.c      Docker's grammar and the CLI's argument vectors (pure)
+ *   files.c       where file transfer may read and write
+ *   kill.c        a task's kill sequence: TERM, grace, KILL (pure)
+ *   reaper.c      SIGCHLD -> the task that owns the pid
+ *   track.c       where a task's processes are: its cgroup, or its
+ *                 process group and the escapees a sweep finds
+ *   metrics.c     the counters
+ *   options.c, config.c  the settings: command line, environment, YAML
  *   tls.c         the agent's TLS certificate and key, checked at start
- *   reload.c      SIGHUP: the settings read again, the live ones applied
- *   notify.c      systemd's readiness protocol, watchdog, status
- *                 (no libsystemd)
- *   compat/       platform shims behind named functions (datasync.c:
- *                 "on the disk" per system; rbtree.c with tree-own.h and
- *                 queue-own.h: list and tree macros where the system and
- *                 libbsd have none)
+ *   timer.c       libevent timers in milliseconds
+ *
+ *   contain/      starting, containing and killing processes: spawn,
+ *                 cgroups, the process tree (contain/contain.h)
+ *   compat/       platform shims behind named functions (compat.h)
+ *
+ *   log.c, vis.c, utf8.c, buf.c, xmalloc.c  logging (every message
+ *                 escaped), escaping, UTF-8 repair, buffers, allocation
  */
 
 #ifndef NODELINK_AGENT_H
@@ -505,7 +519,6 @@ struct msg {
 };
 /* msg.c: the message type, and each task's stream of messages. */
 struct msg *msg_new(size_t);
-struct msg *msg_copy(const struct msg *);
 void msg_free(struct msg *);
 void msg_unref(struct msg *);
 int msg_acked(const struct msg *);
@@ -815,7 +828,7 @@ int reload_options(struct options *, int, char **, char *const *);
 int tls_check_pair(const char *, const char *, const char *, const char *,
 	    char **);
 
-/* metrics.c: the counters, as Prometheus text and health JSON. */
+/* metrics.c: the counters (their text: metrics-text.c). */
 #define METRICS_KINDS 3		/* shell, docker, file */
 #define METRICS_OUTCOMES 5
 #define METRICS_BUCKETS 12

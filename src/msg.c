@@ -86,19 +86,6 @@ msg_free(struct msg *m)
 	msg_unref(m);
 }
 
-/* A copy of M's bytes and seq, in the same stream. */
-struct msg *
-msg_copy(const struct msg *m)
-{
-	struct msg *c;
-
-	c = msg_new(m->len);
-	memcpy(c->data, m->data, m->len);
-	c->seq = m->seq;
-	c->ts = tstream_ref(m->ts);
-	return c;
-}
-
 /* True if the server has acknowledged M. */
 int
 msg_acked(const struct msg *m)

@@ -2,7 +2,7 @@
  * task-proc.c: a task that is a process: a shell command (task-shell.c) or
  * a Docker CLI run (task-docker.c).
  *
- * The process is spawned (compat/spawn.c) with its stdout and stderr on two
+ * The process is spawned (contain/spawn-fork.c) with its stdout and stderr on two
  * pipes the loop reads without blocking.  Each read goes through the
  * stream's framer and becomes IN_PROGRESS messages at once; a partial line
  * waits at most flush_delay_ms.  The task is finished only when both pipes

@@ -1,7 +1,7 @@
 /*
  * track.c: where a task's processes are, and whether any is left.
  *
- * With a cgroup v2 hierarchy (compat/cgroup-linux.c) every task runs in a
+ * With a cgroup v2 hierarchy (contain/cgroup-linux.c) every task runs in a
  * cgroup of its own, created before its first instruction: membership is
  * exact, "all gone" is `populated 0' in its cgroup.events, which an
  * inotify watch turns into a loop event, and SIGKILL is one write to

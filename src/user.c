@@ -5,7 +5,7 @@
  * settings list in --allowed-users (tasks.allowed_users; empty by
  * default, so switching is refused until an operator allows it).  The
  * user is looked up here, in the agent, before the task starts; the child
- * only makes the system calls (compat/spawn-fork.c).  Every refusal is a
+ * only makes the system calls (contain/spawn-fork.c).  Every refusal is a
  * one-line reason for the task's DENIED final.
  */
 
