@@ -29,10 +29,16 @@
 
 #include "agent.h"
 
+/*
+ * A queued task keeps its request as received, not decoded: smaller, and
+ * what a re-executed agent is handed (admit_each_queued).  It is decoded
+ * again when it starts.
+ */
 struct admit_entry {
 	TAILQ_ENTRY(admit_entry) entry;
 	struct task *task;
-	struct request req;
+	void *wire;
+	size_t wire_len;
 };
 TAILQ_HEAD(admit_queue, admit_entry);
 
@@ -56,22 +62,23 @@ static void
 admit_remove(struct admit_entry *e)
 {
 	TAILQ_REMOVE(&admit_queue, e, entry);
-	admit_bytes -= e->req.wire_len;
+	admit_bytes -= e->wire_len;
 	task_set_cancel(e->task, NULL, NULL);
-	wire_request_free(&e->req);
+	free(e->wire);
 	free(e);
 }
 
-/* A queue entry for T, taking over REQ's contents. */
+/* A queue entry for T, holding a copy of REQ's bytes. */
 static struct admit_entry *
-admit_entry_new(struct task *t, struct request *req)
+admit_entry_new(struct task *t, const struct request *req)
 {
 	struct admit_entry *e;
 
 	e = xcalloc(1, sizeof *e);
-	e->req = *req;
-	memset(req, 0, sizeof *req);
-	admit_bytes += e->req.wire_len;
+	e->wire = xmalloc(req->wire_len != 0 ? req->wire_len : 1);
+	memcpy(e->wire, req->wire, req->wire_len);
+	e->wire_len = req->wire_len;
+	admit_bytes += e->wire_len;
 	e->task = t;
 	task_set_state(t, TASK_QUEUED);
 	task_set_cancel(t, admit_on_cancel, e);
@@ -80,7 +87,7 @@ admit_entry_new(struct task *t, struct request *req)
 
 /* T could not start for want of descriptors: it waits at the head. */
 static void
-admit_wait(struct task *t, struct request *req)
+admit_wait(struct task *t, const struct request *req)
 {
 	struct admit_entry *e = admit_entry_new(t, req);
 
@@ -99,6 +106,10 @@ admit_on_pump(evutil_socket_t fd, short events, void *arg)
 	struct admit_entry *e;
 	struct request req;
 	struct task *t;
+	char *cause = NULL;
+	void *wire;
+	size_t len;
+	int rc;
 
 	(void)fd;
 	(void)events;
@@ -106,16 +117,23 @@ admit_on_pump(evutil_socket_t fd, short events, void *arg)
 	while ((e = TAILQ_FIRST(&admit_queue)) != NULL && admit_has_slot() &&
 	    !admit_agent->shutting_down) {
 		t = e->task;
-		admit_bytes -= e->req.wire_len;
-		req = e->req;
-		memset(&e->req, 0, sizeof e->req);
+		wire = e->wire;
+		len = e->wire_len;
+		e->wire = NULL;
 		admit_remove(e);
-		if (admit_start(t, &req) == TASK_START_LATER) {
+		/* (It decoded when it came: it decodes the same now.) */
+		if (wire_decode_request(wire, len, &req, &cause) != 0)
+			fatalx("a queued request no longer decodes: %s", cause);
+		req.wire = wire;
+		req.wire_len = len;
+		if ((rc = admit_start(t, &req)) == TASK_START_LATER)
 			admit_wait(t, &req);
-			break;
-		}
-		admit_waiting = 0;
+		else
+			admit_waiting = 0;
 		wire_request_free(&req);
+		free(wire);
+		if (rc == TASK_START_LATER)
+			break;
 	}
 }
 
@@ -201,6 +219,16 @@ admit_cancel_all(void)
 		    "down";
 		task_send_final(t, &f);
 	}
+}
+
+/* Each queued request as received, oldest first (a re-execution). */
+void
+admit_each_queued(void (*fn)(void *, const void *, size_t), void *arg)
+{
+	struct admit_entry *e;
+
+	TAILQ_FOREACH(e, &admit_queue, entry)
+		fn(arg, e->wire, e->wire_len);
 }
 
 void

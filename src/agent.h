@@ -72,6 +72,7 @@
 #include "compat/queue.h"
 
 struct event_base;
+struct dec;		/* record.h */
 
 #define AGENT_NAME "nodelink-agent"
 
@@ -329,8 +330,16 @@ struct msg *finished_final(const char *);
 size_t finished_count(void);
 void finished_close(void);
 
+/* handover.c: re-executing in place (SIGUSR2), tasks untouched. */
+void handover_init(char **, uint64_t);
+void handover_begin(struct agent *);
+void handover_stop(void);
+int handover_load(void);
+int handover_has_task(const char *);
+void handover_adopt(struct agent *);
+
 /* recovery.c: what the previous agent left, put right at start. */
-void recovery_run(struct agent *);
+void recovery_run(struct agent *, int (*)(const char *));
 
 /* outbox.c: journal, then link; the pause of task output; acks. */
 void outbox_init(struct link *, void (*)(void *), void *);
@@ -410,6 +419,7 @@ struct request {
 	char *agent_id;
 	char *task_id;
 	enum request_kind kind;
+	const void *wire;	/* the message as received (while dispatched) */
 	size_t wire_len;	/* the message's size (admit.c counts it) */
 	/* REQUEST_SHELL */
 	char *cmd;
@@ -559,6 +569,8 @@ void spool_ack(struct spool *);
 size_t spool_rewind(struct spool *);
 size_t spool_bytes(const struct spool *);
 size_t spool_count(const struct spool *);
+void spool_each(const struct spool *, void (*)(void *, const struct msg *),
+	    void *);
 void spool_free(struct spool *);
 
 /* link-cq.c: gRPC completion queue drained by a thread into the loop. */
@@ -590,6 +602,8 @@ int link_connected(const struct link *);
 const char *link_server(const struct link *);
 const char *link_status_name(int);	/* a gRPC status code's name */
 size_t link_spooled(const struct link *);
+void link_each_message(const struct link *,
+	    void (*)(void *, const struct msg *), void *);
 void link_close(struct link *);
 void link_free(struct link *);
 
@@ -654,6 +668,8 @@ void task_free_all(void);
 struct task *task_restore(struct agent *, const char *, const char *, int,
 	    uint64_t, const struct msg *);
 struct tstream *task_stream(struct task *);
+void task_each_finished(void (*)(void *, const char *, const char *, int,
+	    const struct msg *), void *);
 struct srun *task_record_start(struct task *, pid_t, const char *,
 	    const char *, const char *, const char *);
 void task_restore_interrupted(struct agent *, const char *, const char *,
@@ -666,6 +682,7 @@ void admit_init(struct agent *, admit_start_fn);
 void admit_request(struct task *, struct request *);
 void admit_task_done(void);
 void admit_cancel_all(void);
+void admit_each_queued(void (*)(void *, const void *, size_t), void *);
 void admit_free(void);
 
 /* kill.c: a task's kill sequence, without I/O. */
@@ -692,6 +709,8 @@ struct proc_hooks {
 	const char *(*finish)(void *, struct task *, int,
 	    enum response_status *, enum fail_reason *);
 	void (*free)(void *);
+	/* Its state for the re-executed agent (handover.c), or NULL. */
+	void (*handover)(void *, struct buf *);
 };
 /* A user to run a task as (user.c). */
 struct run_as {
@@ -736,6 +755,13 @@ void task_proc_resume_all(void);
 void task_proc_cancel_all(void);
 void task_proc_hurry_all(void);
 void task_proc_detach_all(void);
+size_t task_proc_handover(void (*)(void *, const struct buf *), void *,
+	    struct buf *);
+void task_proc_handover_cancelled(void);
+void task_proc_adopted_start(void);
+void task_proc_pause_all(void);
+int task_proc_adopt(struct agent *, struct dec *, const struct proc_hooks *,
+	    void *, const char *, char **);
 void task_proc_set_nofile(uint64_t, uint64_t);
 
 /* limits.c: a request's limits against the agent's defaults and
@@ -774,6 +800,8 @@ int files_open_parent(const struct options *, const char *, const char **,
 	    char **, enum fail_reason *);
 
 /* task-docker.c */
+int task_docker_adopt(struct agent *, struct dec *,
+	    const struct proc_hooks **, void **, const char **);
 int task_docker_start(struct task *, const struct request *, char **,
 	    enum fail_reason *);
 
@@ -811,6 +839,11 @@ int track_alive(struct track *);
 int track_cpu(const struct track *, uint64_t *, uint64_t *);
 void track_forget(pid_t);
 void track_free(struct track *);
+unsigned long track_prepare_exec(void);
+void track_set_serial(unsigned long);
+const char *track_marker(const struct track *);
+struct track *track_adopt(const char *, const char *, void (*)(void *),
+	    void *, char **);
 int track_kill_cgroup_at(const char *);
 int track_kill_verified(pid_t, uint64_t, const char *);
 

@@ -286,6 +286,7 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 		dispatch_drop(cause);
 		goto out;
 	}
+	req.wire = data;
 	req.wire_len = len;
 	if (dispatch_reject(a, &req, cause))
 		goto out;

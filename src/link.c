@@ -856,3 +856,11 @@ link_free(struct link *l)
 	event_free(l->busy_timer);
 	free(l);
 }
+
+/* Each message not known to be stored, in order (a re-execution). */
+void
+link_each_message(const struct link *l, void (*fn)(void *, const struct msg *),
+    void *arg)
+{
+	spool_each(&l->spool, fn, arg);
+}

@@ -271,22 +271,25 @@ main_on_drain_deadline(evutil_socket_t fd, short events, void *arg)
  * agent at a few hundred tasks.  A task that still finds none waits in
  * the queue (admit.c).
  */
-static void
+/* Returns the soft limit it raised, or 0. */
+static uint64_t
 main_raise_nofile(void)
 {
 	struct rlimit rl;
 	rlim_t was;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
-		return;
+		return 0;
 	/* Tasks get the limits the agent was started with, not the raised
 	 * one: programs using select() break above 1,024. */
 	task_proc_set_nofile((uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max);
 	was = rl.rlim_cur;
 	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-		log_info("descriptor limit raised from %llu to %llu",
-		    (unsigned long long)was, (unsigned long long)rl.rlim_max);
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	log_info("descriptor limit raised from %llu to %llu",
+	    (unsigned long long)was, (unsigned long long)rl.rlim_max);
+	return (uint64_t)was;
 }
 
 static int main_argc;
@@ -363,7 +366,7 @@ main_status(char *buf, size_t size)
  * Tasks start with every signal at its default (spawn-fork.c).
  */
 static const int main_stray_signals[] = {
-	SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXFSZ, SIGXCPU,
+	SIGUSR1, SIGALRM, SIGVTALRM, SIGPROF, SIGXFSZ, SIGXCPU,
 	SIGURG, SIGWINCH,
 #ifdef SIGIO
 	SIGIO,
@@ -399,8 +402,17 @@ main_ignore_realtime(void)
 #endif
 }
 
+/* SIGUSR2: re-execute in place, tasks untouched (handover.c). */
+static void
+main_on_reexec(evutil_socket_t sig, short events, void *arg)
+{
+	(void)sig;
+	(void)events;
+	handover_begin(arg);
+}
+
 /* Every signal the loop handles; false if one cannot be watched. */
-static struct event *main_signal_events[MAIN_N_STRAY + 4];
+static struct event *main_signal_events[MAIN_N_STRAY + 5];
 
 static int
 main_signals_start(struct agent *a)
@@ -412,6 +424,7 @@ main_signals_start(struct agent *a)
 	ev[n++] = evsignal_new(a->base, SIGINT, main_on_signal, a);
 	ev[n++] = evsignal_new(a->base, SIGHUP, main_on_sighup, NULL);
 	ev[n++] = evsignal_new(a->base, SIGQUIT, main_on_drain, a);
+	ev[n++] = evsignal_new(a->base, SIGUSR2, main_on_reexec, a);
 	for (i = 0; i < MAIN_N_STRAY; i++)
 		ev[n++] = evsignal_new(a->base, main_stray_signals[i],
 		    main_on_ignored_signal, NULL);
@@ -502,7 +515,7 @@ main_start_process(struct options *opts)
 	log_info("%s %s starting: libevent %s (%s), gRPC %s", AGENT_NAME,
 	    PACKAGE_VERSION, event_get_version(),
 	    event_base_get_method(agent.base), grpc_version_string());
-	main_raise_nofile();
+	handover_init(main_argv, main_raise_nofile());
 	if (proctree_subreaper_enable() == 0)
 		log_debug("child subreaper: orphaned task processes stay with "
 		    "the agent");
@@ -521,8 +534,11 @@ main_start(struct options *opts)
 	struct link_handlers handlers;
 	uint64_t watchdog_ms;
 	char *text;
+	int handed;
 
 	metrics_init();
+	/* (Before the cgroups are set up: it names the ones to go on with.) */
+	handed = handover_load();
 	reaper_start(agent.base);
 	track_init(agent.base, opts->cgroup_root);
 	if (state_open(agent.base, opts->state_dir, opts->state_dir_explicit,
@@ -551,7 +567,9 @@ main_start(struct options *opts)
 		free(text);
 		return 2;
 	}
-	recovery_run(&agent);
+	recovery_run(&agent, handed > 0 ? handover_has_task : NULL);
+	if (handed > 0)
+		handover_adopt(&agent);
 	link_start(agent.link);
 	notify_systemd("READY=1");
 	if ((watchdog_ms = notify_watchdog_start(agent.base, main_status)) != 0)
@@ -602,6 +620,7 @@ main_free_event(struct event **ev)
 static void
 main_stop(struct options *opts)
 {
+	handover_stop();
 	task_proc_detach_all();
 	task_file_detach_all();
 	state_close();

@@ -138,3 +138,27 @@ rec_srun_clear(struct srun *r)
 	r->id = r->reply_id = r->cgroup = r->marker = r->tmpfile = NULL;
 	r->container = NULL;
 }
+
+/* Bytes of any length: a 64-bit length, then the bytes. */
+void
+rec_enc_bytes(struct buf *b, const void *p, size_t len)
+{
+	rec_enc_u64(b, (uint64_t)len);
+	if (len != 0)
+		buf_append(b, p, len);
+}
+
+/* Bytes written by rec_enc_bytes, copied into OUT (appended). */
+void
+rec_dec_bytes(struct dec *d, struct buf *out)
+{
+	uint64_t len = rec_dec_u64(d);
+
+	if (d->bad || len > d->left) {
+		d->bad = 1;
+		return;
+	}
+	buf_append(out, d->p, (size_t)len);
+	d->p += len;
+	d->left -= len;
+}

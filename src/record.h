@@ -46,6 +46,8 @@ void rec_enc_str(struct buf *, const char *);
 void rec_dec_init(struct dec *, const void *, size_t);
 uint64_t rec_dec_u64(struct dec *);
 char *rec_dec_str(struct dec *);
+void rec_enc_bytes(struct buf *, const void *, size_t);
+void rec_dec_bytes(struct dec *, struct buf *);
 void rec_start_encode(struct buf *, const struct srun *);
 int rec_start_decode(struct dec *, struct srun *);
 void rec_srun_clear(struct srun *);

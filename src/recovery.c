@@ -184,7 +184,8 @@ recovery_kill_leftover(const struct agent *a, const struct rtask *rt)
  * the host).  Returns how many there were.
  */
 static size_t
-recovery_kill_left(struct agent *a, struct replay *rp)
+recovery_kill_left(struct agent *a, struct replay *rp,
+    int (*running)(const char *))
 {
 	struct rtask *rt, **owners = NULL;
 	char **markers = NULL;
@@ -201,6 +202,10 @@ recovery_kill_left(struct agent *a, struct replay *rp)
 		}
 		if (!rt->started || rt->final)
 			continue;
+		if (running != NULL && running(rt->id)) {
+			rt->started = 0;	/* it runs on: no final here */
+			continue;
+		}
 		n_left++;
 		rt->left = 1;
 		rt->killed = recovery_kill_leftover(a, rt);
@@ -321,10 +326,12 @@ recovery_free(struct replay *rp)
  * Reads the journal back and puts right what the previous agent left:
  * its tasks' processes killed, their AGENT_RESTARTED finals and every
  * message not acknowledged queued for the server.  Runs
- * before the agent connects.
+ * before the agent connects.  RUNNING, if not NULL, says which tasks
+ * still run (handed over by the agent before a re-execution): they are
+ * left be.
  */
 void
-recovery_run(struct agent *a)
+recovery_run(struct agent *a, int (*running)(const char *))
 {
 	struct replay rp;
 	size_t n_left, n_sent;
@@ -345,7 +352,7 @@ recovery_run(struct agent *a)
 	if (rp.n_bad != 0)
 		log_warnx("journal: %zu records not understood, skipped",
 		    rp.n_bad);
-	n_left = recovery_kill_left(a, &rp);
+	n_left = recovery_kill_left(a, &rp, running);
 	n_sent = recovery_resend(a, &rp);
 	/* Only now may the old segments whose records are all done go. */
 	journal_replay_done(state_journal());

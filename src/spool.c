@@ -176,3 +176,18 @@ spool_free(struct spool *s)
 	spool_free_queue(&s->window);
 	spool_init(s, s->win_max_bytes, s->win_max_count);
 }
+
+/* Each message held, in the order a resend would send them: the window
+ * (sent, not known to be stored), then the queue. */
+void
+spool_each(const struct spool *s, void (*fn)(void *, const struct msg *),
+    void *arg)
+{
+	const struct msg *m;
+
+	STAILQ_FOREACH(m, &s->window, entry)
+		if (!msg_acked(m))
+			fn(arg, m);
+	STAILQ_FOREACH(m, &s->queue, entry)
+		fn(arg, m);
+}

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "record.h"
 
 struct docker_task {
 	struct agent *agent;
@@ -229,9 +230,57 @@ task_docker_on_finish(void *arg, struct task *t, int code,
 	return NULL;
 }
 
+/* What a re-executed agent needs of a Docker task (task_docker_adopt). */
+static void
+task_docker_handover(void *arg, struct buf *b)
+{
+	struct docker_task *dt = arg;
+
+	rec_enc_str(b, dt->binary);
+	rec_enc_str(b, dt->name != NULL ? dt->name : "");
+	rec_enc_str(b, dt->cidfile != NULL ? dt->cidfile : "");
+	rec_enc_u64(b, (uint64_t)dt->daemon_down);
+}
+
 static const struct proc_hooks docker_hooks = {
-	task_docker_on_cancel, task_docker_on_output, task_docker_on_finish, task_docker_task_free,
+	task_docker_on_cancel, task_docker_on_output, task_docker_on_finish,
+	task_docker_task_free, task_docker_handover,
 };
+
+/*
+ * A Docker task of the agent before a re-execution, as
+ * task_docker_handover wrote it: its hooks and their argument, and the
+ * container it runs (or NULL).  -1 if the record is cut short.
+ */
+int
+task_docker_adopt(struct agent *a, struct dec *d,
+    const struct proc_hooks **hooks, void **arg, const char **container)
+{
+	struct docker_task *dt;
+
+	dt = xcalloc(1, sizeof *dt);
+	dt->agent = a;
+	dt->binary = rec_dec_str(d);
+	dt->name = rec_dec_str(d);
+	dt->cidfile = rec_dec_str(d);
+	dt->daemon_down = (int)rec_dec_u64(d);
+	if (*dt->name == '\0') {
+		free(dt->name);
+		dt->name = NULL;
+	}
+	if (*dt->cidfile == '\0') {
+		free(dt->cidfile);
+		dt->cidfile = NULL;
+	}
+	if (d->bad) {
+		task_docker_task_free(dt);
+		return -1;
+	}
+	*hooks = &docker_hooks;
+	*arg = dt;
+	*container = dt->name;
+	return 0;
+}
 
 /*
  * Starts Docker operation D for request REQ; BASE holds what the process

@@ -60,6 +60,7 @@
 #include <event2/event.h>
 
 #include "agent.h"
+#include "record.h"
 
 /* A read takes what one grown pipe holds, so a message can be a whole
  * 1 MiB piece when a task writes fast (compat_pipe_grow). */
@@ -125,6 +126,7 @@ struct proc_task {
 	char *limit_hit;	/* which limit ended it, or NULL */
 	int input_over;		/* the agent's input bound, not the task's */
 	struct rusage ru;	/* of the main process and its reaped ones */
+	int adopted;		/* handed over: its exit not yet looked for */
 };
 
 static LIST_HEAD(, proc_task) proc_running = LIST_HEAD_INITIALIZER(proc_running);
@@ -1032,13 +1034,6 @@ proc_cancel(void *arg)
 
 
 /*
- * Starts the process SPEC describes for the registered task T.  Returns 0;
- * TASK_START_LATER when the agent has no descriptors to spare now (the
- * task waits in the queue); or -1 with *cause set to a one-line reason
- * (for the FAILURE final) when it cannot start.  SPEC's hook argument is
- * freed here unless it started.
- */
-/*
  * The limits of SPEC as the cgroup at CGROUP_FD (or -1) and rlimits for
  * the child: *N of them in RL.  Sets *CGROUP_MEMORY if memory.max holds
  * the memory limit.
@@ -1285,10 +1280,11 @@ proc_log_started(const struct proc_task *st, const struct proc_spec *spec)
 }
 
 /*
- * Starts task T's process as SPEC says.  Returns 0; TASK_START_LATER
- * when the agent is out of descriptors (not the task's fault: it waits
- * for some to free); or -1 with *cause set.  On failure SPEC's hooks'
- * argument is freed.
+ * Starts the process SPEC describes for the registered task T.  Returns 0;
+ * TASK_START_LATER when the agent has no descriptors to spare now (the
+ * task waits in the queue); or -1 with *cause set to a one-line reason
+ * (for the FAILURE final) when it cannot start.  SPEC's hook argument is
+ * freed here unless it started.
  */
 int
 task_proc_start(struct task *t, const struct proc_spec *spec, char **cause)
@@ -1401,3 +1397,360 @@ task_proc_hurry_all(void)
 	}
 }
 
+/* -- across a re-execution (handover.c) ------------------------------ */
+
+#define PROC_HO_KILLING 0x01
+#define PROC_HO_CANCELLED 0x02
+#define PROC_HO_TIMED_OUT 0x04
+#define PROC_HO_REAPED 0x08
+#define PROC_HO_IN_EOF 0x10
+#define PROC_HO_INPUT_OVER 0x20
+
+static void
+proc_handover_fd(struct buf *b, struct buf *fds, int fd)
+{
+	rec_enc_u64(b, (uint64_t)(fd + 1));
+	if (fd != -1)
+		buf_append(fds, &fd, sizeof fd);
+}
+
+static void
+proc_handover_stream(struct buf *b, const struct proc_stream *s)
+{
+	rec_enc_bytes(b, s->framer.pending.data, s->framer.pending.len);
+	if (s->mask != NULL)
+		rec_enc_bytes(b, s->mask->held.data, s->mask->held.len);
+	else
+		rec_enc_bytes(b, NULL, 0);
+	rec_enc_u64(b, s->bytes);
+}
+
+/* Task ST into B (its hooks' part first), its descriptors into FDS. */
+static void
+proc_handover_one(struct proc_task *st, struct buf *b, struct buf *fds)
+{
+	const struct mask *m = st->out.mask != NULL ? st->out.mask :
+	    st->err.mask;
+	const char *cgroup = track_cgroup_path(st->track);
+	struct buf hook;
+	size_t i;
+
+	buf_init(&hook);
+	if (st->hooks != NULL && st->hooks->handover != NULL)
+		st->hooks->handover(st->hook_arg, &hook);
+	rec_enc_u64(b, st->hooks != NULL && st->hooks->handover != NULL);
+	rec_enc_bytes(b, hook.data, hook.len);
+	buf_free(&hook);
+	rec_enc_str(b, task_id(st->task));
+	rec_enc_str(b, task_reply_id(st->task));
+	rec_enc_u64(b, (uint64_t)task_kind(st->task));
+	rec_enc_u64(b, tstream_seq(task_stream(st->task)));
+	rec_enc_u64(b, (uint64_t)st->pid);
+	proc_handover_fd(b, fds, st->out.fd);
+	proc_handover_fd(b, fds, st->err.fd);
+	proc_handover_fd(b, fds, st->in_fd);
+	proc_handover_fd(b, fds, st->tty_fd);
+	rec_enc_u64(b, st->started_ms);
+	rec_enc_u64(b, st->timeout_s);
+	rec_enc_u64(b, (st->killing ? PROC_HO_KILLING : 0) |
+	    (st->cancelled ? PROC_HO_CANCELLED : 0) |
+	    (st->timed_out ? PROC_HO_TIMED_OUT : 0) |
+	    (st->reaped ? PROC_HO_REAPED : 0) |
+	    (st->in_eof ? PROC_HO_IN_EOF : 0) |
+	    (st->input_over ? PROC_HO_INPUT_OVER : 0));
+	rec_enc_u64(b, (uint64_t)(uint32_t)st->wstatus);
+	rec_enc_str(b, cgroup != NULL ? cgroup : "");
+	rec_enc_str(b, track_marker(st->track));
+	rec_enc_bytes(b, &st->limits, sizeof st->limits);
+	rec_enc_u64(b, (uint64_t)st->cgroup_memory);
+	rec_enc_str(b, st->limit_hit != NULL ? st->limit_hit : "");
+	rec_enc_u64(b, m != NULL ? m->n : 0);
+	for (i = 0; m != NULL && i < m->n; i++)
+		rec_enc_bytes(b, m->values[i], m->lens[i]);
+	proc_handover_stream(b, &st->out);
+	proc_handover_stream(b, &st->err);
+	rec_enc_bytes(b, st->in_queue.data, st->in_queue.len);
+	rec_enc_u64(b, (uint64_t)st->ru.ru_utime.tv_sec * 1000000 +
+	    (uint64_t)st->ru.ru_utime.tv_usec);
+	rec_enc_u64(b, (uint64_t)st->ru.ru_stime.tv_sec * 1000000 +
+	    (uint64_t)st->ru.ru_stime.tv_usec);
+}
+
+/*
+ * Every running process task, for the re-executed agent: one record each
+ * through PUT(ARG, record), and every descriptor that must survive the
+ * exec appended to FDS (ints).  Their output is paused first, so that
+ * nothing more is read before the exec.  Returns how many.
+ */
+size_t
+task_proc_handover(void (*put)(void *, const struct buf *), void *arg,
+    struct buf *fds)
+{
+	struct proc_task *st;
+	struct buf b;
+	size_t n = 0;
+
+	LIST_FOREACH(st, &proc_running, entry) {
+		if (!st->paused)
+			proc_pause(st);
+		proc_event_free(&st->flush);
+		buf_init(&b);
+		proc_handover_one(st, &b, fds);
+		put(arg, &b);
+		buf_free(&b);
+		n++;
+	}
+	return n;
+}
+
+/* The re-execution failed: the tasks read on. */
+void
+task_proc_handover_cancelled(void)
+{
+	struct proc_task *st;
+
+	LIST_FOREACH(st, &proc_running, entry)
+		if (framer_pending(&st->out.framer) != 0 ||
+		    framer_pending(&st->err.framer) != 0)
+			proc_arm_flush(st);
+	task_proc_resume_all();
+}
+
+static int
+proc_adopt_fd(struct dec *d)
+{
+	int fd = (int)rec_dec_u64(d) - 1;
+
+	if (fd != -1)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* A stream's held bytes, its descriptor FD (or -1), as handed over. */
+static void
+proc_adopt_stream(struct proc_task *st, struct proc_stream *s,
+    enum output_stream which, int fd, const struct proc_spec *spec,
+    struct dec *d)
+{
+	struct buf held;
+
+	proc_stream_init(st, s, which, fd, spec);
+	rec_dec_bytes(d, &s->framer.pending);
+	buf_init(&held);
+	rec_dec_bytes(d, &held);
+	if (s->mask != NULL)
+		buf_append(&s->mask->held, held.data, held.len);
+	buf_free(&held);
+	s->bytes = rec_dec_u64(d);
+}
+
+/* The secret values of a handed-over task, as "=VALUE" entries. */
+static char **
+proc_adopt_secrets(struct dec *d, size_t *n)
+{
+	struct buf v;
+	char **entries;
+	size_t i;
+
+	*n = (size_t)rec_dec_u64(d);
+	if (d->bad || *n > d->left) {
+		d->bad = 1;
+		*n = 0;
+		return NULL;
+	}
+	entries = xcalloc(*n + 1, sizeof *entries);
+	for (i = 0; i < *n; i++) {
+		buf_init(&v);
+		buf_append(&v, "=", 1);
+		rec_dec_bytes(d, &v);
+		buf_append(&v, "", 1);
+		entries[i] = v.data;
+	}
+	return entries;
+}
+
+/* Its timeout, with what is left of it. */
+static void
+proc_adopt_timeout(struct proc_task *st)
+{
+	uint64_t now = compat_monotime_ms(), limit, spent;
+
+	if (st->timeout_s == 0 || st->timed_out || st->reaped)
+		return;
+	limit = (uint64_t)st->timeout_s * 1000;
+	spent = now > st->started_ms ? now - st->started_ms : 0;
+	proc_arm(st, &st->timeout_timer, proc_on_timeout,
+	    spent < limit ? limit - spent : 1);
+}
+
+/*
+ * A process task of the agent before it re-executed, from a record of
+ * task_proc_handover (after its hooks' part, which gave HOOKS, HOOK_ARG
+ * and CONTAINER): it runs on, untouched, as if started here.  Returns 0,
+ * or -1 with *cause set (the record is cut short, or its cgroup is not
+ * the agent's); the hooks' argument is then freed.
+ */
+int
+task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
+    void *hook_arg, const char *container, char **cause)
+{
+	struct proc_spec spec;
+	struct proc_task *st;
+	struct buf limits;
+	struct task *t;
+	char *id, *reply_id, *cgroup, *marker, *hit, **secrets;
+	uint64_t seq, flags, utime, stime;
+	size_t i, n_secrets;
+	int kind, out, err;
+
+	id = rec_dec_str(d);
+	reply_id = rec_dec_str(d);
+	kind = (int)rec_dec_u64(d);
+	seq = rec_dec_u64(d);
+	st = xcalloc(1, sizeof *st);
+	st->agent = a;
+	st->pid = (pid_t)rec_dec_u64(d);
+	out = proc_adopt_fd(d);
+	err = proc_adopt_fd(d);
+	st->in_fd = proc_adopt_fd(d);
+	st->tty_fd = proc_adopt_fd(d);
+	st->started_ms = rec_dec_u64(d);
+	st->timeout_s = (unsigned)rec_dec_u64(d);
+	flags = rec_dec_u64(d);
+	st->wstatus = (int)(uint32_t)rec_dec_u64(d);
+	cgroup = rec_dec_str(d);
+	marker = rec_dec_str(d);
+	buf_init(&limits);
+	rec_dec_bytes(d, &limits);
+	if (limits.len == sizeof st->limits)
+		memcpy(&st->limits, limits.data, sizeof st->limits);
+	buf_free(&limits);
+	st->cgroup_memory = (int)rec_dec_u64(d);
+	hit = rec_dec_str(d);
+	secrets = proc_adopt_secrets(d, &n_secrets);
+	memset(&spec, 0, sizeof spec);
+	spec.secret_env = secrets;
+	spec.n_secret_env = n_secrets;
+	proc_adopt_stream(st, &st->out, OUTPUT_STDOUT, out, &spec, d);
+	proc_adopt_stream(st, &st->err, OUTPUT_STDERR, err, &spec, d);
+	for (i = 0; i < n_secrets; i++)
+		free(secrets[i]);
+	free(secrets);
+	buf_init(&st->in_queue);
+	rec_dec_bytes(d, &st->in_queue);
+	utime = rec_dec_u64(d);
+	stime = rec_dec_u64(d);
+	if (d->bad || (st->track = track_adopt(marker, cgroup,
+	    proc_on_track_changed, st, cause)) == NULL) {
+		if (d->bad)
+			xasprintf(cause, "its record is cut short");
+		proc_stream_close(&st->out);
+		proc_stream_close(&st->err);
+		framer_free(&st->out.framer);
+		framer_free(&st->err.framer);
+		proc_mask_free(&st->out);
+		proc_mask_free(&st->err);
+		buf_free(&st->out.masked);
+		buf_free(&st->err.masked);
+		buf_free(&st->in_queue);
+		if (st->in_fd != -1)
+			close(st->in_fd);
+		if (st->tty_fd != -1)
+			close(st->tty_fd);
+		if (hooks != NULL && hooks->free != NULL)
+			hooks->free(hook_arg);
+		free(st);
+		free(id);
+		free(reply_id);
+		free(cgroup);
+		free(marker);
+		free(hit);
+		return -1;
+	}
+	st->ru.ru_utime.tv_sec = (time_t)(utime / 1000000);
+	st->ru.ru_utime.tv_usec = (suseconds_t)(utime % 1000000);
+	st->ru.ru_stime.tv_sec = (time_t)(stime / 1000000);
+	st->ru.ru_stime.tv_usec = (suseconds_t)(stime % 1000000);
+	st->killing = 0;	/* begun again below */
+	st->cancelled = (flags & PROC_HO_CANCELLED) != 0;
+	st->timed_out = (flags & PROC_HO_TIMED_OUT) != 0;
+	st->reaped = (flags & PROC_HO_REAPED) != 0;
+	st->in_eof = (flags & PROC_HO_IN_EOF) != 0;
+	st->input_over = (flags & PROC_HO_INPUT_OVER) != 0;
+	st->limit_hit = *hit != '\0' ? hit : NULL;
+	if (st->limit_hit == NULL)
+		free(hit);
+	if ((t = task_find(id)) == NULL)
+		t = task_new(a, id, reply_id, (enum task_kind)kind);
+	if (tstream_seq(task_stream(t)) < seq)
+		tstream_set_seq(task_stream(t), seq);
+	st->task = t;
+	task_set_state(t, TASK_RUNNING);
+	task_set_cancel(t, proc_cancel, st);
+	st->hooks = hooks;
+	st->hook_arg = hook_arg;
+	track_started(st->track, st->pid);
+	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
+	if (st->in_fd != -1) {
+		st->in_ev = event_new(a->base, st->in_fd, EV_WRITE | EV_PERSIST,
+		    proc_on_input, st);
+		if (st->in_ev == NULL)
+			fatalx("cannot watch a task's input");
+		task_set_io(t, proc_input, st->tty_fd != -1 ? proc_resize :
+		    NULL);
+		if (st->in_queue.len != 0 || st->in_eof)
+			event_add(st->in_ev, NULL);
+	}
+	LIST_INSERT_HEAD(&proc_running, st, entry);
+	st->run = task_record_start(t, st->pid, *cgroup != '\0' ? cgroup :
+	    NULL, marker, NULL, container);
+	log_info("task %s: taken over from the agent before the "
+	    "re-execution: pid %ld", id, (long)st->pid);
+	free(id);
+	free(reply_id);
+	free(cgroup);
+	free(marker);
+	proc_adopt_timeout(st);
+	if (flags & PROC_HO_KILLING)
+		proc_kill_begin(st, "a kill under way before the re-execution");
+	if (framer_pending(&st->out.framer) != 0 ||
+	    framer_pending(&st->err.framer) != 0)
+		proc_arm_flush(st);
+	if (outbox_congested())
+		proc_pause(st);
+	if (!st->reaped)
+		reaper_watch(st->pid, proc_on_exit, st);
+	st->adopted = 1;	/* task_proc_adopted_start goes on */
+	return 0;
+}
+
+/*
+ * Once everything handed over is in place (the messages before theirs):
+ * the tasks taken over may finish, and an exit during the exec is seen.
+ */
+void
+task_proc_adopted_start(void)
+{
+	struct proc_task *st, *next;
+
+	LIST_FOREACH_SAFE(st, &proc_running, entry, next) {
+		if (!st->adopted)
+			continue;
+		st->adopted = 0;
+		if (!st->reaped)
+			reaper_reap(st->pid);	/* (may finish ST) */
+		else
+			proc_check_done(st);
+	}
+}
+
+/* Every running task stops reading its output (a re-execution). */
+void
+task_proc_pause_all(void)
+{
+	struct proc_task *st;
+
+	LIST_FOREACH(st, &proc_running, entry)
+		if (!st->paused)
+			proc_pause(st);
+}

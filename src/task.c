@@ -588,3 +588,14 @@ task_restore_interrupted(struct agent *a, const char *id,
 	f.text = "the agent restarted while the task was running\n";
 	task_send_final(t, &f);
 }
+
+/* Each finished task and its final, oldest first (a re-execution). */
+void
+task_each_finished(void (*fn)(void *, const char *, const char *, int,
+    const struct msg *), void *arg)
+{
+	struct task *t;
+
+	TAILQ_FOREACH(t, &task_finished, finished)
+		fn(arg, t->id, t->reply_id, (int)t->kind, t->final);
+}

@@ -640,6 +640,83 @@ track_free(struct track *t)
 	free(t);
 }
 
+/* -- across a re-execution ------------------------------------------- */
+
+/*
+ * Before the agent re-executes: the cgroups made ahead are removed (the
+ * new agent makes its own), and the serial that names task cgroups is
+ * returned, for the new agent to go on from (track_set_serial).
+ */
+unsigned long
+track_prepare_exec(void)
+{
+	while (track_n_pool != 0) {
+		LIST_INSERT_HEAD(&track_all, track_pool[track_n_pool - 1], all);
+		track_free(track_pool[--track_n_pool]);
+	}
+	return track_serial;
+}
+
+/* The re-executed agent names its task cgroups after SERIAL. */
+void
+track_set_serial(unsigned long serial)
+{
+	if (serial > track_serial)
+		track_serial = serial;
+}
+
+/* Its processes' marker (the value of PROC_MARKER). */
+const char *
+track_marker(const struct track *t)
+{
+	return t->marker;
+}
+
+/*
+ * The tracker of a task the agent had before it re-executed: its
+ * processes carry MARKER, and CGROUP is its cgroup's path ("": it has
+ * none).  NULL with *cause set if that cgroup is not one of the agent's.
+ */
+struct track *
+track_adopt(const char *marker, const char *cgroup, void (*changed)(void *),
+    void *arg, char **cause)
+{
+	char path[PATH_MAX];
+	const char *name;
+	struct track *t;
+
+	t = xcalloc(1, sizeof *t);
+	t->wd = -1;
+	if (*cgroup != '\0') {
+		if (!track_cgroups || (name = strrchr(cgroup, '/')) == NULL ||
+		    strlen(name + 1) >= sizeof t->name ||
+		    strcmp(cgroup_path(name + 1), cgroup) != 0) {
+			xasprintf(cause, "its cgroup %s is not beneath the "
+			    "agent's", cgroup);
+			free(t);
+			return NULL;
+		}
+		snprintf(t->name, sizeof t->name, "%s", name + 1);
+		snprintf(path, sizeof path, "%s/cgroup.events", cgroup);
+#ifdef HAVE_SYS_INOTIFY_H
+		t->wd = inotify_add_watch(track_inotify, path, IN_MODIFY);
+#endif
+		if (t->wd == -1) {
+			xasprintf(cause, "cannot watch %s: %s", path,
+			    strerror(errno));
+			free(t);
+			return NULL;
+		}
+		t->cgroup = 1;
+		RB_INSERT(track_wds, &track_wds, t);
+	}
+	t->changed = changed;
+	t->arg = arg;
+	snprintf(t->marker, sizeof t->marker, "%s", marker);
+	LIST_INSERT_HEAD(&track_all, t, all);
+	return t;
+}
+
 /* -- what a previous agent left --------------------------------------- */
 
 /*

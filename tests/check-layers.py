@@ -33,7 +33,7 @@ import sys
 LAYERS = [
     ("main", ["main"]),
     ("wiring", ["dispatch", "http", "metrics-text", "reload", "notify",
-                "recovery"]),
+                "recovery", "handover"]),
     ("tasks", ["task-shell", "task-docker", "task-proc", "task-file",
                "admit", "task"]),
     ("outbox and state", ["outbox", "state", "finished", "record",

@@ -261,6 +261,54 @@ cgroup_probe(int base_fd)
  * "none": do not).  Returns 0 with *where set to the base, or -1 with
  * *where saying why not; the caller frees it.
  */
+/*
+ * A re-executed agent goes on with the cgroup base BASE of the agent it
+ * was (cgroup_reuse): its tasks' cgroups are there, and it is already in
+ * its delegated leaf, if it moved into one.
+ */
+static char *cgroup_reused;
+
+void
+cgroup_reuse(const char *base)
+{
+	free(cgroup_reused);
+	cgroup_reused = base != NULL && *base != '\0' ? xstrdup(base) : NULL;
+}
+
+/* The base BASE again, as cgroup_setup would have made it; 0 or -1. */
+static int
+cgroup_setup_reused(const char *base, char **where)
+{
+	char path[PATH_MAX + 32], controllers[256];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/cgroup.procs", base);
+	if ((fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    access(path, F_OK) != 0) {
+		xasprintf(where, "the cgroup %s of the agent before its "
+		    "re-execution: %s", base, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	cgroup_has_kill = faccessat(fd, "cgroup.kill", W_OK, 0) == 0;
+	cgroup_controllers[0] = '\0';
+	if (cgroup_read(fd, "cgroup.subtree_control", controllers,
+	    sizeof controllers) > 0) {
+		if (strstr(controllers, "memory") != NULL)
+			strcat(cgroup_controllers, " memory");
+		if (strstr(controllers, "pids") != NULL)
+			strcat(cgroup_controllers, " pids");
+	}
+	close(fd);
+	cgroup_base = xstrdup(base);
+	xasprintf(where, "%s (%s; limits:%s; kept across the re-execution)",
+	    base, cgroup_has_kill ? "cgroup.kill" : "freeze and signal",
+	    *cgroup_controllers != '\0' ? cgroup_controllers :
+	    " rlimits only");
+	return 0;
+}
+
 int
 cgroup_setup(const char *root, char **where)
 {
@@ -271,6 +319,8 @@ cgroup_setup(const char *root, char **where)
 	int fd, error;
 
 	*where = NULL;
+	if (cgroup_reused != NULL)
+		return cgroup_setup_reused(cgroup_reused, where);
 	if (root != NULL && strcmp(root, "none") == 0) {
 		*where = xstrdup("turned off (--cgroup-root none)");
 		return -1;
@@ -539,4 +589,11 @@ cgroup_teardown(void)
 		log_warnx("cannot remove %s: %s", cgroup_base, strerror(errno));
 	free(cgroup_base);
 	cgroup_base = NULL;
+}
+
+/* The directory of the agent's task cgroups, or NULL. */
+const char *
+cgroup_base_path(void)
+{
+	return cgroup_base;
 }

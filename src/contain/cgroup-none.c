@@ -110,3 +110,15 @@ cgroup_counter(int dirfd, const char *file, const char *key,
 	(void)value;
 	return -1;
 }
+
+void
+cgroup_reuse(const char *base)
+{
+	(void)base;
+}
+
+const char *
+cgroup_base_path(void)
+{
+	return NULL;
+}

@@ -69,6 +69,8 @@ int spawn_fork(const struct spawn_req *, pid_t *);
 
 /* cgroup-linux.c or cgroup-none.c: a cgroup v2 per task. */
 int cgroup_setup(const char *, char **);
+void cgroup_reuse(const char *);
+const char *cgroup_base_path(void);
 const char *cgroup_path(const char *);
 int cgroup_ours(const char *);
 int cgroup_open(const char *);

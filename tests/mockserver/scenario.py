@@ -579,6 +579,10 @@ class Scenario:
     def step_agent_bare(self, args):
         self._start_agent(args, bare=True)
 
+    def step_agent_binary(self, args):
+        """The next agent starts from this file (an installed copy)."""
+        self.agent_path = args[0]
+
     def step_agent_env(self, args):
         for a in args:
             k, _, v = a.partition("=")
