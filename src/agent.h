@@ -338,17 +338,113 @@ int handover_load(void);
 int handover_has_task(const char *);
 void handover_adopt(struct agent *);
 
+/* head.c: today's upstream protocol on the agent's machinery. */
+void head_request(struct agent *, const void *, size_t);
+void head_restarted(const char *, int);
+void head_stop(void);
+
 /* recovery.c: what the previous agent left, put right at start. */
 void recovery_run(struct agent *, int (*)(const char *));
 
 /* outbox.c: journal, then link; the pause of task output; acks. */
 void outbox_init(struct link *, void (*)(void *), void *);
 void outbox_send(struct msg *, const char *, int);
+void outbox_send_first(struct msg *);
 void outbox_journal(struct msg *, const char *, int);
 size_t outbox_queued(void);
 int outbox_congested(void);
 void outbox_resume_readers(void);
 void outbox_ack(const char *, uint64_t);
+void outbox_sent(const struct msg *);
+
+/* wire-head.c: today's upstream protocol (--wire-dialect upstream-head). */
+enum head_kind {
+	HEAD_NONE,		/* a message of a kind this agent does not know */
+	HEAD_PING,
+	HEAD_COMMAND,
+	HEAD_TERM_CREATE,
+	HEAD_TERM_COMMAND,
+	HEAD_TERM_CLOSE,
+	HEAD_METRICS,
+	HEAD_SYSINFO,
+};
+struct head_request {
+	enum head_kind kind;
+	int64_t timestamp;	/* a ping's */
+	char *id;		/* request_id, or a terminal's session_id */
+	char *command_id;	/* a terminal command's */
+	char *command;		/* a command, or a terminal command's text */
+	size_t command_len;	/* (the latter may hold NUL bytes) */
+	char **args;
+	size_t n_args;
+	char **env;		/* NAME=VALUE */
+	size_t n_env;
+	char *working_dir;
+	char *shell;
+	int32_t timeout_seconds;
+};
+/* hostinfo.c: the host's figures, as upstream's metrics library gives them. */
+#define HOST_TOP_PROCS 10
+struct host_disk {
+	char *device, *mountpoint, *fstype;
+	int64_t total, used, free;
+	double used_percent;
+};
+struct host_net {
+	char *name;
+	int64_t bytes_sent, bytes_recv, packets_sent, packets_recv;
+	int64_t errors_in, errors_out, drops_in, drops_out;
+};
+struct host_proc {
+	int32_t pid;
+	char *name;
+	double cpu_percent;
+	int64_t rss, vms;
+	const char *status;
+	int64_t create_time;	/* Unix milliseconds, whole seconds */
+	int32_t threads;
+};
+struct host_metrics {
+	double cpu_percent;
+	int64_t mem_total, mem_available, mem_used, mem_free, mem_cached;
+	int64_t mem_buffers;
+	double mem_used_percent;
+	struct host_disk *disks;
+	size_t n_disks;
+	struct host_net *nets;
+	size_t n_nets;
+	struct host_proc procs[HOST_TOP_PROCS];
+	size_t n_procs;
+	int64_t timestamp;
+	double load[3];
+};
+struct host_info {
+	char *hostname, *platform, *arch, *os_version, *kernel;
+	int32_t cpus;
+	int64_t total_memory;
+	char **ifaces;
+	size_t n_ifaces;
+	int64_t uptime;
+};
+int wire_head_decode(const void *, size_t, struct head_request *, char **);
+void wire_head_request_free(struct head_request *);
+struct msg *wire_head_pong(int64_t, int64_t);
+struct msg *wire_head_command(const char *, int, const char *, size_t,
+	    const char *, size_t, const char *, int);
+struct msg *wire_head_term_create(const char *, int, const char *,
+	    const char *);
+struct msg *wire_head_term_output(const char *, const char *, const char *,
+	    size_t, const char *, size_t, int, int);
+struct msg *wire_head_term_close(const char *, int, const char *);
+struct msg *wire_head_metrics(const char *, const struct host_metrics *,
+	    const char *);
+struct msg *wire_head_sysinfo(const char *, const struct host_info *,
+	    const char *);
+int host_metrics_read(struct host_metrics *, char **);
+void host_metrics_free(struct host_metrics *);
+int host_info_read(struct host_info *, char **);
+void host_info_free(struct host_info *);
+int host_cpu_sample(uint64_t *, uint64_t *);
 
 /* utf8.c */
 size_t utf8_repair(const void *, size_t, struct buf *, int);
@@ -414,12 +510,14 @@ enum request_kind {
 	REQUEST_RESIZE,		/* a PTY task's new size */
 	REQUEST_UPLOAD,		/* a chunk of a file to write */
 	REQUEST_DOWNLOAD,	/* a file to read */
+	REQUEST_LOG,		/* the released upstream's log_message (5) */
 };
 struct request {
 	char *agent_id;
 	char *task_id;
 	enum request_kind kind;
 	const void *wire;	/* the message as received (while dispatched) */
+	char *log_message;	/* REQUEST_LOG */
 	size_t wire_len;	/* the message's size (admit.c counts it) */
 	/* REQUEST_SHELL */
 	char *cmd;
@@ -521,6 +619,8 @@ struct msg {
 	struct tstream *ts;	/* its task's stream (msg.c), or NULL */
 	uint64_t seq;
 	uint64_t jseg;		/* the journal segment holding it, or 0 */
+	int head;		/* an AgentMessage (upstream-head), not a
+				   TaskResponse */
 	/* 1, and 1 more while gRPC holds its bytes (link.c): the last of
 	 * msg_free() and gRPC's release frees it, on either thread. */
 	unsigned refs;
@@ -540,13 +640,22 @@ void tstream_unref(struct tstream *);
 void tstream_ack(struct tstream *, uint64_t);
 void tstream_orphan(struct tstream *);
 const char *tstream_id(const struct tstream *);
+uint64_t tstream_acked(const struct tstream *);
 uint64_t tstream_seq(const struct tstream *);
 uint64_t tstream_next(struct tstream *);
 void tstream_set_seq(struct tstream *, uint64_t);
 STAILQ_HEAD(msg_queue, msg);
-enum wire_dialect { WIRE_AUTO, WIRE_DESIGN, WIRE_UPSTREAM };
+enum wire_dialect {
+	WIRE_AUTO,		/* StreamTasks, or StreamCommunication where that
+				   is UNIMPLEMENTED; each cancel's numbering */
+	WIRE_DESIGN,		/* StreamTasks, the design's numbering */
+	WIRE_UPSTREAM,		/* StreamTasks, the released upstream's */
+	WIRE_HEAD,		/* StreamCommunication (today's upstream) */
+};
 int wire_parse_dialect(const char *, enum wire_dialect *);
 void wire_set_dialect(enum wire_dialect);
+enum wire_dialect wire_dialect(void);
+int wire_is_upstream(void);
 int wire_decode_request(const void *, size_t, struct request *, char **);
 void wire_request_free(struct request *);
 struct msg *wire_encode_response(const struct response *);
@@ -564,6 +673,9 @@ void spool_init(struct spool *, size_t, size_t);
 void spool_set_acking(struct spool *, int);
 size_t spool_trim(struct spool *);
 void spool_push(struct spool *, struct msg *);
+void spool_push_first(struct spool *, struct msg *, int);
+void spool_drop_first(struct spool *);
+void spool_set_window(struct spool *, size_t);
 struct msg *spool_peek(const struct spool *);
 void spool_ack(struct spool *);
 size_t spool_rewind(struct spool *);
@@ -587,12 +699,16 @@ struct link;
 struct link_handlers {
 	void (*request)(void *, const void *, size_t);
 	void (*drained)(void *);	/* the spool is below its low mark */
+	void (*sent)(void *, const struct msg *);	/* to a server that never
+						   acknowledges (or NULL) */
 	void *arg;
 };
 struct link *link_new(struct event_base *, struct options *,
 	    const struct link_handlers *);
 void link_start(struct link *);
 void link_send(struct link *, struct msg *);
+void link_send_first(struct link *, struct msg *);
+int link_speaks_head(const struct link *);
 int link_congested(const struct link *);
 int link_busy(struct link *);
 int link_holding(const struct link *);
@@ -627,7 +743,11 @@ struct agent {
 };
 /* task.c: the registry, the per-state counts, the messages tasks send. */
 enum task_state { TASK_NEW, TASK_QUEUED, TASK_RUNNING, TASK_FINISHED };
-enum task_kind { TASK_KIND_SHELL, TASK_KIND_DOCKER, TASK_KIND_FILE };
+enum task_kind {
+	TASK_KIND_SHELL, TASK_KIND_DOCKER, TASK_KIND_FILE,
+	TASK_KIND_COMMAND,	/* today's upstream: a CommandRequest */
+	TASK_KIND_TERMINAL,	/* ... a terminal session */
+};
 #define TASK_ID_MAX 1024	/* longer IDs are refused */
 struct task *task_find(const char *);
 struct task *task_new(struct agent *, const char *, const char *,
@@ -651,8 +771,15 @@ struct final {
 	int cancelled;
 	enum fail_reason reason;
 	const char *text;		/* the reason, on stderr; or NULL */
+	int signal;			/* that ended it, or 0: it exited */
 	const struct usage *usage;	/* or NULL */
 };
+/* Where a task of today's upstream protocol sends (head.c). */
+struct task_sink {
+	void (*output)(void *, enum output_stream, const char *, size_t);
+	void (*final)(void *, const struct final *);	/* its last call */
+};
+void task_set_sink(struct task *, const struct task_sink *, void *);
 void task_send_final(struct task *, const struct final *);
 void task_send_file(struct task *, const struct response *, int);
 void task_resend_final(struct task *);
@@ -739,6 +866,7 @@ struct proc_spec {
 	const char *dir;	/* or NULL */
 	const char *what;	/* for the log */
 	unsigned timeout_s;	/* 0: the agent's default */
+	int no_timeout;		/* none at all (a terminal session) */
 	const char *traceparent;	/* the request's, or NULL */
 	const struct proc_hooks *hooks;
 	void *hook_arg;
@@ -862,7 +990,7 @@ int tls_check_pair(const char *, const char *, const char *, const char *,
 	    char **);
 
 /* metrics.c: the counters (their text: metrics-text.c). */
-#define METRICS_KINDS 3		/* shell, docker, file */
+#define METRICS_KINDS 5		/* shell, docker, file, command, terminal */
 #define METRICS_OUTCOMES 5
 #define METRICS_BUCKETS 12
 #define METRICS_GRPC_CODES 17	/* OK .. UNAUTHENTICATED */

@@ -114,6 +114,7 @@ dispatch_start(struct task *t, const struct request *req)
 	case REQUEST_RESIZE:
 	case REQUEST_UPLOAD:
 	case REQUEST_DOWNLOAD:
+	case REQUEST_LOG:
 		fatalx("dispatch_start: not a task");	/* never admitted */
 	}
 	if (rc != 0 && rc != TASK_START_LATER) {
@@ -211,7 +212,8 @@ dispatch_reject(struct agent *a, const struct request *req, const char *cause)
 		return 1;
 	}
 	if (cause == NULL && (req->kind == REQUEST_ACK ||
-	    req->kind == REQUEST_INPUT || req->kind == REQUEST_RESIZE))
+	    req->kind == REQUEST_INPUT || req->kind == REQUEST_RESIZE ||
+	    req->kind == REQUEST_LOG))
 		return 0;	/* no answer of their own, whatever they name */
 	if (*req->task_id == '\0' && cause != NULL)
 		dispatch_drop(cause);
@@ -233,6 +235,18 @@ dispatch_reject(struct agent *a, const struct request *req, const char *cause)
 		    cause);
 	}
 	return 1;
+}
+
+/* The released upstream server's log_message, logged as it says. */
+static void
+dispatch_log_message(const struct request *req)
+{
+	char shown[1024];
+
+	vis_escape(shown, sizeof shown, req->log_message,
+	    strlen(req->log_message), 0);
+	log_info("the server says%s%s: %s", *req->task_id != '\0' ?
+	    " about task " : "", req->task_id, shown);
 }
 
 /* A cancel: of a task known now, of one finished earlier, or unknown. */
@@ -267,6 +281,11 @@ dispatch_task(struct agent *a, struct request *req)
 		task_fail(t, REASON_BAD_REQUEST,
 		    "request has no task: expected shell_execute, "
 		    "docker_operation or task_cancel");
+	else if (req->kind == REQUEST_DOCKER && wire_is_upstream())
+		/* Upstream's field 7 of a response is its task_cancel: a
+		 * Docker answer there would read as a cancel reply. */
+		task_fail(t, REASON_BAD_REQUEST, "Docker operations are not "
+		    "part of the upstream server's protocol");
 	else if (req->kind == REQUEST_UPLOAD || req->kind == REQUEST_DOWNLOAD)
 		dispatch_file(t, req);	/* no process: no admission */
 	else
@@ -297,6 +316,10 @@ dispatch_request(struct agent *a, const void *data, size_t len)
 	case REQUEST_INPUT:
 	case REQUEST_RESIZE:
 		task_input(a, &req);
+		break;
+	case REQUEST_LOG:
+		/* The released upstream server's log_message: said, no more. */
+		dispatch_log_message(&req);
 		break;
 	case REQUEST_CANCEL:
 		dispatch_cancel_request(a, &req);

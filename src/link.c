@@ -37,6 +37,8 @@
 #include "agent.h"
 
 #define LINK_METHOD "/pb.AgentService/StreamTasks"
+/* Today's upstream server's only method (--wire-dialect upstream-head). */
+#define LINK_METHOD_HEAD "/pb.AgentService/StreamCommunication"
 #define LINK_MAX_RECEIVE (16 * 1024 * 1024)
 #define LINK_HEALTHY_SECONDS 10
 /*
@@ -70,6 +72,7 @@ struct link_call {
 	int send_failed;	/* no more sends on this call */
 	int got_message;
 	int connected;		/* the server's headers arrived */
+	int head;		/* StreamCommunication, not StreamTasks */
 
 	grpc_metadata md[2];
 	grpc_metadata_array initial_md;
@@ -107,6 +110,9 @@ struct link {
 
 	struct link_op watch_op;	/* the channel's state, watched */
 	int watching;
+
+	int head;			/* this stream speaks upstream-head */
+	unsigned char *addr_head;	/* auto: what each server spoke */
 
 	struct backoff backoff;
 	struct event *retry;
@@ -378,6 +384,13 @@ link_on_send(struct link_op *op, int ok)
 	grpc_byte_buffer_destroy(c->send_buf);
 	c->send_buf = NULL;
 	if (ok && !c->finished) {
+		/* A server of upstream's dialects never acknowledges and shows
+		 * a repeat to its user: a completed send counts as stored. */
+		if (wire_is_upstream() && !c->head) {
+			spool_set_window(&l->spool, 0);
+			if (l->h.sent != NULL && spool_peek(&l->spool) != NULL)
+				l->h.sent(l->h.arg, spool_peek(&l->spool));
+		}
 		/* (After the status, the spool was rewound: nothing to ack.) */
 		spool_ack(&l->spool);
 		metrics.messages_sent++;
@@ -431,6 +444,16 @@ link_on_status(struct link_op *op, int ok)
 	if (l->closing) {
 		log_debug("stream closed: status %d (%s) %s", (int)c->status,
 		    link_status_name(c->status), details);
+	} else if (c->status == GRPC_STATUS_UNIMPLEMENTED &&
+	    wire_dialect() == WIRE_AUTO) {
+		/* The other protocol, at once; remembered for this server
+		 * until it fails the same way. */
+		l->addr_head[l->addr] = !c->head;
+		log_warnx("server %s does not know %s: speaking %s (%s) to it",
+		    server, c->head ? LINK_METHOD_HEAD : LINK_METHOD,
+		    c->head ? LINK_METHOD : LINK_METHOD_HEAD, c->head ?
+		    "the design's StreamTasks" : "today's upstream nodelink");
+		timer_add_ms(l->retry, 0);
 	} else {
 		delay = backoff_next(&l->backoff, compat_monotime_ms(),
 		    link_random32, NULL);
@@ -582,6 +605,13 @@ link_connect(struct link *l)
 	grpc_metadata_array_init(&c->initial_md);
 	grpc_metadata_array_init(&c->trailing_md);
 	c->details = grpc_empty_slice();
+	c->head = wire_dialect() == WIRE_HEAD ||
+	    (wire_dialect() == WIRE_AUTO && l->addr_head[l->addr]);
+	l->head = c->head;
+	/* Upstream's servers have no acks and show a repeat to their
+	 * users: a message whose send completed is never sent again. */
+	spool_set_window(&l->spool, c->head || wire_is_upstream() ? 0 :
+	    LINK_RESEND_COUNT);
 	c->md[0].key = grpc_slice_from_static_string("agent_id");
 	c->md[0].value = grpc_slice_from_copied_string(l->opts->agent_id);
 	link_refresh_token(l);
@@ -589,7 +619,8 @@ link_connect(struct link *l)
 	c->md[1].value = grpc_slice_from_copied_string(l->opts->agent_token);
 	c->call = grpc_channel_create_call(l->channel, NULL,
 	    GRPC_PROPAGATE_DEFAULTS, link_cq_queue(l->cq),
-	    grpc_slice_from_static_string(LINK_METHOD), NULL,
+	    grpc_slice_from_static_string(c->head ? LINK_METHOD_HEAD :
+	    LINK_METHOD), NULL,
 	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (c->call == NULL)
 		fatalx("gRPC refused to create a call to %s",
@@ -648,7 +679,17 @@ link_pump(struct link *l)
 	grpc_op op;
 
 	if (c == NULL || c->finished || c->send_failed ||
-	    c->send_buf != NULL || m == NULL)
+	    c->send_buf != NULL)
+		return;
+	/* A message made for the other protocol (journaled before the
+	 * agent knew which this server speaks) would end the stream. */
+	while (m != NULL && m->head != c->head) {
+		log_debug("a message of the %s protocol dropped: this server "
+		    "speaks the other", m->head ? "upstream-head" : "design's");
+		spool_drop_first(&l->spool);
+		m = spool_peek(&l->spool);
+	}
+	if (m == NULL)
 		return;
 	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 	slice = grpc_slice_new_with_user_data(m->data, m->len,
@@ -676,6 +717,7 @@ link_new(struct event_base *base, struct options *opts,
 	l->opts = opts;
 	l->h = *h;
 	spool_init(&l->spool, LINK_RESEND_BYTES, LINK_RESEND_COUNT);
+	l->addr_head = xcalloc(opts->n_servers + 1, 1);
 	l->spool_limit = (size_t)opts->spool_mib * 1024 * 1024;
 	l->addrs = opts->servers;
 	l->n_addrs = opts->n_servers;
@@ -696,6 +738,23 @@ void
 link_start(struct link *l)
 {
 	link_connect(l);
+}
+
+/* Queues M ahead of everything waiting (a Pong): right after the message
+ * being sent, if one is. */
+void
+link_send_first(struct link *l, struct msg *m)
+{
+	spool_push_first(&l->spool, m, l->call != NULL &&
+	    l->call->send_buf != NULL);
+	link_pump(l);
+}
+
+/* True while the stream speaks today's upstream protocol. */
+int
+link_speaks_head(const struct link *l)
+{
+	return l->head;
 }
 
 /* Queues a message; it is sent, in order, as soon as a stream takes it. */
@@ -854,6 +913,7 @@ link_free(struct link *l)
 	event_free(l->retry);
 	event_free(l->close_wait);
 	event_free(l->busy_timer);
+	free(l->addr_head);
 	free(l);
 }
 

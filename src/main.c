@@ -117,7 +117,12 @@ main_usage_error(const char *text)
 static void
 main_request(void *arg, const void *data, size_t len)
 {
-	dispatch_request(arg, data, len);
+	struct agent *a = arg;
+
+	if (link_speaks_head(a->link))
+		head_request(a, data, len);
+	else
+		dispatch_request(a, data, len);
 }
 
 /* Paused tasks read their output on (outbox.c decides when). */
@@ -127,6 +132,14 @@ main_resume(void *arg)
 	(void)arg;
 	task_proc_resume_all();
 	task_file_resume_all();
+}
+
+/* A send to a server that never acknowledges completed (outbox.c). */
+static void
+main_sent(void *arg, const struct msg *m)
+{
+	(void)arg;
+	outbox_sent(m);
 }
 
 /* The link no longer holds task output back: the outbox decides. */
@@ -550,6 +563,7 @@ main_start(struct options *opts)
 	admit_init(&agent, dispatch_start);
 	handlers.request = main_request;
 	handlers.drained = main_drained;
+	handlers.sent = main_sent;
 	handlers.arg = &agent;
 	agent.link = link_new(agent.base, opts, &handlers);
 	outbox_init(agent.link, main_resume, &agent);
@@ -621,6 +635,7 @@ static void
 main_stop(struct options *opts)
 {
 	handover_stop();
+	head_stop();
 	task_proc_detach_all();
 	task_file_detach_all();
 	state_close();

@@ -21,7 +21,8 @@
 
 #include "agent.h"
 
-static const char *const metrics_kinds[] = { "shell", "docker", "file" };
+static const char *const metrics_kinds[] = { "shell", "docker", "file",
+    "command", "terminal" };
 static const char *const metrics_outcomes[] = { "succeeded",
     "exited_nonzero", "failed", "cancelled", "timed_out" };
 

@@ -159,6 +159,14 @@ tstream_ack(struct tstream *ts, uint64_t seq)
 		ts->acked = seq;
 }
 
+/* What the server has of the stream (or, for a server that never
+ * acknowledges, what it was sent). */
+uint64_t
+tstream_acked(const struct tstream *ts)
+{
+	return ts->acked;
+}
+
 const char *
 tstream_id(const struct tstream *ts)
 {

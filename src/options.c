@@ -129,10 +129,13 @@ static const struct option_entry options_table[] = {
 	  "host" },
 	{ .name = "wire-dialect", .type = OPT_CHOICE,
 	  .offset = OFF(wire_dialect), .env = 1, .key = "server.wire_dialect",
-	  .def = "auto", .arg = "auto|design|upstream",
-	  .help = "which numbering of the cancel to speak: the design's "
-	  "(TaskRequest 5, answered at 8), the released upstream server's "
-	  "(6, answered at 7), or each cancel's own (auto)" },
+	  .def = "auto", .arg = "auto|design|upstream|upstream-head",
+	  .help = "the server's protocol: StreamTasks with the design's "
+	  "cancel (TaskRequest 5, answered at 8) or the released upstream "
+	  "server's (6, answered at 7); today's upstream StreamCommunication "
+	  "(upstream-head); or auto: StreamTasks, each cancel's own "
+	  "numbering, and StreamCommunication for a server that does not "
+	  "know StreamTasks" },
 	{ .name = "cgroup-root", .type = OPT_STRING,
 	  .offset = OFF(cgroup_root), .env = 1, .key = "agent.cgroup_root",
 	  .def = "auto", .arg = "DIR|auto|none",

@@ -165,11 +165,48 @@ outbox_send(struct msg *m, const char *id, int final)
 		link_send(outbox_link, m);
 }
 
+/* M, not journaled, ahead of every message waiting (a Pong). */
+void
+outbox_send_first(struct msg *m)
+{
+	link_send_first(outbox_link, m);
+}
+
 /* Messages waiting for their journal write (not yet the link's). */
 size_t
 outbox_queued(void)
 {
 	return state_journal() != NULL ? journal_queued(state_journal()) : 0;
+}
+
+/* The journal's record that task ID's messages up to SEQ are stored. */
+static void
+outbox_journal_ack(const char *id, uint64_t seq)
+{
+	struct buf b;
+
+	if (state_journal() == NULL)
+		return;
+	buf_init(&b);
+	rec_enc_str(&b, id);
+	rec_enc_u64(&b, seq);
+	journal_append(state_journal(), REC_ACK,
+	    &(struct iovec_c){ b.data, b.len }, 1, 0, 0, NULL);
+	buf_free(&b);
+}
+
+/*
+ * M's send completed, to a server of upstream's dialects, which never
+ * acknowledges and shows a repeat to its user: it counts as stored, so
+ * that neither a reconnect nor a restart sends it again.
+ */
+void
+outbox_sent(const struct msg *m)
+{
+	if (m->ts == NULL || m->seq == 0 || m->seq <= tstream_acked(m->ts))
+		return;
+	tstream_ack(m->ts, m->seq);
+	outbox_journal_ack(tstream_id(m->ts), m->seq);
 }
 
 /*
@@ -181,7 +218,6 @@ void
 outbox_ack(const char *id, uint64_t seq)
 {
 	struct tstream *ts;
-	struct buf b;
 
 	if ((ts = tstream_find(id)) == NULL) {
 		metrics.acks_unknown++;
@@ -196,14 +232,7 @@ outbox_ack(const char *id, uint64_t seq)
 		return;
 	}
 	tstream_ack(ts, seq);
-	if (state_journal() != NULL) {
-		buf_init(&b);
-		rec_enc_str(&b, id);
-		rec_enc_u64(&b, seq);
-		journal_append(state_journal(), REC_ACK,
-		    &(struct iovec_c){ b.data, b.len }, 1, 0, 0, NULL);
-		buf_free(&b);
-	}
+	outbox_journal_ack(id, seq);
 	/* (Said once it is in the journal: tests wait for this line.) */
 	log_debug("task %s: acknowledged up to seq %llu", id,
 	    (unsigned long long)seq);

@@ -297,6 +297,12 @@ recovery_finals(struct agent *a, struct replay *rp)
 		}
 		if (!rt->started || rt->final)
 			continue;
+		if (rt->run.kind == TASK_KIND_COMMAND ||
+		    rt->run.kind == TASK_KIND_TERMINAL) {
+			/* Today's upstream: answered once, in its terms. */
+			head_restarted(rt->id, rt->run.kind);
+			continue;
+		}
 		/* Past every seq the previous agent may have used, whether
 		 * or not its records survived. */
 		if (rt->run.reserved > rt->max_seq)

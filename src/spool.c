@@ -191,3 +191,41 @@ spool_each(const struct spool *s, void (*fn)(void *, const struct msg *),
 	STAILQ_FOREACH(m, &s->queue, entry)
 		fn(arg, m);
 }
+
+/* M ahead of the queue: after its head if that is being sent
+ * (AFTER_HEAD), else first. */
+void
+spool_push_first(struct spool *s, struct msg *m, int after_head)
+{
+	struct msg *first = STAILQ_FIRST(&s->queue);
+
+	if (after_head && first != NULL)
+		STAILQ_INSERT_AFTER(&s->queue, first, m, entry);
+	else
+		STAILQ_INSERT_HEAD(&s->queue, m, entry);
+	s->bytes += SPOOL_COST(m);
+	s->count++;
+}
+
+/* The queue's head, never sent, is dropped. */
+void
+spool_drop_first(struct spool *s)
+{
+	struct msg *m;
+
+	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
+		return;
+	STAILQ_REMOVE_HEAD(&s->queue, entry);
+	s->bytes -= SPOOL_COST(m);
+	s->count--;
+	msg_free(m);
+}
+
+/* At most COUNT messages are kept once sent (0: none, for a server that
+ * never acknowledges and shows repeats). */
+void
+spool_set_window(struct spool *s, size_t count)
+{
+	s->win_max_count = count;
+	spool_trim(s);
+}

@@ -668,6 +668,7 @@ proc_check_done(struct proc_task *st)
 	memset(&f, 0, sizeof f);
 	f.status = status;
 	f.exit_code = code;
+	f.signal = WIFSIGNALED(st->wstatus) ? WTERMSIG(st->wstatus) : 0;
 	f.cancelled = st->cancelled;
 	f.reason = fail;
 	f.text = why;
@@ -1231,8 +1232,8 @@ proc_start_register(struct task *t, struct proc_start *ps,
 	track_started(ps->track, ps->pid);
 	st->started_ms = compat_monotime_ms();
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
-	st->timeout_s = spec->timeout_s != 0 ? spec->timeout_s :
-	    a->opts->default_timeout_s;
+	st->timeout_s = spec->no_timeout ? 0 : spec->timeout_s != 0 ?
+	    spec->timeout_s : a->opts->default_timeout_s;
 	if (st->timeout_s != 0)
 		proc_arm(st, &st->timeout_timer, proc_on_timeout,
 		    (uint64_t)st->timeout_s * 1000);

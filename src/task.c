@@ -52,6 +52,9 @@ struct task {
 	void (*resize)(void *, unsigned, unsigned);	/* or NULL */
 	void *owner;
 
+	const struct task_sink *sink;	/* where its messages go instead */
+	void *sink_arg;
+
 	struct msg *final;	/* a finished task's last word */
 	time_t finished_at;
 	int unknown_cancel;	/* remembered for a cancel, never ran */
@@ -237,6 +240,18 @@ task_emit(struct task *t, struct msg *m, int final)
 	outbox_send(m, t->id, final);
 }
 
+/*
+ * A task of today's upstream protocol (head.c) answers in messages of
+ * its own: its output and final go to SINK instead of becoming
+ * TaskResponses; nothing of it is numbered or journaled.
+ */
+void
+task_set_sink(struct task *t, const struct task_sink *sink, void *arg)
+{
+	t->sink = sink;
+	t->sink_arg = arg;
+}
+
 /* One IN_PROGRESS message with one stream's text. */
 void
 task_send_output(struct task *t, enum output_stream stream, const char *text,
@@ -244,6 +259,10 @@ task_send_output(struct task *t, enum output_stream stream, const char *text,
 {
 	struct response r;
 
+	if (t->sink != NULL) {
+		t->sink->output(t->sink_arg, stream, text, len);
+		return;
+	}
 	task_response_init(t, &r);
 	r.status = STATUS_IN_PROGRESS;
 	r.stream = stream;
@@ -281,6 +300,28 @@ task_finish(struct task *t, struct msg *m)
 	task_forget_old(&task_unknown_cancels, &task_n_unknown_cancels, now);
 }
 
+/* A sink's task ends: its sink answers, and the task is forgotten soon. */
+static void
+task_finish_sunk(struct task *t, const struct final *f)
+{
+	time_t now = time(NULL);
+	const struct task_sink *sink = t->sink;
+	void *arg = t->sink_arg;
+
+	t->sink = NULL;
+	t->sink_arg = NULL;
+	t->input = NULL;
+	t->resize = NULL;
+	t->cancel = NULL;
+	t->owner = NULL;
+	task_set_state(t, TASK_FINISHED);
+	t->finished_at = now;
+	TAILQ_INSERT_TAIL(&task_finished, t, finished);
+	task_n_finished++;
+	sink->final(arg, f);
+	task_forget_old(&task_finished, &task_n_finished, now);
+}
+
 /*
  * The final message; its text, if any, goes in stderr.  Afterwards the
  * task is only a memory of its answer.
@@ -290,6 +331,10 @@ task_send_final(struct task *t, const struct final *f)
 {
 	struct response r;
 
+	if (t->sink != NULL) {
+		task_finish_sunk(t, f);
+		return;
+	}
 	task_response_init(t, &r);
 	r.status = f->status;
 	r.is_final = 1;

@@ -38,7 +38,7 @@
 #define WIRE_UPSTREAM_CANCEL 6		/* TaskRequest */
 #define WIRE_UPSTREAM_CANCEL_REPLY 7	/* TaskResponse */
 
-static enum wire_dialect wire_dialect = WIRE_AUTO;
+static enum wire_dialect wire_current = WIRE_AUTO;
 
 int
 wire_parse_dialect(const char *name, enum wire_dialect *d)
@@ -49,6 +49,8 @@ wire_parse_dialect(const char *name, enum wire_dialect *d)
 		*d = WIRE_DESIGN;
 	else if (strcmp(name, "upstream") == 0)
 		*d = WIRE_UPSTREAM;
+	else if (strcmp(name, "upstream-head") == 0)
+		*d = WIRE_HEAD;
 	else
 		return -1;
 	return 0;
@@ -57,7 +59,95 @@ wire_parse_dialect(const char *name, enum wire_dialect *d)
 void
 wire_set_dialect(enum wire_dialect d)
 {
-	wire_dialect = d;
+	wire_current = d;
+}
+
+/* The released upstream server's numbering: configured, or, in auto, seen
+ * (it has sent a cancel at field 6). */
+static int wire_upstream_seen;
+
+int
+wire_is_upstream(void)
+{
+	return wire_current == WIRE_UPSTREAM ||
+	    (wire_current == WIRE_AUTO && wire_upstream_seen);
+}
+
+/*
+ * The released upstream's log_message is TaskRequest field 5, where the
+ * design has its TaskCancel: in that dialect it is taken out of DATA
+ * (into *LOG, and the rest into OUT) before the message is decoded.
+ * Returns 1 if there was one, 0 if not (or the message does not scan).
+ */
+static int
+wire_take_log_message(const unsigned char *data, size_t len, struct buf *out,
+    char **log)
+{
+	size_t at = 0, start, k;
+	uint64_t key, n;
+	unsigned shift;
+	int found = 0;
+
+	buf_init(out);
+	while (at < len) {
+		start = at;
+		for (key = 0, shift = 0; at < len && shift < 64; shift += 7) {
+			key |= (uint64_t)(data[at] & 0x7f) << shift;
+			if ((data[at++] & 0x80) == 0)
+				break;
+		}
+		switch (key & 7) {
+		case 0:
+			while (at < len && (data[at] & 0x80) != 0)
+				at++;
+			at++;
+			break;
+		case 1:
+			at += 8;
+			break;
+		case 5:
+			at += 4;
+			break;
+		case 2:
+			for (n = 0, shift = 0, k = 0; at < len && shift < 64;
+			    shift += 7, k++) {
+				n |= (uint64_t)(data[at] & 0x7f) << shift;
+				if ((data[at++] & 0x80) == 0)
+					break;
+			}
+			if (n > len - at || at > len) {
+				buf_free(out);
+				return 0;
+			}
+			if ((key >> 3) == 5) {
+				free(*log);
+				*log = xmemdup0(data + at, (size_t)n);
+				at += (size_t)n;
+				found = 1;
+				continue;
+			}
+			at += (size_t)n;
+			break;
+		default:
+			buf_free(out);
+			return 0;
+		}
+		if (at > len) {
+			buf_free(out);
+			return 0;
+		}
+		buf_append(out, data + start, at - start);
+	}
+	if (!found)
+		buf_free(out);
+	return found;
+}
+
+/* The dialect configured (--wire-dialect). */
+enum wire_dialect
+wire_dialect(void)
+{
+	return wire_current;
 }
 
 /* Upstream's TaskCancel at field 6, if the message has one (else NULL). */
@@ -69,7 +159,7 @@ wire_upstream_cancel(const Pb__TaskRequest *m)
 	unsigned i, shift;
 	size_t k;
 
-	if (wire_dialect == WIRE_DESIGN)
+	if (wire_current == WIRE_DESIGN)
 		return NULL;
 	for (i = m->base.n_unknown_fields; i > 0; i--) {
 		u = &m->base.unknown_fields[i - 1];	/* the last one wins */
@@ -335,9 +425,20 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 	Pb__TaskRequest *m;
 	int rc = 0;
 
+	struct buf rest;
+	char *log = NULL;
+
 	memset(req, 0, sizeof *req);
 	*cause = NULL;
-	m = pb__task_request__unpack(NULL, len, data);
+	if (wire_is_upstream() &&
+	    wire_take_log_message((const unsigned char *)data, len, &rest,
+	    &log)) {
+		m = pb__task_request__unpack(NULL, rest.len,
+		    (const uint8_t *)rest.data);
+		buf_free(&rest);
+		req->log_message = log;
+	} else
+		m = pb__task_request__unpack(NULL, len, data);
 	if (m == NULL) {
 		xasprintf(cause, "not a TaskRequest (%zu bytes that do not "
 		    "decode)", len);
@@ -358,6 +459,11 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 	}
 	if (m->task_case == PB__TASK_REQUEST__TASK__NOT_SET &&
 	    (upstream_cancel = wire_upstream_cancel(m)) != NULL) {
+		if (!wire_upstream_seen && wire_current == WIRE_AUTO)
+			log_info("the server sent a cancel at field 6: it is "
+			    "the released upstream server, whose field 5 is a "
+			    "log message");
+		wire_upstream_seen = 1;
 		req->kind = REQUEST_CANCEL;
 		req->cancel_upstream = 1;
 		req->reason = wire_cancel_reason(upstream_cancel);
@@ -365,6 +471,11 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		goto out;
 	}
 	req->traceparent = wire_traceparent(m->traceparent);
+	if (req->log_message != NULL &&
+	    m->task_case == PB__TASK_REQUEST__TASK__NOT_SET) {
+		req->kind = REQUEST_LOG;
+		goto out;
+	}
 	switch (m->task_case) {
 	case PB__TASK_REQUEST__TASK_SHELL_EXECUTE:
 		req->kind = REQUEST_SHELL;
@@ -377,7 +488,7 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		break;
 	case PB__TASK_REQUEST__TASK_TASK_CANCEL:
 		req->kind = REQUEST_CANCEL;
-		req->cancel_upstream = wire_dialect == WIRE_UPSTREAM;
+		req->cancel_upstream = wire_current == WIRE_UPSTREAM;
 		req->reason = wire_cancel_reason(m->task_cancel);
 		break;
 	case PB__TASK_REQUEST__TASK_ACK:
@@ -478,6 +589,7 @@ wire_request_free(struct request *req)
 	free(req->secret_env);
 	free(req->reason);
 	free(req->traceparent);
+	free(req->log_message);
 	if (req->docker != NULL)
 		wire_docker_free(req->docker);
 	memset(req, 0, sizeof *req);

@@ -63,7 +63,7 @@ fuzz() {
   unpack fuzz && cd "$top/fuzz" &&
     ./configure -q CC=clang --enable-werror --enable-fuzzers &&
     make -j"$jobs" >/dev/null && make fuzz FUZZ_SECONDS="$fuzz_seconds" &&
-    make check TESTS='tests/fuzz/fuzz-request.fuzz tests/fuzz/fuzz-framer.fuzz tests/fuzz/fuzz-config.fuzz tests/fuzz/fuzz-options.fuzz'
+    make check TESTS='tests/fuzz/fuzz-request.fuzz tests/fuzz/fuzz-framer.fuzz tests/fuzz/fuzz-config.fuzz tests/fuzz/fuzz-options.fuzz tests/fuzz/fuzz-head.fuzz'
 }
 
 stage clang-sanitizers clang_sanitizers

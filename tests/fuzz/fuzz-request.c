@@ -38,7 +38,7 @@ fuzz_no_drain(void *arg)
 }
 
 static const struct link_handlers fuzz_handlers = {
-	fuzz_no_request, fuzz_no_drain, NULL
+	fuzz_no_request, fuzz_no_drain, NULL, NULL
 };
 
 static void
@@ -59,6 +59,7 @@ fuzz_setup(void)
 	agent.base = event_base_new();
 	agent.opts = &opts;
 	agent.link = link_new(agent.base, &opts, &fuzz_handlers);
+	outbox_init(agent.link, fuzz_no_drain, NULL);
 	admit_init(&agent, dispatch_start);
 }
 
@@ -74,6 +75,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (++runs % 2000 == 0) {
 		link_free(agent.link);
 		agent.link = link_new(agent.base, &opts, &fuzz_handlers);
+		outbox_init(agent.link, fuzz_no_drain, NULL);
 	}
 	return 0;
 }

@@ -35,6 +35,8 @@ import grpc
 import nodelink_pb2 as pb
 
 METHOD = "/pb.AgentService/StreamTasks"
+# Today's upstream server's method (--wire-dialect upstream-head).
+METHOD_HEAD = "/pb.AgentService/StreamCommunication"
 
 _END = object()
 
@@ -44,9 +46,10 @@ class Stream:
 
     _ids = itertools.count(1)
 
-    def __init__(self, server, context):
+    def __init__(self, server, context, head=False):
         self.server = server
         self.context = context
+        self.head = head  # StreamCommunication (AgentMessage/ServerMessage)
         self.number = next(Stream._ids)
         self.metadata = dict(context.invocation_metadata())
         self.outq = queue.Queue()
@@ -92,6 +95,10 @@ class MockServer:
         # Extra gRPC server options, e.g. to allow frequent keep-alive pings.
         self.options = []
         self.tls = None  # (key PEM, certificate PEM) to serve TLS
+        # Which methods are served: StreamTasks ("design"), today's
+        # upstream StreamCommunication ("head"), or both.  Another is
+        # UNIMPLEMENTED, as a real server answers it.
+        self.protocols = {"design"}
         self.tls_client_ca = None  # PEM: require client certificates
 
     @property
@@ -128,7 +135,10 @@ class MockServer:
                 st.reading.set()
             self.streams = []
 
-    def _handle(self, request_iterator, context):
+    def _handle_head(self, request_iterator, context):
+        return self._handle(request_iterator, context, head=True)
+
+    def _handle(self, request_iterator, context, head=False):
         self.connects += 1
         md = dict(context.invocation_metadata())
         if self.reject is not None:
@@ -140,7 +150,7 @@ class MockServer:
                     self.rejections += 1
                     context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                   "invalid %s" % key)
-        st = Stream(self, context)
+        st = Stream(self, context, head)
         self.streams.append(st)
         context.add_callback(lambda: st.outq.put(_END))
         self.events.put(("connect", st))
@@ -174,10 +184,15 @@ class _Handler(grpc.GenericRpcHandler):
         self.server = server
 
     def service(self, handler_call_details):
-        if handler_call_details.method != METHOD:
-            return None
-        # No (de)serializers: the behaviour deals in raw bytes both ways.
-        return grpc.stream_stream_rpc_method_handler(self.server._handle)
+        method = handler_call_details.method
+        if method == METHOD and "design" in self.server.protocols:
+            # No (de)serializers: the behaviour deals in raw bytes.
+            return grpc.stream_stream_rpc_method_handler(
+                self.server._handle)
+        if method == METHOD_HEAD and "head" in self.server.protocols:
+            return grpc.stream_stream_rpc_method_handler(
+                self.server._handle_head)
+        return None
 
 
 class FreezingProxy:

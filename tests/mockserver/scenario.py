@@ -193,11 +193,15 @@ import grpc
 import launch
 import nodelink_pb2 as pb
 
+from head_steps import HeadSteps
 from mockserver import FreezingProxy, MockServer, shell_request
 
 
 class ScenarioFailure(Exception):
     pass
+
+
+HeadSteps.Failure = ScenarioFailure
 
 
 class ScenarioSkipped(Exception):
@@ -336,7 +340,7 @@ class Agent:
         self.log.close()
 
 
-class Scenario:
+class Scenario(HeadSteps):
     def __init__(self, path, agent_path, workdir, out=print):
         self.path = path
         self.agent_path = agent_path
@@ -370,6 +374,7 @@ class Scenario:
         self.ack_every = 0
         self.acked_count = 0
         self.mounts = []
+        self._head_init()
 
     # -- events -------------------------------------------------------------
 
@@ -388,6 +393,8 @@ class Scenario:
         kind = ev[0]
         if kind == "connect":
             self._pending_connects.append(ev[1])
+        elif kind == "message" and ev[1].head:
+            self._on_head_message(ev[2])
         elif kind == "message":
             self._on_message(ev[2])
         elif kind == "error":
@@ -719,9 +726,14 @@ class Scenario:
     def step_accept(self, args):
         opts, _ = self._kv(args)
         want = {"agent_id": "agent1", "agent_token": "secret1"}
+        protocol = opts.pop("protocol", [None])[0]
         want.update({k: v[0] for k, v in opts.items()})
         self._wait(lambda: self._pending_connects, "the agent to connect")
         self.stream = self._pending_connects.pop(0)
+        if protocol is not None and self.stream.head != (protocol == "head"):
+            raise ScenarioFailure("the agent opened %s, expected %s" % (
+                "StreamCommunication" if self.stream.head else "StreamTasks",
+                protocol))
         for k, v in want.items():
             got = self.stream.metadata.get(k)
             if got != v:
@@ -1069,6 +1081,19 @@ class Scenario:
         if args[0] not in ("design", "upstream"):
             raise ScenarioFailure("server-dialect design|upstream")
         self.dialect = args[0]
+
+    def step_log_message(self, args):
+        """The released upstream server's TaskRequest.log_message (5)."""
+        def field(number, data):
+            out, n = bytearray([number << 3 | 2]), len(data)
+            while True:
+                out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+                n >>= 7
+                if n == 0:
+                    break
+            return bytes(out) + data
+        self._need_stream().send(field(2, args[0].encode()) +
+                                 field(5, args[1].encode()))
 
     def step_raw(self, args):
         self._need_stream().send(bytes.fromhex("".join(args)))

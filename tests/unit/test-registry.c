@@ -37,7 +37,7 @@ no_drain(void *arg)
 static void
 setup(void)
 {
-	struct link_handlers h = { no_request, no_drain, NULL };
+	struct link_handlers h = { no_request, no_drain, NULL, NULL };
 	char *argv[] = { (char *)"agent", (char *)"--agent-id=me",
 	    (char *)"--agent-token=t", NULL };
 	char *text, *env[] = { NULL };
