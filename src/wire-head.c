@@ -24,6 +24,10 @@ static int
 head_string(ProtobufCBinaryData b, char **out, const char *what,
     char **cause)
 {
+	if (b.len == 0) {
+		*out = xstrdup("");
+		return 0;
+	}
 	if (memchr(b.data, '\0', b.len) != NULL) {
 		xasprintf(cause, "%s holds a NUL byte", what);
 		*out = xstrdup("");
@@ -39,22 +43,26 @@ head_env(Pb__HeadEnvEntry **entries, size_t n, struct head_request *r,
 {
 	char *k, *v;
 	size_t i;
-	int rc = 0;
 
 	r->env = xcalloc(n + 1, sizeof *r->env);
 	for (i = 0; i < n; i++) {
-		rc |= head_string(entries[i]->key, &k, "an env name", cause);
-		rc |= head_string(entries[i]->value, &v, "an env value", cause);
-		if (rc == 0 && (*k == '\0' || strchr(k, '=') != NULL)) {
-			xasprintf(cause, "env name '%.100s' is not a variable "
-			    "name", k);
-			rc = -1;
+		if (head_string(entries[i]->key, &k, "an env name",
+		    cause) != 0) {
+			free(k);
+			return -1;
+		}
+		if (head_string(entries[i]->value, &v, "an env value",
+		    cause) != 0 || *k == '\0' || strchr(k, '=') != NULL) {
+			if (*cause == NULL)
+				xasprintf(cause, "env name '%.100s' is not a "
+				    "variable name", k);
+			free(k);
+			free(v);
+			return -1;
 		}
 		xasprintf(&r->env[r->n_env++], "%s=%s", k, v);
 		free(k);
 		free(v);
-		if (rc != 0)
-			return -1;
 	}
 	return 0;
 }
@@ -106,8 +114,9 @@ head_terminal(const Pb__ServerMessage *m, struct head_request *r,
 		    &r->command_id, "command_id", cause) != 0)
 			return -1;
 		/* (A NUL byte goes to the shell as it is: it is input.) */
-		r->command = xmemdup0(m->terminal_command_request->command.data,
-		    m->terminal_command_request->command.len);
+		r->command = m->terminal_command_request->command.len != 0 ?
+		    xmemdup0(m->terminal_command_request->command.data,
+		    m->terminal_command_request->command.len) : xstrdup("");
 		r->command_len = m->terminal_command_request->command.len;
 		return 0;
 	default:
