@@ -1584,31 +1584,39 @@ proc_adopt_timeout(struct proc_task *st)
 	    spent < limit ? limit - spent : 1);
 }
 
-/*
- * A process task of the agent before it re-executed, from a record of
- * task_proc_handover (after its hooks' part, which gave HOOKS, HOOK_ARG
- * and CONTAINER): it runs on, untouched, as if started here.  Returns 0,
- * or -1 with *cause set (the record is cut short, or its cgroup is not
- * the agent's); the hooks' argument is then freed.
- */
-int
-task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
-    void *hook_arg, const char *container, char **cause)
+/* What a handed-over record says of its task beyond the process. */
+struct proc_adopted {
+	char *id, *reply_id, *cgroup, *marker, *hit;
+	int kind;
+	uint64_t seq, flags, utime, stime;
+};
+
+static void
+proc_adopted_free(struct proc_adopted *pa)
+{
+	free(pa->id);
+	free(pa->reply_id);
+	free(pa->cgroup);
+	free(pa->marker);
+	free(pa->hit);
+}
+
+/* A record of task_proc_handover into ST (its descriptors, streams and
+ * input) and PA; -1 if it is cut short. */
+static int
+proc_adopt_read(struct agent *a, struct proc_task *st, struct dec *d,
+    struct proc_adopted *pa)
 {
 	struct proc_spec spec;
-	struct proc_task *st;
 	struct buf limits;
-	struct task *t;
-	char *id, *reply_id, *cgroup, *marker, *hit, **secrets;
-	uint64_t seq, flags, utime, stime;
+	char **secrets;
 	size_t i, n_secrets;
-	int kind, out, err;
+	int out, err;
 
-	id = rec_dec_str(d);
-	reply_id = rec_dec_str(d);
-	kind = (int)rec_dec_u64(d);
-	seq = rec_dec_u64(d);
-	st = xcalloc(1, sizeof *st);
+	pa->id = rec_dec_str(d);
+	pa->reply_id = rec_dec_str(d);
+	pa->kind = (int)rec_dec_u64(d);
+	pa->seq = rec_dec_u64(d);
 	st->agent = a;
 	st->pid = (pid_t)rec_dec_u64(d);
 	out = proc_adopt_fd(d);
@@ -1617,17 +1625,17 @@ task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
 	st->tty_fd = proc_adopt_fd(d);
 	st->started_ms = rec_dec_u64(d);
 	st->timeout_s = (unsigned)rec_dec_u64(d);
-	flags = rec_dec_u64(d);
+	pa->flags = rec_dec_u64(d);
 	st->wstatus = (int)(uint32_t)rec_dec_u64(d);
-	cgroup = rec_dec_str(d);
-	marker = rec_dec_str(d);
+	pa->cgroup = rec_dec_str(d);
+	pa->marker = rec_dec_str(d);
 	buf_init(&limits);
 	rec_dec_bytes(d, &limits);
 	if (limits.len == sizeof st->limits)
 		memcpy(&st->limits, limits.data, sizeof st->limits);
 	buf_free(&limits);
 	st->cgroup_memory = (int)rec_dec_u64(d);
-	hit = rec_dec_str(d);
+	pa->hit = rec_dec_str(d);
 	secrets = proc_adopt_secrets(d, &n_secrets);
 	memset(&spec, 0, sizeof spec);
 	spec.secret_env = secrets;
@@ -1639,57 +1647,61 @@ task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
 	free(secrets);
 	buf_init(&st->in_queue);
 	rec_dec_bytes(d, &st->in_queue);
-	utime = rec_dec_u64(d);
-	stime = rec_dec_u64(d);
-	if (d->bad || (st->track = track_adopt(marker, cgroup,
-	    proc_on_track_changed, st, cause)) == NULL) {
-		if (d->bad)
-			xasprintf(cause, "its record is cut short");
-		proc_stream_close(&st->out);
-		proc_stream_close(&st->err);
-		framer_free(&st->out.framer);
-		framer_free(&st->err.framer);
-		proc_mask_free(&st->out);
-		proc_mask_free(&st->err);
-		buf_free(&st->out.masked);
-		buf_free(&st->err.masked);
-		buf_free(&st->in_queue);
-		if (st->in_fd != -1)
-			close(st->in_fd);
-		if (st->tty_fd != -1)
-			close(st->tty_fd);
-		if (hooks != NULL && hooks->free != NULL)
-			hooks->free(hook_arg);
-		free(st);
-		free(id);
-		free(reply_id);
-		free(cgroup);
-		free(marker);
-		free(hit);
-		return -1;
+	pa->utime = rec_dec_u64(d);
+	pa->stime = rec_dec_u64(d);
+	return d->bad ? -1 : 0;
+}
+
+/* A task that cannot be taken over: what was made for it goes. */
+static void
+proc_adopt_discard(struct proc_task *st, const struct proc_hooks *hooks,
+    void *hook_arg)
+{
+	proc_stream_close(&st->out);
+	proc_stream_close(&st->err);
+	framer_free(&st->out.framer);
+	framer_free(&st->err.framer);
+	proc_mask_free(&st->out);
+	proc_mask_free(&st->err);
+	buf_free(&st->out.masked);
+	buf_free(&st->err.masked);
+	buf_free(&st->in_queue);
+	if (st->in_fd != -1)
+		close(st->in_fd);
+	if (st->tty_fd != -1)
+		close(st->tty_fd);
+	if (hooks != NULL && hooks->free != NULL)
+		hooks->free(hook_arg);
+	free(st);
+}
+
+/* ST, read from its record, runs here now, as task PA->id. */
+static void
+proc_adopt_run(struct agent *a, struct proc_task *st,
+    struct proc_adopted *pa, const char *container)
+{
+	struct task *t;
+
+	st->ru.ru_utime.tv_sec = (time_t)(pa->utime / 1000000);
+	st->ru.ru_utime.tv_usec = (suseconds_t)(pa->utime % 1000000);
+	st->ru.ru_stime.tv_sec = (time_t)(pa->stime / 1000000);
+	st->ru.ru_stime.tv_usec = (suseconds_t)(pa->stime % 1000000);
+	st->cancelled = (pa->flags & PROC_HO_CANCELLED) != 0;
+	st->timed_out = (pa->flags & PROC_HO_TIMED_OUT) != 0;
+	st->reaped = (pa->flags & PROC_HO_REAPED) != 0;
+	st->in_eof = (pa->flags & PROC_HO_IN_EOF) != 0;
+	st->input_over = (pa->flags & PROC_HO_INPUT_OVER) != 0;
+	if (*pa->hit != '\0') {
+		st->limit_hit = pa->hit;
+		pa->hit = NULL;
 	}
-	st->ru.ru_utime.tv_sec = (time_t)(utime / 1000000);
-	st->ru.ru_utime.tv_usec = (suseconds_t)(utime % 1000000);
-	st->ru.ru_stime.tv_sec = (time_t)(stime / 1000000);
-	st->ru.ru_stime.tv_usec = (suseconds_t)(stime % 1000000);
-	st->killing = 0;	/* begun again below */
-	st->cancelled = (flags & PROC_HO_CANCELLED) != 0;
-	st->timed_out = (flags & PROC_HO_TIMED_OUT) != 0;
-	st->reaped = (flags & PROC_HO_REAPED) != 0;
-	st->in_eof = (flags & PROC_HO_IN_EOF) != 0;
-	st->input_over = (flags & PROC_HO_INPUT_OVER) != 0;
-	st->limit_hit = *hit != '\0' ? hit : NULL;
-	if (st->limit_hit == NULL)
-		free(hit);
-	if ((t = task_find(id)) == NULL)
-		t = task_new(a, id, reply_id, (enum task_kind)kind);
-	if (tstream_seq(task_stream(t)) < seq)
-		tstream_set_seq(task_stream(t), seq);
+	if ((t = task_find(pa->id)) == NULL)
+		t = task_new(a, pa->id, pa->reply_id, (enum task_kind)pa->kind);
+	if (tstream_seq(task_stream(t)) < pa->seq)
+		tstream_set_seq(task_stream(t), pa->seq);
 	st->task = t;
 	task_set_state(t, TASK_RUNNING);
 	task_set_cancel(t, proc_cancel, st);
-	st->hooks = hooks;
-	st->hook_arg = hook_arg;
 	track_started(st->track, st->pid);
 	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
 	if (st->in_fd != -1) {
@@ -1703,16 +1715,12 @@ task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
 			event_add(st->in_ev, NULL);
 	}
 	LIST_INSERT_HEAD(&proc_running, st, entry);
-	st->run = task_record_start(t, st->pid, *cgroup != '\0' ? cgroup :
-	    NULL, marker, NULL, container);
+	st->run = task_record_start(t, st->pid, *pa->cgroup != '\0' ?
+	    pa->cgroup : NULL, pa->marker, NULL, container);
 	log_info("task %s: taken over from the agent before the "
-	    "re-execution: pid %ld", id, (long)st->pid);
-	free(id);
-	free(reply_id);
-	free(cgroup);
-	free(marker);
+	    "re-execution: pid %ld", pa->id, (long)st->pid);
 	proc_adopt_timeout(st);
-	if (flags & PROC_HO_KILLING)
+	if (pa->flags & PROC_HO_KILLING)
 		proc_kill_begin(st, "a kill under way before the re-execution");
 	if (framer_pending(&st->out.framer) != 0 ||
 	    framer_pending(&st->err.framer) != 0)
@@ -1722,6 +1730,38 @@ task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
 	if (!st->reaped)
 		reaper_watch(st->pid, proc_on_exit, st);
 	st->adopted = 1;	/* task_proc_adopted_start goes on */
+}
+
+/*
+ * A process task of the agent before it re-executed, from a record of
+ * task_proc_handover (after its hooks' part, which gave HOOKS, HOOK_ARG
+ * and CONTAINER): it runs on, untouched, as if started here.  Returns 0,
+ * or -1 with *cause set (the record is cut short, or its cgroup is not
+ * the agent's); the hooks' argument is then freed.
+ */
+int
+task_proc_adopt(struct agent *a, struct dec *d, const struct proc_hooks *hooks,
+    void *hook_arg, const char *container, char **cause)
+{
+	struct proc_adopted pa;
+	struct proc_task *st;
+
+	memset(&pa, 0, sizeof pa);
+	st = xcalloc(1, sizeof *st);
+	if (proc_adopt_read(a, st, d, &pa) != 0)
+		xasprintf(cause, "its record is cut short");
+	else
+		st->track = track_adopt(pa.marker, pa.cgroup,
+		    proc_on_track_changed, st, cause);
+	if (st->track == NULL) {
+		proc_adopt_discard(st, hooks, hook_arg);
+		proc_adopted_free(&pa);
+		return -1;
+	}
+	st->hooks = hooks;
+	st->hook_arg = hook_arg;
+	proc_adopt_run(a, st, &pa, container);
+	proc_adopted_free(&pa);
 	return 0;
 }
 

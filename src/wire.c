@@ -412,6 +412,51 @@ wire_cancel_reason(const Pb__TaskCancel *c)
 	return reason;
 }
 
+/* A file transfer's chunk or request. */
+static int
+wire_decode_file(const Pb__TaskRequest *m, struct request *req, char **cause)
+{
+	if (m->task_case == PB__TASK_REQUEST__TASK_FILE_DOWNLOAD) {
+		req->kind = REQUEST_DOWNLOAD;
+		req->offset = m->file_download->offset;
+		req->length = m->file_download->length;
+		return wire_field(m->file_download->path, &req->path,
+		    "file_download.path", cause);
+	}
+	req->kind = REQUEST_UPLOAD;
+	req->input = (unsigned char *)xmemdup0(m->file_upload->data.data,
+	    m->file_upload->data.len);
+	req->input_len = m->file_upload->data.len;
+	req->offset = m->file_upload->offset;
+	req->last = m->file_upload->last;
+	req->mode = m->file_upload->mode;
+	req->overwrite = m->file_upload->overwrite;
+	if (wire_field(m->file_upload->path, &req->path, "file_upload.path",
+	    cause) != 0 || wire_field(m->file_upload->sha256, &req->sha256,
+	    "file_upload.sha256", cause) != 0)
+		return -1;
+	return 0;
+}
+
+/* The TaskRequest in DATA, upstream's log_message (field 5 in its
+ * dialect) taken out into REQ first; NULL if it does not decode. */
+static Pb__TaskRequest *
+wire_unpack_request(const void *data, size_t len, struct request *req)
+{
+	Pb__TaskRequest *m;
+	struct buf rest;
+	char *log = NULL;
+
+	if (!wire_is_upstream() || !wire_take_log_message(
+	    (const unsigned char *)data, len, &rest, &log))
+		return pb__task_request__unpack(NULL, len, data);
+	m = pb__task_request__unpack(NULL, rest.len,
+	    (const uint8_t *)rest.data);
+	buf_free(&rest);
+	req->log_message = log;
+	return m;
+}
+
 /*
  * Decodes one TaskRequest.  Returns 0, or -1 with *cause set; even then
  * req->task_id is set when the message named one, so that the caller can
@@ -425,20 +470,9 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 	Pb__TaskRequest *m;
 	int rc = 0;
 
-	struct buf rest;
-	char *log = NULL;
-
 	memset(req, 0, sizeof *req);
 	*cause = NULL;
-	if (wire_is_upstream() &&
-	    wire_take_log_message((const unsigned char *)data, len, &rest,
-	    &log)) {
-		m = pb__task_request__unpack(NULL, rest.len,
-		    (const uint8_t *)rest.data);
-		buf_free(&rest);
-		req->log_message = log;
-	} else
-		m = pb__task_request__unpack(NULL, len, data);
+	m = wire_unpack_request(data, len, req);
 	if (m == NULL) {
 		xasprintf(cause, "not a TaskRequest (%zu bytes that do not "
 		    "decode)", len);
@@ -508,28 +542,8 @@ wire_decode_request(const void *data, size_t len, struct request *req,
 		req->cols = m->task_resize->cols;
 		break;
 	case PB__TASK_REQUEST__TASK_FILE_UPLOAD:
-		req->kind = REQUEST_UPLOAD;
-		req->input = (unsigned char *)xmemdup0(
-		    m->file_upload->data.data,
-		    m->file_upload->data.len);
-		req->input_len = m->file_upload->data.len;
-		req->offset = m->file_upload->offset;
-		req->last = m->file_upload->last;
-		req->mode = m->file_upload->mode;
-		req->overwrite = m->file_upload->overwrite;
-		if (wire_field(m->file_upload->path, &req->path,
-		    "file_upload.path", cause) != 0 ||
-		    wire_field(m->file_upload->sha256, &req->sha256,
-		    "file_upload.sha256", cause) != 0)
-			rc = -1;
-		break;
 	case PB__TASK_REQUEST__TASK_FILE_DOWNLOAD:
-		req->kind = REQUEST_DOWNLOAD;
-		req->offset = m->file_download->offset;
-		req->length = m->file_download->length;
-		if (wire_field(m->file_download->path, &req->path,
-		    "file_download.path", cause) != 0)
-			rc = -1;
+		rc = wire_decode_file(m, req, cause);
 		break;
 	default:
 		req->kind = REQUEST_NONE;
