@@ -39,6 +39,9 @@
 #define WIRE_UPSTREAM_CANCEL_REPLY 7	/* TaskResponse */
 
 static enum wire_dialect wire_current = WIRE_AUTO;
+/* The released upstream server's numbering: configured, or, in auto, seen
+ * (it has sent a cancel at field 6). */
+static int wire_upstream_seen;
 
 int
 wire_parse_dialect(const char *name, enum wire_dialect *d)
@@ -60,11 +63,9 @@ void
 wire_set_dialect(enum wire_dialect d)
 {
 	wire_current = d;
+	wire_upstream_seen = 0;
 }
 
-/* The released upstream server's numbering: configured, or, in auto, seen
- * (it has sent a cancel at field 6). */
-static int wire_upstream_seen;
 
 int
 wire_is_upstream(void)

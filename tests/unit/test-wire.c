@@ -156,6 +156,7 @@ test_decode_kinds(void)
 	char *cause;
 	GBytes *b;
 
+	wire_set_dialect(WIRE_AUTO);	/* (no upstream cancel seen yet) */
 	m.task_id = bytes("t");
 	b = pack_request(&m);
 	g_assert_cmpint(decode(b, &req, &cause), ==, 0);
@@ -295,6 +296,47 @@ test_dialects(void)
 	free(out);
 }
 
+/* The released upstream server's field 5 is a log message: in its
+ * dialect (configured, or seen in auto) it is taken out and said, never
+ * read as the design's cancel; the rest of the message decodes. */
+static void
+test_upstream_log_message(void)
+{
+	/* task_id "t" (2), log_message "hi" (5), agent_id "a" (1). */
+	static const unsigned char log[] = { 0x12, 0x01, 't', 0x2a, 0x02,
+	    'h', 'i', 0x0a, 0x01, 'a' };
+	static const unsigned char at6[] = { 0x12, 0x01, 't', 0x32, 0x03,
+	    0x0a, 0x01, 'r' };
+	struct request req;
+	char *cause;
+
+	wire_set_dialect(WIRE_UPSTREAM);
+	g_assert_cmpint(wire_decode_request(log, sizeof log, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_LOG);
+	g_assert_cmpstr(req.log_message, ==, "hi");
+	g_assert_cmpstr(req.agent_id, ==, "a");
+	wire_request_free(&req);
+
+	/* auto: the design's cancel at 5 until a cancel at 6 is seen. */
+	wire_set_dialect(WIRE_AUTO);
+	g_assert_cmpint(wire_decode_request(log, sizeof log, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_CANCEL);
+	wire_request_free(&req);
+	g_assert_cmpint(wire_decode_request(at6, sizeof at6, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_CANCEL);
+	wire_request_free(&req);
+	g_assert_true(wire_is_upstream());
+	g_assert_cmpint(wire_decode_request(log, sizeof log, &req, &cause),
+	    ==, 0);
+	g_assert_cmpint(req.kind, ==, REQUEST_LOG);
+	wire_request_free(&req);
+	wire_set_dialect(WIRE_AUTO);
+	g_assert_false(wire_is_upstream());
+}
+
 int
 main(int argc, char **argv)
 {
@@ -304,6 +346,8 @@ main(int argc, char **argv)
 	g_test_add_func("/wire/decode-refusals", test_decode_refusals);
 	g_test_add_func("/wire/decode-garbage", test_decode_garbage);
 	g_test_add_func("/wire/decode-kinds", test_decode_kinds);
+	g_test_add_func("/wire/upstream-log-message",
+	    test_upstream_log_message);
 	g_test_add_func("/wire/encode-output", test_encode_output);
 	g_test_add_func("/wire/encode-final-and-cancel",
 	    test_encode_final_and_cancel);
