@@ -121,7 +121,9 @@ head_keep_text(struct head_keep *k, struct buf *out, int *cut)
 		buf_append(out, marker, strlen(marker));
 		*cut = 1;
 	}
-	buf_append(out, (char *)k->tail.data + k->tail.len - tail, tail);
+	if (tail != 0)
+		buf_append(out, (char *)k->tail.data + k->tail.len - tail,
+		    tail);
 	buf_append(out, "", 1);
 	out->len--;
 }

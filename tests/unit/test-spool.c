@@ -159,6 +159,33 @@ test_acks(void)
 	tstream_unref(ts);
 }
 
+/* A Pong goes ahead of everything waiting, but never ahead of the
+ * message being sent; a message of the other protocol is dropped unsent;
+ * a window of 0 keeps nothing once sent. */
+static void
+test_first_drop_and_no_window(void)
+{
+	struct spool s;
+	GString *tags;
+
+	spool_init(&s, 1 << 20, 100);
+	spool_push_first(&s, tagged('x', 1), 1);	/* empty: first */
+	spool_push(&s, tagged('a', 1));
+	spool_push(&s, tagged('b', 1));
+	spool_push_first(&s, tagged('p', 1), 1);	/* x is being sent */
+	spool_push_first(&s, tagged('q', 1), 0);
+	g_assert_cmpuint(spool_count(&s), ==, 5);
+	spool_drop_first(&s);				/* q, never sent */
+	g_assert_cmpuint(spool_count(&s), ==, 4);
+	spool_set_window(&s, 0);
+	tags = drain_tags(&s);
+	g_assert_cmpstr(tags->str, ==, "xpab");
+	g_assert_cmpuint(spool_rewind(&s), ==, 0);	/* nothing again */
+	g_assert_cmpuint(spool_bytes(&s), ==, 0);
+	g_string_free(tags, TRUE);
+	spool_free(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -171,5 +198,7 @@ main(int argc, char **argv)
 	    test_rewind_with_empty_spool);
 	g_test_add_func("/spool/window-is-bounded", test_window_is_bounded);
 	g_test_add_func("/spool/acks", test_acks);
+	g_test_add_func("/spool/first-drop-and-no-window",
+	    test_first_drop_and_no_window);
 	return g_test_run();
 }
