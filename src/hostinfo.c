@@ -444,6 +444,8 @@ host_proc(const char *pid, struct host_proc *p, uint64_t boot, double now,
 				break;
 		fclose(f);
 	}
+	if (threads == 0)
+		return -1;	/* it ended while being read */
 	p->pid = (int32_t)strtol(pid, NULL, 10);
 	p->name = host_proc_name(dir, comm);
 	p->status = host_status_word(state);
