@@ -320,6 +320,7 @@ uint64_t state_journal_bytes(void);
 void state_drop_journal(void);
 struct srun *state_task_started(const struct srun *, struct srun **);
 void state_task_ended(struct srun *);
+void state_task_done(const char *);
 void state_seq_use(struct srun *, uint64_t);
 void state_close(void);
 
@@ -341,6 +342,7 @@ void handover_adopt(struct agent *);
 /* head.c: today's upstream protocol on the agent's machinery. */
 void head_request(struct agent *, const void *, size_t);
 void head_restarted(const char *, int);
+int head_adopt_sink(const char *, int, struct dec *);
 void head_stop(void);
 
 /* recovery.c: what the previous agent left, put right at start. */
@@ -709,6 +711,7 @@ void link_start(struct link *);
 void link_send(struct link *, struct msg *);
 void link_send_first(struct link *, struct msg *);
 int link_speaks_head(const struct link *);
+void link_prefer_head(struct link *);
 int link_congested(const struct link *);
 int link_busy(struct link *);
 int link_holding(const struct link *);
@@ -778,8 +781,13 @@ struct final {
 struct task_sink {
 	void (*output)(void *, enum output_stream, const char *, size_t);
 	void (*final)(void *, const struct final *);	/* its last call */
+	int kind;		/* for a re-execution (head.c's) */
+	void (*handover)(void *, struct buf *);	/* its state, for one */
 };
 void task_set_sink(struct task *, const struct task_sink *, void *);
+void task_each_sunk(void (*)(void *, const char *, const struct task_sink *,
+	    void *), void *);
+void task_forget(struct task *);
 void task_send_final(struct task *, const struct final *);
 void task_send_file(struct task *, const struct response *, int);
 void task_resend_final(struct task *);
@@ -867,6 +875,7 @@ struct proc_spec {
 	const char *what;	/* for the log */
 	unsigned timeout_s;	/* 0: the agent's default */
 	int no_timeout;		/* none at all (a terminal session) */
+	int no_grace;		/* SIGKILL at once on a timeout or cancel */
 	const char *traceparent;	/* the request's, or NULL */
 	const struct proc_hooks *hooks;
 	void *hook_arg;
@@ -886,6 +895,8 @@ void task_proc_detach_all(void);
 size_t task_proc_handover(void (*)(void *, const struct buf *), void *,
 	    struct buf *);
 void task_proc_handover_cancelled(void);
+unsigned long task_proc_serial(void);
+void task_proc_set_serial(unsigned long);
 void task_proc_adopted_start(void);
 void task_proc_pause_all(void);
 int task_proc_adopt(struct agent *, struct dec *, const struct proc_hooks *,

@@ -70,6 +70,7 @@
 enum handover_record {
 	HO_HEADER = 'H',
 	HO_PROC = 'P',
+	HO_SINK = 'S',		/* a task's sink (today's upstream protocol) */
 	HO_FINISHED = 'F',
 	HO_MESSAGE = 'M',
 	HO_QUEUED = 'Q',
@@ -93,6 +94,7 @@ static uint64_t handover_waited_ms;
 /* What was handed over (the new agent). */
 static struct buf handover_in;
 static char **handover_ids;		/* of the tasks handed over */
+static int handover_head;		/* it spoke today's upstream protocol */
 static size_t handover_n_ids;
 
 /*
@@ -150,13 +152,35 @@ handover_put_finished(void *arg, const char *id, const char *reply_id,
 }
 
 static void
+handover_put_sink(void *arg, const char *id, const struct task_sink *sink,
+    void *sink_arg)
+{
+	struct buf b;
+
+	if (sink->handover == NULL)
+		return;
+	buf_init(&b);
+	rec_enc_str(&b, id);
+	rec_enc_u64(&b, (uint64_t)sink->kind);
+	sink->handover(sink_arg, &b);
+	handover_put(arg, HO_SINK, &b);
+	buf_free(&b);
+}
+
+/* A message not known to be stored: without a state directory every one
+ * (the journal would have them), with one those of today's upstream
+ * protocol (never journaled). */
+static void
 handover_put_message(void *arg, const struct msg *m)
 {
 	struct buf b;
 
+	if (state_active() && !m->head)
+		return;
 	buf_init(&b);
 	rec_enc_str(&b, m->ts != NULL ? tstream_id(m->ts) : "");
 	rec_enc_u64(&b, m->seq);
+	rec_enc_u64(&b, (uint64_t)m->head);
 	rec_enc_bytes(&b, m->data, m->len);
 	handover_put(arg, HO_MESSAGE, &b);
 	buf_free(&b);
@@ -224,12 +248,14 @@ handover_write(struct agent *a, struct buf *out, struct buf *fds)
 	rec_enc_str(&h, HANDOVER_MAGIC);
 	rec_enc_str(&h, base != NULL ? base : "");
 	rec_enc_u64(&h, track_prepare_exec());
+	rec_enc_u64(&h, task_proc_serial());
+	rec_enc_u64(&h, (uint64_t)link_speaks_head(a->link));
 	handover_put(out, HO_HEADER, &h);
 	buf_free(&h);
 	n = task_proc_handover(handover_put_proc, out, fds);
+	task_each_sunk(handover_put_sink, out);
 	task_each_finished(handover_put_finished, out);
-	if (!state_active())
-		link_each_message(a->link, handover_put_message, out);
+	link_each_message(a->link, handover_put_message, out);
 	admit_each_queued(handover_put_queued, out);
 	return n;
 }
@@ -612,6 +638,8 @@ handover_load(void)
 	cgroup_reuse(magic);
 	free(magic);
 	track_set_serial((unsigned long)rec_dec_u64(&rec));
+	task_proc_set_serial((unsigned long)rec_dec_u64(&rec));
+	handover_head = (int)rec_dec_u64(&rec);
 	while (handover_next(&d, &type, &rec)) {
 		if (type != HO_PROC)
 			continue;
@@ -634,9 +662,59 @@ handover_has_task(const char *id)
 	return 0;
 }
 
+/*
+ * A task handed over that cannot be taken over (REC, its record): its
+ * processes are killed (it is the agent's own child: no pid reuse) and it
+ * is reported as a restart would report it.
+ */
+static void
+handover_lost_proc(struct agent *a, struct dec rec)
+{
+	struct buf hook;
+	char *id, *reply_id;
+	uint64_t seq;
+	int64_t pid;
+	int kind;
+
+	(void)rec_dec_u64(&rec);
+	buf_init(&hook);
+	rec_dec_bytes(&rec, &hook);
+	buf_free(&hook);
+	id = rec_dec_str(&rec);
+	reply_id = rec_dec_str(&rec);
+	kind = (int)rec_dec_u64(&rec);
+	seq = rec_dec_u64(&rec);
+	pid = (int64_t)rec_dec_u64(&rec);
+	if (!rec.bad && pid > 0) {
+		kill(-(pid_t)pid, SIGKILL);
+		kill((pid_t)pid, SIGKILL);
+		log_error("task %s (pid %lld) is killed and reported "
+		    "interrupted", id, (long long)pid);
+		if (kind == TASK_KIND_COMMAND || kind == TASK_KIND_TERMINAL)
+			head_restarted(id, kind);
+		else
+			task_restore_interrupted(a, id, reply_id, kind, seq);
+	}
+	free(id);
+	free(reply_id);
+}
+
+static void
+handover_take_sink(struct dec *rec)
+{
+	char *id = rec_dec_str(rec);
+	int kind = (int)rec_dec_u64(rec);
+
+	if (rec->bad || head_adopt_sink(id, kind, rec) != 0)
+		log_error("task %s: what it had to answer is not understood: "
+		    "its answer is lost", id);
+	free(id);
+}
+
 static void
 handover_take_proc(struct agent *a, struct dec *rec)
 {
+	struct dec copy = *rec;
 	const struct proc_hooks *hooks = NULL;
 	const char *container = NULL;
 	struct buf hook;
@@ -656,6 +734,7 @@ handover_take_proc(struct agent *a, struct dec *rec)
 	if (task_proc_adopt(a, rec, hooks, arg, container, &cause) != 0) {
 		log_error("a task handed over cannot be taken over: %s", cause);
 		free(cause);
+		handover_lost_proc(a, copy);
 	}
 	buf_free(&hook);
 }
@@ -677,7 +756,8 @@ handover_take_finished(struct agent *a, struct dec *rec)
 	rec_dec_bytes(rec, &final);
 	if (!rec->bad && task_find(id) == NULL) {
 		m = msg_new(final.len);
-		memcpy(m->data, final.data, final.len);
+		if (final.len != 0)
+			memcpy(m->data, final.data, final.len);
 		m->seq = seq;
 		task_restore(a, id, reply_id, kind, seq, m);
 		msg_free(m);
@@ -695,15 +775,19 @@ handover_take_message(struct dec *rec)
 	struct msg *m;
 	uint64_t seq;
 	char *id;
+	int head;
 
 	id = rec_dec_str(rec);
 	seq = rec_dec_u64(rec);
+	head = (int)rec_dec_u64(rec);
 	buf_init(&data);
 	rec_dec_bytes(rec, &data);
 	if (!rec->bad) {
 		m = msg_new(data.len);
-		memcpy(m->data, data.data, data.len);
+		if (data.len != 0)
+			memcpy(m->data, data.data, data.len);
 		m->seq = seq;
+		m->head = head;
 		if (*id != '\0' && (ts = tstream_find(id)) != NULL)
 			m->ts = tstream_ref(ts);
 		outbox_send(m, NULL, 0);
@@ -727,6 +811,8 @@ handover_adopt(struct agent *a)
 
 	if (handover_in.data == NULL)
 		return;
+	if (handover_head && wire_dialect() == WIRE_AUTO)
+		link_prefer_head(a->link);
 	/* Tasks and finals, then messages (their streams exist then), then
 	 * the queue. */
 	for (pass = 0; pass < 3; pass++) {
@@ -735,7 +821,9 @@ handover_adopt(struct agent *a)
 			if (pass == 0 && type == HO_PROC) {
 				handover_take_proc(a, &rec);
 				n++;
-			} else if (pass == 0 && type == HO_FINISHED)
+			} else if (pass == 0 && type == HO_SINK)
+				handover_take_sink(&rec);
+			else if (pass == 0 && type == HO_FINISHED)
 				handover_take_finished(a, &rec);
 			else if (pass == 1 && type == HO_MESSAGE)
 				handover_take_message(&rec);

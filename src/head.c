@@ -43,6 +43,7 @@
 #include <event2/event.h>
 
 #include "agent.h"
+#include "record.h"
 
 /* The server decodes at most 4 MiB a message: stdout and stderr are cut
  * to fit in this together, with room for the rest. */
@@ -54,6 +55,8 @@
 #define HEAD_STDERR_KEEP (32 * 1024)
 /* A command's time limit: none given, or more than this, is this. */
 #define HEAD_TIMEOUT_MAX 300
+/* Readings of the host's figures at once, at most (a thread each). */
+#define HEAD_JOBS_MAX 8
 /* A terminal line is sent at this length even without its newline. */
 #define HEAD_LINE_MAX (1024 * 1024)
 
@@ -109,18 +112,32 @@ head_keep_text(struct head_keep *k, struct buf *out, int *cut)
 	char marker[96];
 	uint64_t left;
 
+	const unsigned char *t;
+	size_t head = k->head.len;
+
 	buf_init(out);
-	buf_append(out, k->head.data, k->head.len);
 	*cut = 0;
 	if ((uint64_t)k->head.len + tail < k->total || tail > k->keep) {
+		/* Cut at characters: the head to its valid prefix, the tail
+		 * past any continuation bytes it starts with. */
+		head = utf8_valid_prefix(k->head.data, k->head.len);
+		if (head + 4 < k->head.len)
+			head = k->head.len;	/* not UTF-8 anyway */
 		if (tail > k->keep)
 			tail = k->keep;
-		left = k->total - k->head.len - tail;
+		t = (const unsigned char *)k->tail.data + k->tail.len - tail;
+		while (tail > 0 && (*t & 0xc0) == 0x80) {
+			t++;
+			tail--;
+		}
+		left = k->total - head - tail;
+		buf_append(out, k->head.data, head);
 		snprintf(marker, sizeof marker, "\n... omitting %llu bytes "
 		    "...\n", (unsigned long long)left);
 		buf_append(out, marker, strlen(marker));
 		*cut = 1;
-	}
+	} else
+		buf_append(out, k->head.data, head);
 	if (tail != 0)
 		buf_append(out, (char *)k->tail.data + k->tail.len - tail,
 		    tail);
@@ -181,11 +198,19 @@ head_find(const char *program, const char *dir, char **cause)
 			    "found in $PATH", program);
 		return path;
 	}
-	if (access(program, X_OK) != 0) {
+	/* A relative path is the working directory's, as exec finds it
+	 * after the child's chdir. */
+	if (*program != '/' && *dir != '\0')
+		xasprintf(&path, "%s/%s", dir, program);
+	else
+		path = xstrdup(program);
+	if (access(path, X_OK) != 0) {
 		xasprintf(cause, "fork/exec %s: %s", program,
 		    head_errno(errno, err, sizeof err));
+		free(path);
 		return NULL;
 	}
+	free(path);
 	return xstrdup(program);
 }
 
@@ -313,8 +338,26 @@ head_cmd_final(void *arg, const struct final *f)
 	head_cmd_free(c);
 }
 
+/* A command's state for the re-executed agent (head_adopt_sink). */
+static void
+head_cmd_handover(void *arg, struct buf *b)
+{
+	struct head_cmd *c = arg;
+	int i;
+
+	rec_enc_str(b, c->request_id);
+	rec_enc_str(b, c->line);
+	for (i = 0; i < 2; i++) {
+		struct head_keep *k = i == 0 ? &c->out : &c->err;
+
+		rec_enc_bytes(b, k->head.data, k->head.len);
+		rec_enc_bytes(b, k->tail.data, k->tail.len);
+		rec_enc_u64(b, k->total);
+	}
+}
+
 static const struct task_sink head_cmd_sink = {
-	head_cmd_output, head_cmd_final,
+	head_cmd_output, head_cmd_final, TASK_KIND_COMMAND, head_cmd_handover,
 };
 
 /* A command could not start: one CommandResponse saying why. */
@@ -380,6 +423,9 @@ head_command(struct agent *a, const struct head_request *r)
 	spec.n_env = r->n_env;
 	spec.dir = *r->working_dir != '\0' ? r->working_dir : NULL;
 	spec.what = c->line;
+	/* At the limit, SIGKILL at once, as upstream's: its server waits
+	 * only 5 s past the limit. */
+	spec.no_grace = 1;
 	spec.timeout_s = r->timeout_seconds <= 0 ||
 	    r->timeout_seconds > HEAD_TIMEOUT_MAX ? HEAD_TIMEOUT_MAX :
 	    (unsigned)r->timeout_seconds;
@@ -477,8 +523,20 @@ out:
 	free(s);
 }
 
+static void
+head_term_handover(void *arg, struct buf *b)
+{
+	struct head_term *s = arg;
+
+	rec_enc_str(b, s->session_id);
+	rec_enc_u64(b, (uint64_t)s->started);
+	rec_enc_bytes(b, s->line[0].data, s->line[0].len);
+	rec_enc_bytes(b, s->line[1].data, s->line[1].len);
+}
+
 static const struct task_sink head_term_sink = {
-	head_term_output, head_term_final,
+	head_term_output, head_term_final, TASK_KIND_TERMINAL,
+	head_term_handover,
 };
 
 static struct task *
@@ -526,12 +584,8 @@ head_term_create(struct agent *a, const struct head_request *r)
 		return;
 	}
 	xasprintf(&id, "term:%s", r->id);
-	if ((t = task_find(id)) != NULL) {
-		/* An ended session's ID again: a new session. */
-		free(id);
-		xasprintf(&id, "term:%s:%llu", r->id,
-		    (unsigned long long)time(NULL));
-	}
+	if ((t = task_find(id)) != NULL)
+		task_forget(t);	/* an ended session's ID again: a new one */
 	s = xcalloc(1, sizeof *s);
 	s->session_id = xstrdup(r->id);
 	buf_init(&s->line[0]);
@@ -548,6 +602,7 @@ head_term_create(struct agent *a, const struct head_request *r)
 	spec.what = shell;
 	spec.want_stdin = 1;
 	spec.no_timeout = 1;
+	spec.no_grace = 1;	/* closed: SIGKILL, as upstream's */
 	memset(&asked, 0, sizeof asked);
 	limits_effective(a->opts, &asked, id, &spec.limits);
 	task_set_sink(t, &head_term_sink, s);
@@ -712,8 +767,22 @@ static void
 head_job(struct agent *a, const struct head_request *r)
 {
 	struct head_job *j;
+	size_t n = 0;
 	int error;
 
+	LIST_FOREACH(j, &head_jobs, entry)
+		n++;
+	if (n >= HEAD_JOBS_MAX) {
+		log_warnx("upstream-head: %zu readings of the host's figures "
+		    "under way already: request %s answered busy", n, r->id);
+		if (r->kind == HEAD_METRICS)
+			head_send(wire_head_metrics(r->id, NULL, "the agent is "
+			    "busy reading its figures"));
+		else
+			head_send(wire_head_sysinfo(r->id, NULL, "failed to get "
+			    "host info: the agent is busy reading it"));
+		return;
+	}
 	j = xcalloc(1, sizeof *j);
 	j->kind = r->kind;
 	j->request_id = xstrdup(r->id);
@@ -810,6 +879,58 @@ head_restarted(const char *id, int kind)
 	else
 		head_send(wire_head_term_output(name, "", "", 0, said,
 		    sizeof said - 1, 1, -1));
+}
+
+/*
+ * The sink of task ID of the agent before a re-execution (KIND, state as
+ * its handover wrote it), set on the task taken over.  -1 if it cannot be.
+ */
+int
+head_adopt_sink(const char *id, int kind, struct dec *d)
+{
+	struct head_cmd *c;
+	struct head_term *s;
+	struct task *t;
+	int i;
+
+	if ((t = task_find(id)) == NULL)
+		return -1;
+	if (kind == TASK_KIND_COMMAND) {
+		c = xcalloc(1, sizeof *c);
+		c->request_id = rec_dec_str(d);
+		c->line = rec_dec_str(d);
+		head_keep_init(&c->out, HEAD_STDOUT_KEEP);
+		head_keep_init(&c->err, HEAD_STDERR_KEEP);
+		for (i = 0; i < 2; i++) {
+			struct head_keep *k = i == 0 ? &c->out : &c->err;
+
+			rec_dec_bytes(d, &k->head);
+			rec_dec_bytes(d, &k->tail);
+			k->total = rec_dec_u64(d);
+		}
+		if (d->bad) {
+			head_cmd_free(c);
+			return -1;
+		}
+		task_set_sink(t, &head_cmd_sink, c);
+		return 0;
+	}
+	s = xcalloc(1, sizeof *s);
+	s->session_id = rec_dec_str(d);
+	s->started = (int)rec_dec_u64(d);
+	buf_init(&s->line[0]);
+	buf_init(&s->line[1]);
+	rec_dec_bytes(d, &s->line[0]);
+	rec_dec_bytes(d, &s->line[1]);
+	if (d->bad) {
+		buf_free(&s->line[0]);
+		buf_free(&s->line[1]);
+		free(s->session_id);
+		free(s);
+		return -1;
+	}
+	task_set_sink(t, &head_term_sink, s);
+	return 0;
 }
 
 /* Agent exit: the threads reading the host's figures are waited for. */

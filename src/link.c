@@ -683,11 +683,15 @@ link_pump(struct link *l)
 		return;
 	/* A message made for the other protocol (journaled before the
 	 * agent knew which this server speaks) would end the stream. */
-	while (m != NULL && m->head != c->head) {
-		log_debug("a message of the %s protocol dropped: this server "
-		    "speaks the other", m->head ? "upstream-head" : "design's");
-		spool_drop_first(&l->spool);
-		m = spool_peek(&l->spool);
+	if (m != NULL && m->head != c->head) {
+		while (m != NULL && m->head != c->head) {
+			log_debug("a message of the %s protocol dropped: this "
+			    "server speaks the other", m->head ?
+			    "upstream-head" : "design's");
+			spool_drop_first(&l->spool);
+			m = spool_peek(&l->spool);
+		}
+		link_check_drained(l);	/* (the spool may have room now) */
 	}
 	if (m == NULL)
 		return;
@@ -748,6 +752,19 @@ link_send_first(struct link *l, struct msg *m)
 	spool_push_first(&l->spool, m, l->call != NULL &&
 	    l->call->send_buf != NULL);
 	link_pump(l);
+}
+
+/*
+ * In auto: StreamCommunication is tried first with every server (the
+ * previous agent spoke it: its answers wait in the spool).
+ */
+void
+link_prefer_head(struct link *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n_addrs; i++)
+		l->addr_head[i] = 1;
 }
 
 /* True while the stream speaks today's upstream protocol. */

@@ -17,6 +17,8 @@ enum record_type {
 				   temporary file, the seqs reserved, its
 				   Docker container (the last two optional) */
 	REC_FINAL = 4,		/* (finished/) id, message */
+	REC_END = 5,		/* id: it ended, with nothing to send again
+				   (a task of today's upstream protocol) */
 };
 
 /* A running task's START record. */

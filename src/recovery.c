@@ -134,6 +134,10 @@ recovery_read(void *arg, const struct jrec *r)
 		if (d.bad || reserved > rt->run.reserved)
 			rt->run.reserved = reserved;
 		break;
+	case REC_END:
+		rt = replay_task(rp, rec_dec_str(&d));
+		rt->final = 1;	/* nothing to send, nothing left */
+		break;
 	default:
 		rp->n_bad++;
 		break;
@@ -301,6 +305,7 @@ recovery_finals(struct agent *a, struct replay *rp)
 		    rt->run.kind == TASK_KIND_TERMINAL) {
 			/* Today's upstream: answered once, in its terms. */
 			head_restarted(rt->id, rt->run.kind);
+			link_prefer_head(a->link);
 			continue;
 		}
 		/* Past every seq the previous agent may have used, whether

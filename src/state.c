@@ -193,6 +193,23 @@ state_task_ended(struct srun *r)
 	free(r);
 }
 
+/* Task ID ended with nothing journaled to send again (REC_END). */
+void
+state_task_done(const char *id)
+{
+	struct iovec_c iov;
+	struct buf b;
+
+	if (state_jnl == NULL)
+		return;
+	buf_init(&b);
+	rec_enc_str(&b, id);
+	iov.base = b.data;
+	iov.len = b.len;
+	(void)journal_append(state_jnl, REC_END, &iov, 1, 0, 0, NULL);
+	buf_free(&b);
+}
+
 /*
  * A new journal segment, or the disk writable again after a failure:
  * running tasks' START records are written anew, so that an old segment

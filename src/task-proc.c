@@ -1231,7 +1231,8 @@ proc_start_register(struct task *t, struct proc_start *ps,
 	track_set_owner(ps->track, st);
 	track_started(ps->track, ps->pid);
 	st->started_ms = compat_monotime_ms();
-	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
+	kill_init(&st->kill, spec->no_grace ? 0 :
+	    (uint64_t)a->opts->kill_grace_s * 1000);
 	st->timeout_s = spec->no_timeout ? 0 : spec->timeout_s != 0 ?
 	    spec->timeout_s : a->opts->default_timeout_s;
 	if (st->timeout_s != 0)
@@ -1504,6 +1505,21 @@ task_proc_handover(void (*put)(void *, const struct buf *), void *arg,
 	return n;
 }
 
+/* The serial that names the tasks' markers, for the re-executed agent
+ * to go on from (two tasks never share a marker). */
+unsigned long
+task_proc_serial(void)
+{
+	return proc_serial;
+}
+
+void
+task_proc_set_serial(unsigned long serial)
+{
+	if (serial > proc_serial)
+		proc_serial = serial;
+}
+
 /* The re-execution failed: the tasks read on. */
 void
 task_proc_handover_cancelled(void)
@@ -1703,7 +1719,9 @@ proc_adopt_run(struct agent *a, struct proc_task *st,
 	task_set_state(t, TASK_RUNNING);
 	task_set_cancel(t, proc_cancel, st);
 	track_started(st->track, st->pid);
-	kill_init(&st->kill, (uint64_t)a->opts->kill_grace_s * 1000);
+	kill_init(&st->kill, pa->kind == TASK_KIND_COMMAND ||
+	    pa->kind == TASK_KIND_TERMINAL ? 0 :
+	    (uint64_t)a->opts->kill_grace_s * 1000);
 	if (st->in_fd != -1) {
 		st->in_ev = event_new(a->base, st->in_fd, EV_WRITE | EV_PERSIST,
 		    proc_on_input, st);

@@ -310,6 +310,9 @@ task_finish_sunk(struct task *t, const struct final *f)
 
 	t->sink = NULL;
 	t->sink_arg = NULL;
+	/* Its answer is not journaled: the journal says it ended, so that a
+	 * restart does not report it interrupted. */
+	state_task_done(t->id);
 	t->input = NULL;
 	t->resize = NULL;
 	t->cancel = NULL;
@@ -634,6 +637,26 @@ task_restore_interrupted(struct agent *a, const char *id,
 	task_send_final(t, &f);
 }
 
+/* Each running task with a sink, its sink and argument (a re-execution). */
+void
+task_each_sunk(void (*fn)(void *, const char *, const struct task_sink *,
+    void *), void *arg)
+{
+	struct task *t;
+
+	RB_FOREACH(t, task_tree, &task_tree)
+		if (t->sink != NULL)
+			fn(arg, t->id, t->sink, t->sink_arg);
+}
+
+/* A finished task forgotten now (its ID is to be used again). */
+void
+task_forget(struct task *t)
+{
+	if (t->state == TASK_FINISHED)
+		task_free(t);
+}
+
 /* Each finished task and its final, oldest first (a re-execution). */
 void
 task_each_finished(void (*fn)(void *, const char *, const char *, int,
@@ -642,5 +665,6 @@ task_each_finished(void (*fn)(void *, const char *, const char *, int,
 	struct task *t;
 
 	TAILQ_FOREACH(t, &task_finished, finished)
-		fn(arg, t->id, t->reply_id, (int)t->kind, t->final);
+		if (t->final != NULL)	/* (a sink's task has none) */
+			fn(arg, t->id, t->reply_id, (int)t->kind, t->final);
 }
