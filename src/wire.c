@@ -449,8 +449,10 @@ wire_unpack_request(const void *data, size_t len, struct request *req)
 	char *log = NULL;
 
 	if (!wire_is_upstream() || !wire_take_log_message(
-	    (const unsigned char *)data, len, &rest, &log))
+	    (const unsigned char *)data, len, &rest, &log)) {
+		free(log);	/* (one found before the scan failed) */
 		return pb__task_request__unpack(NULL, len, data);
+	}
 	m = pb__task_request__unpack(NULL, rest.len,
 	    (const uint8_t *)rest.data);
 	buf_free(&rest);

@@ -70,7 +70,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (agent.base == NULL)
 		fuzz_setup();
+	/* In the default dialect, and in the released upstream server's,
+	 * whose field 5 is a log message. */
+	wire_set_dialect(WIRE_AUTO);
 	dispatch_request(&agent, data, size);
+	wire_set_dialect(WIRE_UPSTREAM);
+	dispatch_request(&agent, data, size);
+	wire_set_dialect(WIRE_AUTO);
 	/* The link never sends: start a new one now and then, emptying it. */
 	if (++runs % 2000 == 0) {
 		link_free(agent.link);
