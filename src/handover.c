@@ -35,12 +35,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#ifdef HAVE_MEMFD_CREATE
-#include <sys/mman.h>
-#ifndef MFD_CLOEXEC	/* a libc that shows it only with _GNU_SOURCE */
-#define MFD_CLOEXEC 0x0001U
-#endif
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -197,43 +191,15 @@ handover_put_queued(void *arg, const void *wire, size_t len)
 	buf_free(&b);
 }
 
-/* An anonymous file holding B, at offset 0, or -1. */
+/* An anonymous file holding B (the state, secrets included: readable
+ * by the agent's user alone), at offset 0, or -1. */
 static int
 handover_file(const struct buf *b)
 {
-	size_t off;
-	ssize_t n;
-	int fd;
-#ifdef HAVE_MEMFD_CREATE
-	fd = memfd_create("nodelink-handover", MFD_CLOEXEC);
-#else
-	char path[4096];
-	const char *tmp = getenv("TMPDIR");
+	const void *parts[1] = { b->data };
+	size_t lens[1] = { b->len };
 
-	snprintf(path, sizeof path, "%s/nodelink-handover-XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if ((fd = mkstemp(path)) != -1) {
-		unlink(path);
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-#endif
-	if (fd == -1)
-		return -1;
-	for (off = 0; off < b->len; off += (size_t)n) {
-		if ((n = write(fd, (char *)b->data + off, b->len - off)) <= 0) {
-			if (n == -1 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			close(fd);
-			return -1;
-		}
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return compat_anon_file("nodelink-handover", parts, lens, 1, 0);
 }
 
 /* Everything the new agent needs, into OUT; the descriptors into FDS. */

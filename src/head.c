@@ -186,11 +186,16 @@ head_find(const char *program, const char *dir, char **cause)
 	char err[128];
 	struct stat sb;
 	char *path;
+	int error;
 
-	if (*dir != '\0' && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
-		xasprintf(cause, "chdir %s: %s", dir, head_errno(errno != 0 &&
-		    stat(dir, &sb) != 0 ? errno : ENOTDIR, err, sizeof err));
-		return NULL;
+	if (*dir != '\0') {
+		error = stat(dir, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? 0 :
+		    ENOTDIR;
+		if (error != 0) {
+			xasprintf(cause, "chdir %s: %s", dir,
+			    head_errno(error, err, sizeof err));
+			return NULL;
+		}
 	}
 	if (strchr(program, '/') == NULL) {
 		if ((path = task_proc_find_program(program)) == NULL)
@@ -246,6 +251,31 @@ head_command_line(const struct head_request *r)
 	}
 	buf_append(&b, "", 1);
 	return b.data;
+}
+
+/*
+ * The process of request R (task ID): PATH with ARGV, the request's
+ * environment and working directory, the agent's default limits, and
+ * SIGKILL at once at a limit or a close, as upstream's (its server waits
+ * only 5 s past a command's limit).
+ */
+static void
+head_spec(struct agent *a, struct proc_spec *spec,
+    const struct head_request *r, const char *id, const char *path,
+    char **argv, const char *what)
+{
+	struct limits asked;
+
+	memset(spec, 0, sizeof *spec);
+	spec->path = path;
+	spec->argv = argv;
+	spec->env = r->env;
+	spec->n_env = r->n_env;
+	spec->dir = *r->working_dir != '\0' ? r->working_dir : NULL;
+	spec->what = what;
+	spec->no_grace = 1;
+	memset(&asked, 0, sizeof asked);
+	limits_effective(a->opts, &asked, id, &spec->limits);
 }
 
 /* -- commands --------------------------------------------------------- */
@@ -376,7 +406,6 @@ static void
 head_command(struct agent *a, const struct head_request *r)
 {
 	struct proc_spec spec;
-	struct limits asked;
 	struct head_cmd *c;
 	struct task *t;
 	char *id, *path, *cause = NULL, **argv;
@@ -416,21 +445,10 @@ head_command(struct agent *a, const struct head_request *r)
 	}
 	t = task_new(a, id, NULL, TASK_KIND_COMMAND);
 	task_set_sink(t, &head_cmd_sink, c);
-	memset(&spec, 0, sizeof spec);
-	spec.path = path;
-	spec.argv = argv;
-	spec.env = r->env;
-	spec.n_env = r->n_env;
-	spec.dir = *r->working_dir != '\0' ? r->working_dir : NULL;
-	spec.what = c->line;
-	/* At the limit, SIGKILL at once, as upstream's: its server waits
-	 * only 5 s past the limit. */
-	spec.no_grace = 1;
+	head_spec(a, &spec, r, id, path, argv, c->line);
 	spec.timeout_s = r->timeout_seconds <= 0 ||
 	    r->timeout_seconds > HEAD_TIMEOUT_MAX ? HEAD_TIMEOUT_MAX :
 	    (unsigned)r->timeout_seconds;
-	memset(&asked, 0, sizeof asked);
-	limits_effective(a->opts, &asked, id, &spec.limits);
 	if ((rc = task_proc_start(t, &spec, &cause)) != 0)
 		/* (The task's final goes to the sink: one answer.) */
 		task_fail(t, REASON_START_FAILED, "%s", rc == TASK_START_LATER ?
@@ -555,7 +573,6 @@ static void
 head_term_create(struct agent *a, const struct head_request *r)
 {
 	struct proc_spec spec;
-	struct limits asked;
 	struct head_term *s;
 	struct task *t;
 	char *id, *path, *cause = NULL, *why, *argv[2];
@@ -593,18 +610,9 @@ head_term_create(struct agent *a, const struct head_request *r)
 	argv[0] = (char *)(uintptr_t)shell;
 	argv[1] = NULL;
 	t = task_new(a, id, NULL, TASK_KIND_TERMINAL);
-	memset(&spec, 0, sizeof spec);
-	spec.path = path;
-	spec.argv = argv;
-	spec.env = r->env;
-	spec.n_env = r->n_env;
-	spec.dir = *r->working_dir != '\0' ? r->working_dir : NULL;
-	spec.what = shell;
+	head_spec(a, &spec, r, id, path, argv, shell);
 	spec.want_stdin = 1;
 	spec.no_timeout = 1;
-	spec.no_grace = 1;	/* closed: SIGKILL, as upstream's */
-	memset(&asked, 0, sizeof asked);
-	limits_effective(a->opts, &asked, id, &spec.limits);
 	task_set_sink(t, &head_term_sink, s);
 	if (task_proc_start(t, &spec, &cause) != 0)
 		/* (The sink answers the create.) */

@@ -89,18 +89,28 @@ spool_peek(const struct spool *s)
 	return STAILQ_FIRST(&s->queue);
 }
 
+/* The queue's head, taken off it (and out of its counts), or NULL. */
+static struct msg *
+spool_take_first(struct spool *s)
+{
+	struct msg *m;
+
+	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
+		return NULL;
+	STAILQ_REMOVE_HEAD(&s->queue, entry);
+	s->bytes -= SPOOL_COST(m);
+	s->count--;
+	return m;
+}
+
 /* The head was sent: it moves to the window, whose oldest may drop out. */
 void
 spool_ack(struct spool *s)
 {
 	struct msg *m;
 
-	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
+	if ((m = spool_take_first(s)) == NULL)
 		return;
-	STAILQ_REMOVE_HEAD(&s->queue, entry);
-	s->bytes -= SPOOL_COST(m);
-	s->count--;
-
 	STAILQ_INSERT_TAIL(&s->window, m, entry);
 	s->win_bytes += SPOOL_COST(m);
 	s->win_count++;
@@ -211,14 +221,7 @@ spool_push_first(struct spool *s, struct msg *m, int after_head)
 void
 spool_drop_first(struct spool *s)
 {
-	struct msg *m;
-
-	if ((m = STAILQ_FIRST(&s->queue)) == NULL)
-		return;
-	STAILQ_REMOVE_HEAD(&s->queue, entry);
-	s->bytes -= SPOOL_COST(m);
-	s->count--;
-	msg_free(m);
+	msg_free(spool_take_first(s));
 }
 
 /* At most COUNT messages are kept once sent (0: none, for a server that

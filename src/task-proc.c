@@ -376,12 +376,10 @@ proc_stream_close(struct proc_stream *s)
 	s->fd = -1;
 }
 
+/* Both output streams' descriptors, framers, maskers and buffers. */
 static void
-proc_free(struct proc_task *st)
+proc_streams_free(struct proc_task *st)
 {
-	LIST_REMOVE(st, entry);
-	if (st->paused)
-		LIST_REMOVE(st, pause_entry);
 	proc_stream_close(&st->out);
 	proc_stream_close(&st->err);
 	framer_free(&st->out.framer);
@@ -390,6 +388,15 @@ proc_free(struct proc_task *st)
 	proc_mask_free(&st->err);
 	buf_free(&st->out.masked);
 	buf_free(&st->err.masked);
+}
+
+static void
+proc_free(struct proc_task *st)
+{
+	LIST_REMOVE(st, entry);
+	if (st->paused)
+		LIST_REMOVE(st, pause_entry);
+	proc_streams_free(st);
 	proc_event_free(&st->flush);
 	proc_event_free(&st->kill_timer);
 	proc_event_free(&st->poll_timer);
@@ -1673,14 +1680,7 @@ static void
 proc_adopt_discard(struct proc_task *st, const struct proc_hooks *hooks,
     void *hook_arg)
 {
-	proc_stream_close(&st->out);
-	proc_stream_close(&st->err);
-	framer_free(&st->out.framer);
-	framer_free(&st->err.framer);
-	proc_mask_free(&st->out);
-	proc_mask_free(&st->err);
-	buf_free(&st->out.masked);
-	buf_free(&st->err.masked);
+	proc_streams_free(st);
 	buf_free(&st->in_queue);
 	if (st->in_fd != -1)
 		close(st->in_fd);

@@ -20,12 +20,6 @@
 #include "config.h"
 
 #include <sys/stat.h>
-#ifdef HAVE_MEMFD_CREATE
-#include <sys/mman.h>
-#ifndef MFD_CLOEXEC	/* a libc that shows it only with _GNU_SOURCE */
-#define MFD_CLOEXEC 0x0001U
-#endif
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,52 +55,15 @@ shell_warn_short_secrets(const struct task *t, const struct request *req)
 
 /*
  * An anonymous file holding the script for command CMD, at offset 0, or
- * -1 with errno set.
+ * -1 with errno set; readable by a task of another user.
  */
 static int
 shell_script_fd(const char *cmd)
 {
-	const char *parts[2] = { SHELL_SCRIPT_HEAD, cmd };
-	size_t i, len, off;
-	ssize_t n;
-	int fd;
-#ifdef HAVE_MEMFD_CREATE
-	fd = memfd_create("nodelink-script", MFD_CLOEXEC);
-#else
-	char path[4096];
-	const char *tmp = getenv("TMPDIR");
+	const void *parts[2] = { SHELL_SCRIPT_HEAD, cmd };
+	size_t lens[2] = { strlen(SHELL_SCRIPT_HEAD), strlen(cmd) };
 
-	snprintf(path, sizeof path, "%s/nodelink-script-XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	/* Unlinked at once: nobody can open or replace it by name. */
-	if ((fd = mkstemp(path)) != -1) {
-		unlink(path);
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-		(void)fchmod(fd, 0644);	/* for a task of another user */
-	}
-#endif
-	if (fd == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		len = strlen(parts[i]);
-		for (off = 0; off < len; off += (size_t)n) {
-			n = write(fd, parts[i] + off, len - off);
-			if (n == -1 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			if (n <= 0) {
-				close(fd);
-				errno = n == 0 ? EIO : errno;
-				return -1;
-			}
-		}
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return compat_anon_file("nodelink-script", parts, lens, 2, 1);
 }
 
 /* The command in a sandbox container (IMAGE, NETWORK: as configured). */

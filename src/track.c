@@ -353,6 +353,36 @@ track_shutdown(void)
  * cgroups, its cgroup is made here (before the spawn).  NULL with *cause
  * set if it cannot be.
  */
+/* Watches T's cgroup (T->name, made) for "populated" changes: 0, or -1
+ * with errno set. */
+static int
+track_watch(struct track *t)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/cgroup.events", cgroup_path(t->name));
+#ifdef HAVE_SYS_INOTIFY_H
+	t->wd = inotify_add_watch(track_inotify, path, IN_MODIFY);
+#endif
+	if (t->wd == -1)
+		return -1;
+	t->cgroup = 1;
+	RB_INSERT(track_wds, &track_wds, t);
+	return 0;
+}
+
+/* T is task's now: its processes carry MARKER, CHANGED(ARG) hears them. */
+static struct track *
+track_own(struct track *t, const char *marker, void (*changed)(void *),
+    void *arg)
+{
+	t->changed = changed;
+	t->arg = arg;
+	snprintf(t->marker, sizeof t->marker, "%s", marker);
+	LIST_INSERT_HEAD(&track_all, t, all);
+	return t;
+}
+
 /* A tracker, with its cgroup made and watched if cgroups are in use. */
 static struct track *
 track_make(char **cause)
@@ -371,25 +401,13 @@ track_make(char **cause)
 			return NULL;
 		}
 		close(fd);
-		t->cgroup = 1;
-#ifdef HAVE_SYS_INOTIFY_H
-		{
-			char path[PATH_MAX];
-
-			snprintf(path, sizeof path, "%s/cgroup.events",
-			    cgroup_path(t->name));
-			t->wd = inotify_add_watch(track_inotify, path,
-			    IN_MODIFY);
-		}
-#endif
-		if (t->wd == -1) {
+		if (track_watch(t) != 0) {
 			xasprintf(cause, "cannot watch the task's cgroup: %s",
 			    strerror(errno));
 			cgroup_remove(t->name);
 			free(t);
 			return NULL;
 		}
-		RB_INSERT(track_wds, &track_wds, t);
 	}
 	return t;
 }
@@ -431,11 +449,7 @@ track_new(const char *marker, void (*changed)(void *), void *arg,
 		return NULL;
 	if (track_cgroups)
 		event_active(track_refill_event, EV_TIMEOUT, 0);
-	t->changed = changed;
-	t->arg = arg;
-	snprintf(t->marker, sizeof t->marker, "%s", marker);
-	LIST_INSERT_HEAD(&track_all, t, all);
-	return t;
+	return track_own(t, marker, changed, arg);
 }
 
 void
@@ -681,7 +695,6 @@ struct track *
 track_adopt(const char *marker, const char *cgroup, void (*changed)(void *),
     void *arg, char **cause)
 {
-	char path[PATH_MAX];
 	const char *name;
 	struct track *t;
 
@@ -697,24 +710,14 @@ track_adopt(const char *marker, const char *cgroup, void (*changed)(void *),
 			return NULL;
 		}
 		snprintf(t->name, sizeof t->name, "%s", name + 1);
-		snprintf(path, sizeof path, "%s/cgroup.events", cgroup);
-#ifdef HAVE_SYS_INOTIFY_H
-		t->wd = inotify_add_watch(track_inotify, path, IN_MODIFY);
-#endif
-		if (t->wd == -1) {
-			xasprintf(cause, "cannot watch %s: %s", path,
-			    strerror(errno));
+		if (track_watch(t) != 0) {
+			xasprintf(cause, "cannot watch %s/cgroup.events: %s",
+			    cgroup, strerror(errno));
 			free(t);
 			return NULL;
 		}
-		t->cgroup = 1;
-		RB_INSERT(track_wds, &track_wds, t);
 	}
-	t->changed = changed;
-	t->arg = arg;
-	snprintf(t->marker, sizeof t->marker, "%s", marker);
-	LIST_INSERT_HEAD(&track_all, t, all);
-	return t;
+	return track_own(t, marker, changed, arg);
 }
 
 /* -- what a previous agent left --------------------------------------- */

@@ -375,8 +375,7 @@ wire_head_metrics(const char *id, const struct host_metrics *hm,
 		dp = xcalloc(hm->n_disks + 1, sizeof *dp);
 		for (i = 0; i < hm->n_disks; i++) {
 			pb__disk_metrics__init(&disks[i]);
-			/* (Paths as the kernel has them: repaired by the
-			 * encoder's copy below if they are not UTF-8.) */
+			/* (hostinfo.c made every name valid UTF-8.) */
 			disks[i].device.data = (uint8_t *)hm->disks[i].device;
 			disks[i].device.len = strlen(hm->disks[i].device);
 			disks[i].mountpoint.data =

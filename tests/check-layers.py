@@ -48,7 +48,7 @@ LAYERS = [
     ("contain", ["spawn-fork", "spawn-posix", "cgroup-linux", "cgroup-none",
                  "proctree-linux", "proctree-none"]),
     ("compat", ["pipe-cloexec", "monotime", "pty", "features", "rbtree",
-                "datasync", "closefrom"]),
+                "datasync", "anonfile", "closefrom"]),
     ("base", ["log", "vis", "utf8", "buf", "xmalloc"]),
 ]
 BASE = "base"

@@ -32,6 +32,10 @@ unsigned char compat_pty_eof_char(int);
 uint64_t compat_monotime_ms(void);
 int compat_datasync(int);	/* datasync.c */
 
+/* anonfile.c: an anonymous file with the given contents. */
+int compat_anon_file(const char *, const void *const *, const size_t *,
+	    size_t, int);
+
 /* features.c: which way each shim went, for --version and the tests. */
 const char *compat_features(void);
 
