@@ -561,23 +561,34 @@ handover_proc_id(struct dec rec)
 int
 handover_load(void)
 {
-	const char *env = getenv(HANDOVER_ENV);
+	const char *value = getenv(HANDOVER_ENV);
+	char env[32], *magic, *end;
+	struct stat sb;
 	struct dec d, rec;
-	char *magic, *end;
 	long fd;
 	int type;
 
-	if (env == NULL)
+	if (value == NULL)
 		return 0;
-	fd = strtol(env, &end, 10);
+	/* (A copy: unsetenv may take the string away.) */
+	snprintf(env, sizeof env, "%s", value);
 	unsetenv(HANDOVER_ENV);
+	fd = strtol(env, &end, 10);
 	buf_init(&handover_in);
-	if (*end != '\0' || fd < 0 || fd > INT_MAX) {
+	if (*env == '\0' || *end != '\0' || fd < 0 || fd > INT_MAX) {
 		log_error("%s=%s is no descriptor: nothing taken over",
 		    HANDOVER_ENV, env);
 		return -1;
 	}
 	(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	/* Only the anonymous file the old agent made: never a pipe or a
+	 * terminal to wait on. */
+	if (fstat((int)fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		log_error("%s=%s is not the file a re-execution hands over: "
+		    "nothing taken over", HANDOVER_ENV, env);
+		close((int)fd);
+		return -1;
+	}
 	for (;;) {
 		char chunk[65536];
 		ssize_t n = read((int)fd, chunk, sizeof chunk);
